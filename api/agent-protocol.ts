@@ -1,0 +1,116 @@
+// The agent protocol: enrollment, claim, heartbeat and lease claims, shared by control plane and agent.
+import { z } from "zod";
+import { jobSpecSchema } from "./job-spec";
+
+/** JWT audiences: one per kind of token, so a token of one kind is never accepted as another. */
+export const AUDIENCE = { operator: "leasehold:operator", node: "leasehold:node", lease: "leasehold:lease" } as const;
+export const ISSUER = "leasehold";
+
+const labels = z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "not a valid label key"), z.string().max(256)).default({});
+
+export const enrollRequestSchema = z.strictObject({
+  token: z.string().min(8).max(256),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "node names are letters, digits, '.', '_' and '-'"),
+  region: z.string().regex(/^[a-z0-9-]{1,32}$/).default("global"),
+  labels,
+  capacity: z.strictObject({
+    cpu: z.int().min(1).max(1_024_000),
+    memory: z.int().min(4).max(16_777_216),
+    ports: z.strictObject({ min: z.int().min(1).max(65535), max: z.int().min(1).max(65535) }).optional(),
+  }),
+  agentVersion: z.string().max(64).optional(),
+});
+export type EnrollRequest = z.input<typeof enrollRequestSchema>;
+
+export const enrollResponseSchema = z.object({
+  nodeId: z.string(),
+  credential: z.string(),
+  heartbeatIntervalMs: z.number(),
+  leaseTtlMs: z.number(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+});
+export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
+
+/** What an agent needs to run a task; carried inside the signed lease. */
+export const taskSpecSchema = z.object({
+  jobId: z.string(),
+  namespace: z.string(),
+  job: z.string(),
+  slot: z.number(),
+  version: z.number(),
+  type: jobSpecSchema.shape.type,
+  image: z.string(),
+  command: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()),
+  resources: z.object({ cpu: z.number(), memory: z.number() }),
+  ports: z.array(z.object({ name: z.string(), container: z.number(), host: z.number().optional(), protocol: z.enum(["tcp", "udp"]) })),
+  health: z.unknown().optional(),
+  restart: z.object({ mode: z.enum(["always", "on-failure", "never"]), attempts: z.number(), intervalMs: z.number(), delayMs: z.number() }),
+  disconnect: z.object({ policy: z.enum(["keep", "stop"]), afterMs: z.number() }),
+  stopGraceMs: z.number(),
+});
+export type TaskSpec = z.infer<typeof taskSpecSchema>;
+
+/** Claims of a lease JWS. `exp` bounds the grant; the renewed expiry lives in the store and heartbeat replies. */
+export interface LeaseClaims {
+  sub: string; // task id
+  node: string;
+  epoch: number;
+  ver: number; // job version
+  exp: number; // seconds
+  iat: number;
+  task: TaskSpec;
+}
+
+export const leaseGrantSchema = z.object({
+  taskId: z.string(),
+  epoch: z.number(),
+  lease: z.string().describe("Compact JWS (EdDSA) of the lease claims"),
+  expiresAt: z.number().describe("When the lease lapses unless renewed (ms since epoch)"),
+});
+export type LeaseGrant = z.infer<typeof leaseGrantSchema>;
+
+export const claimRequestSchema = z.strictObject({
+  waitMs: z.int().min(0).max(30_000).default(0).describe("Long-poll: how long to wait for new work"),
+});
+export const claimResponseSchema = z.object({
+  leases: z.array(leaseGrantSchema),
+  heartbeatIntervalMs: z.number(),
+  leaseTtlMs: z.number(),
+});
+export type ClaimResponse = z.infer<typeof claimResponseSchema>;
+
+export const taskReportSchema = z.strictObject({
+  lease: z.string().min(16).max(65_536),
+  state: z.enum(["starting", "running", "complete", "failed", "stopped"]),
+  health: z.enum(["starting", "healthy", "unhealthy"]).nullable().default(null),
+  exitCode: z.int().nullable().default(null),
+  restarts: z.int().min(0).default(0),
+  hostPorts: z.array(z.strictObject({ container: z.int(), host: z.int() })).max(64).default([]),
+  message: z.string().max(1024).optional(),
+});
+export type TaskReport = z.input<typeof taskReportSchema>;
+
+export const heartbeatRequestSchema = z.strictObject({
+  tasks: z.array(taskReportSchema).max(2_000).default([]),
+});
+export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
+
+export const revocationSchema = z.object({
+  taskId: z.string(),
+  epoch: z.number(),
+  reason: z.enum(["stale-epoch", "expired", "stopped", "not-found", "wrong-node", "bad-signature"]),
+  detail: z.string(),
+});
+export type Revocation = z.infer<typeof revocationSchema>;
+
+export const heartbeatResponseSchema = z.object({
+  renewed: z.array(leaseGrantSchema.partial({ lease: true })),
+  revoked: z.array(revocationSchema),
+  work: z.boolean().describe("New placements wait for this node: claim now"),
+  credential: z.string().optional().describe("A fresh node credential when the current one nears expiry"),
+  logRequests: z.array(z.object({ id: z.string(), taskId: z.string(), tail: z.number() })).default([]),
+  heartbeatIntervalMs: z.number(),
+  leaseTtlMs: z.number(),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;

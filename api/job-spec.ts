@@ -1,0 +1,129 @@
+// The job spec: what an operator applies (YAML or JSON), validated once here for every consumer.
+import { z } from "zod";
+import { duration } from "./duration";
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const nameSchema = z
+  .string()
+  .regex(NAME, "must be lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit");
+
+const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "not a valid label key");
+
+export const resourcesSchema = z.strictObject({
+  cpu: z.int().min(1, "cpu must be at least 1 millicore").max(1_024_000).describe("CPU in millicores (1000 = one core)"),
+  memory: z.int().min(4, "memory must be at least 4 MiB").max(4_194_304).describe("Memory in MiB"),
+});
+
+export const portSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, "port names are lowercase, up to 15 characters"),
+  container: z.int().min(1).max(65535),
+  host: z.int().min(1).max(65535).optional().describe("Static host port; omit for a dynamic one"),
+  protocol: z.enum(["tcp", "udp"]).default("tcp"),
+});
+
+export const constraintSchema = z
+  .strictObject({
+    attribute: z
+      .string()
+      .regex(/^(region|name|label\.[A-Za-z0-9._/-]+)$/, 'attribute is "region", "name" or "label.<key>"'),
+    operator: z.enum(["=", "!=", "in", "not_in", "exists", "not_exists"]).default("="),
+    value: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const needsList = c.operator === "in" || c.operator === "not_in";
+    const needsNone = c.operator === "exists" || c.operator === "not_exists";
+    if (needsNone && c.value !== undefined) ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} takes no value` });
+    if (!needsNone && c.value === undefined) ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a value` });
+    if (needsList && typeof c.value === "string") ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a list` });
+    if (!needsList && Array.isArray(c.value)) ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a single value` });
+  });
+
+const checkTiming = {
+  interval: duration({ min: 100, max: 3_600_000 }).prefault("10s"),
+  timeout: duration({ min: 50, max: 600_000 }).prefault("2s"),
+  failures: z.int().min(1).max(100).default(3),
+  grace: duration({ max: 3_600_000 }).prefault("0s").describe("How long after start failures are not counted"),
+};
+
+export const healthCheckSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("http"), port: z.string(), path: z.string().startsWith("/").default("/"), ...checkTiming }),
+  z.strictObject({ type: z.literal("tcp"), port: z.string(), ...checkTiming }),
+  z.strictObject({ type: z.literal("exec"), command: z.array(z.string()).min(1), ...checkTiming }),
+]);
+
+export const restartPolicySchema = z.strictObject({
+  mode: z.enum(["always", "on-failure", "never"]).optional().describe("Default: always for services, on-failure for batch"),
+  attempts: z.int().min(0).max(1000).default(3).describe("Restarts allowed within interval; 0 = none"),
+  interval: duration({ min: 1000 }).prefault("5m"),
+  delay: duration({ max: 3_600_000 }).prefault("1s"),
+});
+
+export const reschedulePolicySchema = z.strictObject({
+  attempts: z.int().min(0).max(1000).default(0).describe("Replacements allowed for a slot; 0 = unlimited"),
+  delay: duration({ max: 3_600_000 }).prefault("0s").describe("Wait before the first replacement; doubles each time"),
+  maxDelay: duration({ max: 24 * 3_600_000 }).prefault("5m"),
+});
+
+export const updateStrategySchema = z.strictObject({
+  parallelism: z.int().min(1).max(1000).default(1),
+  minHealthy: duration({ max: 3_600_000 }).prefault("5s"),
+  healthyDeadline: duration({ min: 1000 }).prefault("5m"),
+  autoRevert: z.boolean().default(false),
+});
+
+export const disconnectSchema = z.strictObject({
+  policy: z.enum(["keep", "stop"]).default("keep"),
+  after: duration({ min: 1000, max: 7 * 24 * 3_600_000 }).prefault("1m").describe("With stop: how long an agent cut off from the control plane keeps the task"),
+});
+
+export const jobSpecSchema = z
+  .strictObject({
+    name: nameSchema,
+    namespace: nameSchema.default("default"),
+    type: z.enum(["service", "batch"]).default("service"),
+    replicas: z.int().min(0).max(10_000).default(1),
+    image: z.string().min(1).max(512),
+    command: z.array(z.string().max(4096)).max(256).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name"), z.string().max(32_768)).default({}),
+    resources: resourcesSchema.prefault({ cpu: 100, memory: 64 }),
+    ports: z.array(portSchema).max(32).default([]),
+    constraints: z.array(constraintSchema).max(32).default([]),
+    spread: z.strictObject({ attribute: z.string().regex(/^(region|label\.[A-Za-z0-9._/-]+)$/) }).optional(),
+    health: healthCheckSchema.optional(),
+    restart: restartPolicySchema.prefault({}),
+    reschedule: reschedulePolicySchema.prefault({}),
+    update: updateStrategySchema.prefault({}),
+    disconnect: disconnectSchema.prefault({}),
+    stopGrace: duration({ max: 600_000 }).prefault("10s"),
+    meta: z.record(labelKey, z.string().max(1024)).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    const names = new Set<string>();
+    spec.ports.forEach((p, i) => {
+      if (names.has(p.name)) ctx.addIssue({ code: "custom", path: ["ports", i, "name"], message: `duplicate port name ${p.name}` });
+      names.add(p.name);
+    });
+    if (spec.health && spec.health.type !== "exec" && !names.has(spec.health.port)) {
+      ctx.addIssue({ code: "custom", path: ["health", "port"], message: `health check port "${spec.health.port}" is not one of the job's ports` });
+    }
+    if (spec.type === "batch" && spec.update.parallelism < 1) {
+      ctx.addIssue({ code: "custom", path: ["update", "parallelism"], message: "must be at least 1" });
+    }
+  });
+
+/** A job spec after validation and defaults: durations are milliseconds. */
+export type JobSpec = z.output<typeof jobSpecSchema>;
+/** A job spec as written in a job file. */
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type HealthCheck = NonNullable<JobSpec["health"]>;
+export type Constraint = JobSpec["constraints"][number];
+
+/** The restart mode a job gets when its spec names none. */
+export function restartMode(spec: Pick<JobSpec, "type" | "restart">): "always" | "on-failure" | "never" {
+  return spec.restart.mode ?? (spec.type === "batch" ? "on-failure" : "always");
+}
+
+/** JSON Schema of the job file, for editors (yaml-language-server, VS Code). */
+export function jobSpecJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(jobSpecSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}

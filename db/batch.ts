@@ -1,0 +1,36 @@
+// One write batch per request: drizzle queries and raw statements sent as a single IMMEDIATE transaction.
+import type { Client, InStatement, ResultSet } from "@libsql/client";
+
+interface DrizzleQuery {
+  toSQL(): { sql: string; params: unknown[] };
+}
+export type BatchStatement = InStatement | DrizzleQuery;
+
+function toStatement(s: BatchStatement): InStatement {
+  if (typeof s === "object" && "toSQL" in s) {
+    const { sql, params } = s.toSQL();
+    return { sql, args: params as InStatement extends { args?: infer A } ? A : never };
+  }
+  return s;
+}
+
+/**
+ * Runs statements atomically in one round trip. "write" mode begins IMMEDIATE, so the busy timeout
+ * applies up front instead of a read transaction failing to upgrade under contention.
+ */
+export async function writeBatch(client: Client, statements: BatchStatement[]): Promise<ResultSet[]> {
+  if (statements.length === 0) return [];
+  return client.batch(statements.map(toStatement), "write");
+}
+
+export async function readBatch(client: Client, statements: BatchStatement[]): Promise<ResultSet[]> {
+  if (statements.length === 0) return [];
+  return client.batch(statements.map(toStatement), "read");
+}
+
+/** Whether an error is a constraint failure (unique key, placement guard trigger). */
+export function isConstraintError(err: unknown): boolean {
+  const code = (err as { code?: unknown; rawCode?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : "";
+  return (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) || /constraint failed|placement refused/i.test(message);
+}

@@ -1,0 +1,3 @@
+// The store: schema, store factory.
+export * from "./schema";
+export * from "./store";

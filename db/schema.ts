@@ -1,0 +1,184 @@
+// The drizzle schema: one table per aggregate. Times are integer milliseconds since the epoch.
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const namespaces = sqliteTable("namespaces", {
+  name: text("name").primaryKey(),
+  description: text("description").notNull().default(""),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(), // "<namespace>/<name>"
+    namespace: text("namespace").notNull().references(() => namespaces.name),
+    name: text("name").notNull(),
+    type: text("type", { enum: ["service", "batch"] }).notNull(),
+    status: text("status", { enum: ["running", "stopped"] }).notNull(),
+    version: integer("version").notNull(), // the current (desired) version
+    specHash: text("spec_hash").notNull(),
+    modifyIndex: integer("modify_index").notNull().default(1), // bumped on every change: optimistic concurrency
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("jobs_namespace_name").on(t.namespace, t.name)],
+);
+
+export const jobVersions = sqliteTable(
+  "job_versions",
+  {
+    jobId: text("job_id").notNull().references(() => jobs.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    spec: text("spec", { mode: "json" }).notNull(),
+    specHash: text("spec_hash").notNull(),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.version] })],
+);
+
+export const TASK_STATES = ["pending", "placed", "leased", "running", "complete", "failed", "lost", "stopped"] as const;
+export type TaskStateColumn = (typeof TASK_STATES)[number];
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id").notNull().references(() => jobs.id, { onDelete: "cascade" }),
+    namespace: text("namespace").notNull(),
+    slot: integer("slot").notNull(),
+    version: integer("version").notNull(),
+    nodeId: text("node_id"),
+    state: text("state", { enum: TASK_STATES }).notNull(),
+    desired: text("desired", { enum: ["run", "stop"] }).notNull().default("run"),
+    epoch: integer("epoch").notNull().default(1), // fencing token: only rises
+    leaseExpiresAt: integer("lease_expires_at"),
+    cpu: integer("cpu").notNull(),
+    memory: integer("memory").notNull(),
+    hostPorts: text("host_ports", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+    boundPorts: text("bound_ports", { mode: "json" }).$type<{ container: number; host: number }[]>().notNull().default(sql`'[]'`),
+    health: text("health", { enum: ["starting", "healthy", "unhealthy"] }),
+    exitCode: integer("exit_code"),
+    restarts: integer("restarts").notNull().default(0),
+    attempt: integer("attempt").notNull().default(0),
+    lostAt: integer("lost_at"),
+    message: text("message"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("tasks_job").on(t.jobId, t.slot),
+    // At most one task per slot is meant to run: two evaluations placing the same slot cannot both commit.
+    uniqueIndex("tasks_live_slot").on(t.jobId, t.slot).where(sql`desired = 'run'`),
+    index("tasks_node_state").on(t.nodeId, t.state),
+    index("tasks_state_expiry").on(t.state, t.leaseExpiresAt),
+  ],
+);
+
+export const NODE_STATUSES = ["initializing", "ready", "down", "disconnected"] as const;
+
+export const nodes = sqliteTable(
+  "nodes",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    region: text("region").notNull(),
+    labels: text("labels", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    cpu: integer("cpu").notNull(),
+    memory: integer("memory").notNull(),
+    portMin: integer("port_min").notNull().default(20000),
+    portMax: integer("port_max").notNull().default(32000),
+    status: text("status", { enum: NODE_STATUSES }).notNull(),
+    eligible: integer("eligible", { mode: "boolean" }).notNull().default(true),
+    drainDeadline: integer("drain_deadline"), // non-null while draining
+    lastHeartbeatAt: integer("last_heartbeat_at"),
+    credentialGeneration: integer("credential_generation").notNull().default(1),
+    agentVersion: text("agent_version"),
+    joinTokenId: text("join_token_id"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("nodes_name").on(t.name), index("nodes_status_heartbeat").on(t.status, t.lastHeartbeatAt)],
+);
+
+export const joinTokens = sqliteTable("join_tokens", {
+  id: text("id").primaryKey(),
+  hash: text("hash").notNull().unique(), // sha-256 of the secret; the secret itself is never stored
+  description: text("description").notNull().default(""),
+  region: text("region"), // when set, nodes enrolling with it must be in this region
+  maxUses: integer("max_uses"),
+  uses: integer("uses").notNull().default(0),
+  expiresAt: integer("expires_at"),
+  revokedAt: integer("revoked_at"),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const apiTokens = sqliteTable("api_tokens", {
+  id: text("id").primaryKey(), // the JWT's jti
+  subject: text("subject").notNull(),
+  roles: text("roles", { mode: "json" }).$type<Record<string, string>>().notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  revokedAt: integer("revoked_at"),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const secrets = sqliteTable(
+  "secrets",
+  {
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    version: integer("version").notNull(),
+    ciphertext: text("ciphertext").notNull(), // AES-256-GCM, base64; namespace/name/version as associated data
+    iv: text("iv").notNull(),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.name, t.version] })],
+);
+
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    namespace: text("namespace"),
+    jobId: text("job_id"),
+    taskId: text("task_id"),
+    nodeId: text("node_id"),
+    type: text("type").notNull(),
+    message: text("message").notNull(),
+  },
+  (t) => [index("events_job").on(t.jobId, t.id), index("events_task").on(t.taskId)],
+);
+
+export const audit = sqliteTable("audit", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  at: integer("at").notNull(),
+  actor: text("actor").notNull(),
+  action: text("action").notNull(),
+  namespace: text("namespace"),
+  target: text("target"),
+  detail: text("detail", { mode: "json" }),
+});
+
+export const logRequests = sqliteTable(
+  "log_requests",
+  {
+    id: text("id").primaryKey(),
+    taskId: text("task_id").notNull(),
+    nodeId: text("node_id").notNull(),
+    tail: integer("tail").notNull(),
+    status: text("status", { enum: ["pending", "sent", "done", "failed"] }).notNull(),
+    output: text("output"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("log_requests_node").on(t.nodeId, t.status)],
+);
+
+export type JobRow = typeof jobs.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type NodeRow = typeof nodes.$inferSelect;

@@ -1,0 +1,87 @@
+// createApp(deps): the control plane as one Hono app, the same on Workers and on Node.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { jobSpecJsonSchema } from "../api/job-spec";
+import { jwks } from "./auth/keys";
+import { nodeAuth, operatorAuth } from "./auth/middleware";
+import { createWorkSignal, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
+import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
+import { createEvaluator, type Evaluator } from "./evaluator";
+import { createFleetTiming, type FleetTiming } from "./leases/timing";
+import { registerAgentRoutes } from "./routes/agent";
+import { registerJobRoutes } from "./routes/jobs";
+import { registerNamespaceRoutes } from "./routes/namespaces";
+import { registerNodeRoutes } from "./routes/nodes";
+import { registerTokenRoutes } from "./routes/tokens";
+
+export const API_VERSION = "0.1.0";
+
+export interface ControlPlane {
+  app: OpenAPIHono<AppEnv>;
+  evaluator: Evaluator;
+  timing: FleetTiming;
+  deps: ResolvedDeps;
+}
+
+export function createControlPlane(input: AppDeps): ControlPlane {
+  const deps: ResolvedDeps = {
+    ...input,
+    log: input.log ?? ((message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields }))),
+    signal: input.signal ?? createWorkSignal(),
+  };
+  const timing = createFleetTiming(deps.store, deps.clock, deps.config);
+  const evaluator = createEvaluator(deps, timing);
+
+  const app = new OpenAPIHono<AppEnv>({
+    // Validation failures become problem+json with field paths, through the one error handler.
+    defaultHook: (result, _c) => {
+      if (!result.success) throw validationError(result.error, result.target === "json" ? "" : result.target);
+    },
+  });
+  app.onError(createErrorHandler(deps.log));
+  app.notFound((c) => {
+    throw notFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: () => {
+        throw new ProblemError(413, "too-large", "Request body too large", `request body exceeds ${deps.config.bodyLimitBytes} bytes`);
+      },
+    }),
+  );
+
+  app.get("/healthz", async (c) => {
+    await deps.store.client.execute("SELECT 1");
+    return c.json({ status: "ok", version: API_VERSION });
+  });
+  app.get("/.well-known/jwks.json", (c) => c.json(jwks(deps.keys)));
+  app.get("/v1/schema/job.json", (c) => c.json(jobSpecJsonSchema()));
+
+  // Agent routes authenticate with node credentials (enroll with a join token); everything else under /v1 is operators'.
+  app.use("/v1/agent/*", async (c, next) => (c.req.path === "/v1/agent/enroll" ? next() : nodeAuth(deps)(c, next)));
+  app.use("/v1/*", async (c, next) => (c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" ? next() : operatorAuth(deps)(c, next)));
+
+  registerNamespaceRoutes(app, deps);
+  registerJobRoutes(app, deps, evaluator);
+  registerNodeRoutes(app, deps, timing, evaluator);
+  registerTokenRoutes(app, deps);
+  registerAgentRoutes(app, deps, timing, evaluator);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "leasehold control plane", version: API_VERSION, description: "Jobs, nodes, leases and tokens. Errors are application/problem+json." },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+
+  return { app, evaluator, timing, deps };
+}
+
+/** The Hono app alone, for callers that need nothing else. */
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  return createControlPlane(deps).app;
+}

@@ -1,0 +1,47 @@
+// Authentication middleware for operators and nodes, and the RBAC check every operator route makes.
+import { eq } from "drizzle-orm";
+import type { Context, MiddlewareHandler } from "hono";
+import { apiTokens } from "../../db/schema";
+import type { AppEnv, ResolvedDeps } from "../context";
+import { forbidden, unauthorized } from "../errors";
+import { allows, type Role } from "./roles";
+import { bearerToken, verifyNodeCredential, verifyOperatorToken } from "./tokens";
+
+export function operatorAuth(deps: ResolvedDeps): MiddlewareHandler<AppEnv> {
+  return async function operatorAuth(c, next) {
+    const principal = await verifyOperatorToken(deps.keys, deps.clock, bearerToken(c.req.header("authorization")));
+    // Tokens are recorded when issued, so a revoked (or never issued) token id is refused.
+    const [row] = await deps.store.db
+      .select({ revokedAt: apiTokens.revokedAt })
+      .from(apiTokens)
+      .where(eq(apiTokens.id, principal.tokenId))
+      .limit(1);
+    if (!row) throw unauthorized("token is not known to this control plane");
+    if (row.revokedAt !== null) throw unauthorized("token has been revoked");
+    c.set("operator", principal);
+    await next();
+  };
+}
+
+export function nodeAuth(deps: ResolvedDeps): MiddlewareHandler<AppEnv> {
+  return async function nodeAuth(c, next) {
+    c.set("node", await verifyNodeCredential(deps.keys, deps.clock, bearerToken(c.req.header("authorization"))));
+    await next();
+  };
+}
+
+/** Throws 403 unless the caller's token grants `role` on `namespace`. */
+export function requireRole(c: Context<AppEnv>, namespace: string, role: Role): void {
+  const operator = c.get("operator");
+  if (!allows(operator.roles, namespace, role)) {
+    throw forbidden(`token has no ${role} role on namespace "${namespace}"`);
+  }
+}
+
+/** Throws 403 unless the caller's token is a fleet-wide (namespace "*") holder of `role`. */
+export function requireFleetRole(c: Context<AppEnv>, role: Role): void {
+  const operator = c.get("operator");
+  if (!allows(operator.roles, "*", role) || (operator.roles["*"] === undefined)) {
+    throw forbidden(`this needs a fleet-wide ${role} role (namespace "*")`);
+  }
+}

@@ -1,0 +1,69 @@
+// What every route handler is given: injected dependencies and the Hono environment type.
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Store } from "../db/store";
+import type { NodePrincipal, OperatorPrincipal } from "./auth/tokens";
+import type { SigningKeys } from "./auth/keys";
+import type { Clock } from "./clock";
+import type { Config } from "./config";
+
+export type Logger = (message: string, fields?: Record<string, unknown>) => void;
+
+/** In-process wake-ups for long-polling claims; other instances are reached by the store poll. */
+export interface WorkSignal {
+  notify(nodeId: string): void;
+  wait(nodeId: string, ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Schedules work that may outlive the response (Workers: ctx.waitUntil). */
+export type Background = (work: Promise<unknown>) => void;
+
+export interface AppDeps {
+  store: Store;
+  keys: SigningKeys;
+  clock: Clock;
+  config: Config;
+  log?: Logger;
+  signal?: WorkSignal;
+}
+
+export interface ResolvedDeps extends Required<Omit<AppDeps, "signal">> {
+  signal: WorkSignal;
+}
+
+export type AppEnv = {
+  Variables: { operator: OperatorPrincipal; node: NodePrincipal };
+};
+
+export type App = OpenAPIHono<AppEnv>;
+
+export function newId(): string {
+  return crypto.randomUUID();
+}
+
+/** A WorkSignal for one process: resolves waiters of a node when work for it is placed here. */
+export function createWorkSignal(): WorkSignal {
+  const waiters = new Map<string, Set<() => void>>();
+  return {
+    notify(nodeId) {
+      const set = waiters.get(nodeId);
+      if (!set) return;
+      waiters.delete(nodeId);
+      for (const wake of set) wake();
+    },
+    wait(nodeId, ms, abort) {
+      return new Promise<void>((resolve) => {
+        let set = waiters.get(nodeId);
+        if (!set) waiters.set(nodeId, (set = new Set()));
+        const done = () => {
+          clearTimeout(timer);
+          set.delete(done);
+          if (set.size === 0 && waiters.get(nodeId) === set) waiters.delete(nodeId);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        set.add(done);
+        abort?.addEventListener("abort", done, { once: true });
+      });
+    },
+  };
+}

@@ -1,0 +1,329 @@
+// Evaluations: read a view of the store, run the pure scheduler, and write the plan back with
+// optimistic concurrency. Every write is conditional (epoch-guarded updates, a slot-unique index,
+// placement-guard triggers), so several control-plane instances may evaluate at once: a plan built
+// on stale state either changes nothing or aborts whole, and the evaluation runs again.
+import type { InStatement, Row } from "@libsql/client";
+import type { JobSpec } from "../api/job-spec";
+import { isConstraintError, readBatch, writeBatch } from "../db/batch";
+import { eventRow } from "./audit";
+import { newId, type ResolvedDeps } from "./context";
+import { schedule, type JobView, type NodeView, type Plan, type SchedulerInput, type TaskView } from "./scheduler";
+import type { FleetTiming } from "./leases/timing";
+import { liveStatus } from "./nodes/status";
+
+export interface EvaluationSummary {
+  evalId: string;
+  trigger: string;
+  placed: number;
+  replaced: number;
+  migrated: number;
+  stopped: number;
+  lost: number;
+  unplaced: { jobId: string; slot: number; reason: string }[];
+  attempts: number;
+  roundTrips: number;
+}
+
+export interface SweepSummary {
+  nodesDown: number;
+  tasksFinalized: number;
+  drainsCompleted: number;
+  evaluation: EvaluationSummary | null;
+}
+
+export interface Evaluator {
+  evaluateJobs(jobIds: string[], trigger: string): Promise<EvaluationSummary>;
+  /** Jobs with slots waiting for a node (pending, lost, failed): run when capacity appears. */
+  evaluateWaiting(trigger: string): Promise<EvaluationSummary | null>;
+  /** The backstop: marks silent nodes down, finalizes stops, and evaluates every job with overdue work. */
+  sweep(): Promise<SweepSummary>;
+}
+
+const LIVE_STATES = "('placed', 'leased', 'running')";
+/** Retries after a lost race; the count resets whenever an attempt made progress. */
+const MAX_FRUITLESS_ATTEMPTS = 4;
+const MAX_ATTEMPTS = 20;
+
+export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evaluator {
+  const { store, clock } = deps;
+
+  async function evaluateJobs(jobIds: string[], trigger: string): Promise<EvaluationSummary> {
+    const ids = [...new Set(jobIds)];
+    const summary: EvaluationSummary = { evalId: newId(), trigger, placed: 0, replaced: 0, migrated: 0, stopped: 0, lost: 0, unplaced: [], attempts: 0, roundTrips: 0 };
+    if (ids.length === 0) return summary;
+    let fruitless = 0;
+    while (summary.attempts < MAX_ATTEMPTS) {
+      summary.attempts++;
+      const now = clock.now();
+      const { leaseTtlMs } = await timing.current();
+      const input = await loadView(ids, now, leaseTtlMs, summary.evalId + ":" + summary.attempts);
+      summary.roundTrips++;
+      const plan = schedule(input);
+      summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
+      const writes = planStatements(plan, input, now);
+      if (writes.statements.length === 0) return summary;
+      let results;
+      try {
+        results = await writeBatch(store.client, writes.statements);
+        summary.roundTrips++;
+      } catch (err) {
+        summary.roundTrips++;
+        // A placement guard or the slot index refused the whole plan: another instance got there first.
+        if (!isConstraintError(err)) throw err;
+        if (++fruitless >= MAX_FRUITLESS_ATTEMPTS) throw err;
+        continue;
+      }
+      let missed = 0;
+      writes.checks.forEach((check, i) => {
+        const affected = results[check.index]?.rowsAffected ?? 0;
+        if (affected === 0) missed++;
+        else summary[check.counter]++;
+      });
+      for (const nodeId of writes.nodesWithWork) deps.signal.notify(nodeId);
+      if (missed === 0) return summary;
+      fruitless = writes.checks.length > missed ? 0 : fruitless + 1;
+      if (fruitless >= MAX_FRUITLESS_ATTEMPTS) return summary;
+    }
+    return summary;
+  }
+
+  async function loadView(jobIds: string[], now: number, leaseTtlMs: number, evalId: string): Promise<SchedulerInput> {
+    const marks = jobIds.map(() => "?").join(",");
+    const [jobRows, nodeRows, ownTasks, usage] = await readBatch(store.client, [
+      { sql: `SELECT j.id, j.namespace, j.name, j.type, j.status, j.version, v.spec FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.id IN (${marks})`, args: jobIds },
+      { sql: "SELECT id, name, region, labels, cpu, memory, status, eligible, drain_deadline, last_heartbeat_at FROM nodes", args: [] },
+      {
+        sql: `SELECT id, job_id, slot, version, node_id, state, desired, epoch, lease_expires_at, attempt, lost_at, health, cpu, memory, host_ports
+              FROM tasks WHERE job_id IN (${marks}) AND NOT (state = 'stopped' AND desired = 'stop')`,
+        args: jobIds,
+      },
+      // Other jobs' tasks matter only as usage: one aggregate row per node instead of every task.
+      {
+        sql: `SELECT node_id, sum(cpu) AS cpu, sum(memory) AS memory, json_group_array(json(host_ports)) AS ports
+              FROM tasks WHERE state IN ${LIVE_STATES} AND node_id IS NOT NULL AND job_id NOT IN (${marks}) GROUP BY node_id`,
+        args: jobIds,
+      },
+    ]);
+    const drainForced = new Set<string>();
+    const nodesView: NodeView[] = (nodeRows?.rows ?? []).map((r) => {
+      const drainDeadline = r["drain_deadline"] === null ? null : Number(r["drain_deadline"]);
+      if (drainDeadline !== null && drainDeadline <= now) drainForced.add(String(r["id"]));
+      return {
+        id: String(r["id"]),
+        name: String(r["name"]),
+        region: String(r["region"]),
+        labels: JSON.parse(String(r["labels"])) as Record<string, string>,
+        capacity: { cpu: Number(r["cpu"]), memory: Number(r["memory"]) },
+        status: liveStatus({ status: r["status"] as NodeView["status"], lastHeartbeatAt: r["last_heartbeat_at"] === null ? null : Number(r["last_heartbeat_at"]) }, now, leaseTtlMs),
+        eligible: Number(r["eligible"]) === 1,
+        draining: drainDeadline !== null,
+      };
+    });
+    const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView);
+    const jobsOnForcedDrain = new Set(tasksView.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
+    const jobsView: JobView[] = (jobRows?.rows ?? []).map((r) => jobView(r, jobsOnForcedDrain.has(String(r["id"]))));
+    for (const u of usage?.rows ?? []) {
+      const ports = (JSON.parse(String(u["ports"])) as number[][]).flat();
+      tasksView.push({
+        id: `usage:${String(u["node_id"])}`,
+        jobId: "",
+        slot: 0,
+        version: 0,
+        nodeId: String(u["node_id"]),
+        state: "running",
+        desired: "run",
+        epoch: 0,
+        leaseExpiresAt: null,
+        attempt: 0,
+        lostAt: null,
+        healthy: null,
+        resources: { cpu: Number(u["cpu"]), memory: Number(u["memory"]) },
+        hostPorts: ports,
+      });
+    }
+    return { evalId, now, jobs: jobsView, nodes: nodesView, tasks: tasksView };
+  }
+
+  async function evaluateWaiting(trigger: string): Promise<EvaluationSummary | null> {
+    const rows = await store.client.execute(
+      `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id
+       WHERE j.status = 'running' AND t.desired = 'run' AND (t.state IN ('pending', 'lost') OR (t.state IN ('failed', 'complete') AND j.type = 'service'))
+       LIMIT 1000`,
+    );
+    const ids = rows.rows.map((r) => String(r["job_id"]));
+    return ids.length === 0 ? null : evaluateJobs(ids, trigger);
+  }
+
+  async function sweep(): Promise<SweepSummary> {
+    const now = clock.now();
+    const { leaseTtlMs } = await timing.current();
+    const [down, finalized, drained] = await writeBatch(store.client, [
+      {
+        sql: `UPDATE nodes SET status = 'down', updated_at = ? WHERE status IN ('ready', 'initializing', 'disconnected') AND coalesce(last_heartbeat_at, created_at) < ? RETURNING id`,
+        args: [now, now - 3 * leaseTtlMs],
+      },
+      // A task told to stop whose lease lapsed is stopped: its agent is fenced out either way.
+      { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ('leased', 'running') AND lease_expires_at < ?`, args: [now, now] },
+      { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ('placed', 'pending')`, args: [now] },
+    ]);
+    void finalized;
+    // A drain is complete when the node holds nothing: it stays ineligible until an operator says otherwise.
+    const doneDrains = await writeBatch(store.client, [
+      {
+        sql: `UPDATE nodes SET drain_deadline = NULL, eligible = 0, updated_at = ? WHERE drain_deadline IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM tasks WHERE node_id = nodes.id AND state IN ${LIVE_STATES}) RETURNING id, name`,
+        args: [now],
+      },
+    ]);
+    for (const r of doneDrains[0]?.rows ?? []) {
+      await writeBatch(store.client, [eventRow(now, { type: "node.drained", message: `drain of ${String(r["name"])} complete; node is ineligible`, nodeId: String(r["id"]) })]);
+    }
+    const due = await store.client.execute({
+      sql: `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id
+            WHERE (t.state IN ('leased', 'running') AND t.lease_expires_at < :now)
+               OR (t.desired = 'run' AND j.status = 'running' AND (t.state IN ('pending', 'lost') OR (t.state IN ('failed', 'complete') AND j.type = 'service')))
+               OR (t.state IN ${LIVE_STATES} AND t.node_id IN (SELECT id FROM nodes WHERE status = 'down' OR drain_deadline IS NOT NULL OR coalesce(last_heartbeat_at, 0) < :silent))
+               OR (j.status = 'stopped' AND t.desired = 'run' AND t.state NOT IN ('stopped', 'complete', 'failed'))
+            LIMIT 1000`,
+      args: { now, silent: now - leaseTtlMs },
+    });
+    const ids = due.rows.map((r) => String(r["job_id"]));
+    const evaluation = ids.length > 0 ? await evaluateJobs(ids, "sweep") : null;
+    return { nodesDown: down?.rows.length ?? 0, tasksFinalized: (finalized?.rowsAffected ?? 0) + (drained?.rowsAffected ?? 0), drainsCompleted: doneDrains[0]?.rows.length ?? 0, evaluation };
+  }
+
+  return { evaluateJobs, evaluateWaiting, sweep };
+}
+
+function taskView(r: Row): TaskView {
+  return {
+    id: String(r["id"]),
+    jobId: String(r["job_id"]),
+    slot: Number(r["slot"]),
+    version: Number(r["version"]),
+    nodeId: r["node_id"] === null ? null : String(r["node_id"]),
+    state: String(r["state"]) as TaskView["state"],
+    desired: String(r["desired"]) as TaskView["desired"],
+    epoch: Number(r["epoch"]),
+    leaseExpiresAt: r["lease_expires_at"] === null ? null : Number(r["lease_expires_at"]),
+    attempt: Number(r["attempt"]),
+    lostAt: r["lost_at"] === null ? null : Number(r["lost_at"]),
+    healthy: r["health"] === null ? null : r["health"] === "healthy",
+    resources: { cpu: Number(r["cpu"]), memory: Number(r["memory"]) },
+    hostPorts: JSON.parse(String(r["host_ports"])) as number[],
+  };
+}
+
+function jobView(r: Row, forceDrain: boolean): JobView {
+  const spec = JSON.parse(String(r["spec"])) as JobSpec;
+  return {
+    id: String(r["id"]),
+    namespace: String(r["namespace"]),
+    name: String(r["name"]),
+    version: Number(r["version"]),
+    type: spec.type,
+    status: String(r["status"]) as JobView["status"],
+    replicas: spec.replicas,
+    resources: spec.resources,
+    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
+    constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
+    ...(spec.spread ? { spread: spec.spread } : {}),
+    reschedule: { attempts: spec.reschedule.attempts, delayMs: spec.reschedule.delay, maxDelayMs: spec.reschedule.maxDelay },
+    // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
+    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism },
+  };
+}
+
+/** Writes an event only when the statement just before it changed a row. */
+const CHANGED = { sql: "changes() = 1", args: [] };
+
+type Counter = "placed" | "replaced" | "migrated" | "stopped" | "lost";
+
+/** The plan as one batch of conditional statements, with which results to check and what they count. */
+function planStatements(plan: Plan, input: SchedulerInput, now: number): { statements: InStatement[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
+  const statements: InStatement[] = [];
+  const checks: { index: number; counter: Counter }[] = [];
+  const nodesWithWork = new Set<string>();
+  const tasksById = new Map(input.tasks.map((t) => [t.id, t]));
+  const jobsById = new Map(input.jobs.map((j) => [j.id, j]));
+  const push = (s: InStatement, counter?: Counter) => {
+    if (counter) checks.push({ index: statements.length, counter });
+    statements.push(s);
+  };
+  const nsOf = (jobId: string) => jobsById.get(jobId)?.namespace ?? null;
+
+  for (const lost of plan.lost) {
+    const t = tasksById.get(lost.taskId);
+    if (!t) continue;
+    push(
+      { sql: `UPDATE tasks SET state = 'lost', lost_at = ?, updated_at = ? WHERE id = ? AND epoch = ? AND state IN ${LIVE_STATES}`, args: [lost.at, now, t.id, t.epoch] },
+      "lost",
+    );
+    push(eventRow(now, { type: "task.lost", message: `lease at epoch ${t.epoch} lapsed`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: t.nodeId  }, CHANGED));
+  }
+  for (const stop of plan.stop) {
+    const t = tasksById.get(stop.taskId);
+    if (!t) continue;
+    // Never leased: nothing runs, so it is stopped outright. Leased: the agent is told and reports back.
+    push(
+      {
+        sql: `UPDATE tasks SET desired = 'stop', state = CASE WHEN state IN ('placed', 'pending', 'lost') THEN 'stopped' ELSE state END, updated_at = ?
+              WHERE id = ? AND epoch = ? AND desired = 'run'`,
+        args: [now, t.id, t.epoch],
+      },
+      "stopped",
+    );
+    push(eventRow(now, { type: "task.stop", message: `stopping: ${stop.reason}`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: t.nodeId  }, CHANGED));
+  }
+  for (const p of plan.place) {
+    const job = jobsById.get(p.jobId);
+    if (!job) continue;
+    const id = newId();
+    push(
+      {
+        sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, host_ports, created_at, updated_at)
+              VALUES (?, ?, ?, ?, ?, ?, 'placed', 'run', 1, ?, ?, ?, ?, ?)
+              ON CONFLICT (job_id, slot) WHERE desired = 'run' DO NOTHING`,
+        args: [id, p.jobId, job.namespace, p.slot, p.version, p.nodeId, p.resources.cpu, p.resources.memory, JSON.stringify(p.hostPorts), now, now],
+      },
+      "placed",
+    );
+    push(eventRow(now, { type: "task.placed", message: `slot ${p.slot} v${p.version} placed`, namespace: job.namespace, jobId: p.jobId, taskId: id, nodeId: p.nodeId  }, CHANGED));
+    nodesWithWork.add(p.nodeId);
+  }
+  for (const [bucket, counter] of [[plan.replace, "replaced"], [plan.migrate, "migrated"]] as const) {
+    for (const r of bucket) {
+      const t = tasksById.get(r.taskId);
+      if (!t) continue;
+      push(
+        {
+          sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL,
+                  exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]', message = NULL, updated_at = ?
+                WHERE id = ? AND epoch = ? AND desired = 'run'`,
+          args: [r.nodeId, r.attempt, JSON.stringify(r.hostPorts), now, t.id, t.epoch],
+        },
+        counter,
+      );
+      push(eventRow(now, { type: "task.replaced", message: `re-placed at epoch ${t.epoch + 1} (${r.reason})`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: r.nodeId  }, CHANGED));
+      nodesWithWork.add(r.nodeId);
+    }
+  }
+  for (const f of plan.failed) {
+    const t = tasksById.get(f.taskId);
+    if (!t || t.state === "failed") continue;
+    push({ sql: `UPDATE tasks SET state = 'failed', message = ?, updated_at = ? WHERE id = ? AND epoch = ? AND state != 'failed'`, args: [f.reason, now, t.id, t.epoch] });
+  }
+  // Slots no node can take yet wait as pending rows, so capacity appearing later finds them.
+  for (const u of plan.unplaced) {
+    if (u.taskId) continue;
+    const job = jobsById.get(u.jobId);
+    if (!job) continue;
+    push({
+      sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, message, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, NULL, 'pending', 'run', 1, ?, ?, ?, ?, ?)
+            ON CONFLICT (job_id, slot) WHERE desired = 'run' DO NOTHING`,
+      args: [newId(), u.jobId, job.namespace, u.slot, job.version, job.resources.cpu, job.resources.memory, u.reason, now, now],
+    });
+  }
+  return { statements, checks, nodesWithWork };
+}

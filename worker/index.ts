@@ -1,0 +1,39 @@
+// The Cloudflare Workers entry: the same app over libSQL via HTTP (Turso/sqld), and the cron backstop.
+import type { ExportedHandler, Request as WorkerRequest, Response as WorkerResponse } from "@cloudflare/workers-types";
+import { createClient } from "@libsql/client/web";
+import type { JWK } from "jose";
+import { createStore } from "../db/store";
+import { createControlPlane, type ControlPlane } from "./app";
+import { signingKeysFromJwk } from "./auth/keys";
+import { systemClock } from "./clock";
+import { configFromEnv } from "./config";
+
+export interface Env {
+  LIBSQL_URL: string;
+  LIBSQL_AUTH_TOKEN?: string;
+  /** Private Ed25519 JWK (JSON), set with `wrangler secret put LEASEHOLD_SIGNING_KEY`. */
+  LEASEHOLD_SIGNING_KEY: string;
+  [setting: string]: unknown;
+}
+
+/** Built per request: isolates keep module globals alive, and nothing here may outlive its Env. */
+async function controlPlaneFor(env: Env): Promise<ControlPlane> {
+  if (!env.LIBSQL_URL) throw new Error("LIBSQL_URL is not set");
+  if (!env.LEASEHOLD_SIGNING_KEY) throw new Error("LEASEHOLD_SIGNING_KEY is not set");
+  const client = createClient({ url: env.LIBSQL_URL, ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
+  const keys = await signingKeysFromJwk(JSON.parse(env.LEASEHOLD_SIGNING_KEY) as JWK);
+  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env) });
+}
+
+export default {
+  async fetch(request: WorkerRequest, env, ctx) {
+    const { app } = await controlPlaneFor(env);
+    // The same objects at run time; the type packages for Workers and for the web platform differ.
+    const response = await app.fetch(request as unknown as Request, env, ctx);
+    return response as unknown as WorkerResponse;
+  },
+  async scheduled(_controller, env, ctx) {
+    const { evaluator } = await controlPlaneFor(env);
+    ctx.waitUntil(evaluator.sweep());
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,69 @@
+// Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
+// so an agent that lost a reply, or restarted, gets its leases again). Long-polls for new work.
+import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
+import type { JobSpec } from "../../api/job-spec";
+import { writeBatch } from "../../db/batch";
+import type { ResolvedDeps } from "../context";
+import { unauthorized } from "../errors";
+import type { NodePrincipal } from "../auth/tokens";
+import { signLease } from "./lease-token";
+import { taskSpecOf } from "./task-spec";
+import type { FleetTiming } from "./timing";
+
+/** How often a waiting claim looks at the store for work placed by another instance. */
+const STORE_POLL_MS = 1_000;
+
+export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
+  const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
+  for (;;) {
+    const { leases, fresh } = await claimOnce(deps, timing, node);
+    const remaining = deadline - deps.clock.now();
+    if (fresh > 0 || remaining <= 0 || abort?.aborted) {
+      const t = await timing.current();
+      return { leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
+    }
+    await deps.signal.wait(node.nodeId, Math.min(remaining, STORE_POLL_MS), abort);
+  }
+}
+
+async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
+  const now = deps.clock.now();
+  const { leaseTtlMs } = await timing.current();
+  const args = { node: node.nodeId, gen: node.generation, now, expires: now + leaseTtlMs };
+  const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
+  const [, leased, held] = await writeBatch(deps.store.client, [
+    {
+      sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
+            SELECT :now, namespace, job_id, id, node_id, 'task.leased', 'leased at epoch ' || epoch
+            FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode}`,
+      args,
+    },
+    {
+      sql: `UPDATE tasks SET state = 'leased', lease_expires_at = :expires, updated_at = :now
+            WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode} RETURNING id`,
+      args,
+    },
+    {
+      sql: `SELECT t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at, v.spec
+            FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
+            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND ${ownNode}`,
+      args,
+    },
+    { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },
+  ]).then((r) => {
+    if (r[3]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
+    return r;
+  });
+  const leases = await Promise.all(
+    (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
+      const taskId = String(row["id"]);
+      const epoch = Number(row["epoch"]);
+      const version = Number(row["version"]);
+      const spec = JSON.parse(String(row["spec"])) as JobSpec;
+      const task = taskSpecOf(String(row["job_id"]), Number(row["slot"]), version, spec);
+      const lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
+      return { taskId, epoch, lease, expiresAt: Number(row["lease_expires_at"]) };
+    }),
+  );
+  return { leases, fresh: leased?.rowsAffected ?? 0 };
+}

@@ -1,0 +1,79 @@
+// Enrollment: a join token (hashed at rest, optional expiry, max uses, region binding) buys a node
+// record and a short-lived node credential. One write batch: the node row is written only if the
+// token is valid, the token use is counted only if the node row was written.
+import type { EnrollRequest, EnrollResponse } from "../../api/agent-protocol";
+import { enrollRequestSchema } from "../../api/agent-protocol";
+import { writeBatch } from "../../db/batch";
+import { jwks } from "../auth/keys";
+import { issueNodeCredential } from "../auth/tokens";
+import { newId, type ResolvedDeps } from "../context";
+import { conflict, forbidden, unauthorized } from "../errors";
+import { sha256Hex } from "../hash";
+import type { FleetTiming } from "./timing";
+
+const TOKEN_VALID = `EXISTS (SELECT 1 FROM join_tokens WHERE hash = :hash AND revoked_at IS NULL
+  AND (expires_at IS NULL OR expires_at > :now) AND (max_uses IS NULL OR uses < max_uses)
+  AND (region IS NULL OR region = :region))`;
+
+export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: ReturnType<typeof enrollRequestSchema.parse>): Promise<EnrollResponse> {
+  const now = deps.clock.now();
+  const hash = await sha256Hex(body.token);
+  const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
+  const args = {
+    hash,
+    now,
+    region: body.region,
+    id: newId(),
+    name: body.name,
+    labels: JSON.stringify(body.labels),
+    cpu: body.capacity.cpu,
+    memory: body.capacity.memory,
+    portMin: body.capacity.ports?.min ?? 20000,
+    portMax: body.capacity.ports?.max ?? 32000,
+    agentVersion: body.agentVersion ?? null,
+    liveSince: now - leaseTtlMs,
+  };
+  const results = await writeBatch(deps.store.client, [
+    {
+      // A name held by a node that is still heartbeating is not taken over; a silent one is (the host was
+      // rebuilt), and its credential generation rises so older credentials stop working.
+      sql: `INSERT INTO nodes (id, name, region, labels, cpu, memory, port_min, port_max, status, eligible, credential_generation,
+              agent_version, join_token_id, created_at, updated_at)
+            SELECT :id, :name, :region, :labels, :cpu, :memory, :portMin, :portMax, 'initializing', 1, 1, :agentVersion,
+              (SELECT id FROM join_tokens WHERE hash = :hash), :now, :now
+            WHERE ${TOKEN_VALID}
+            ON CONFLICT(name) DO UPDATE SET region = excluded.region, labels = excluded.labels, cpu = excluded.cpu,
+              memory = excluded.memory, port_min = excluded.port_min, port_max = excluded.port_max, status = 'initializing',
+              credential_generation = nodes.credential_generation + 1, agent_version = excluded.agent_version,
+              join_token_id = excluded.join_token_id, updated_at = excluded.updated_at
+            WHERE nodes.last_heartbeat_at IS NULL OR nodes.last_heartbeat_at < :liveSince OR nodes.status = 'down'
+            RETURNING id, credential_generation`,
+      args,
+    },
+    { sql: "UPDATE join_tokens SET uses = uses + 1 WHERE hash = :hash AND changes() = 1", args: { hash } },
+    {
+      sql: `INSERT INTO audit (at, actor, action, target, detail) SELECT :now, 'node:' || :name, 'node.enroll', :name, :detail WHERE changes() = 1`,
+      args: { now, name: body.name, detail: JSON.stringify({ region: body.region, capacity: body.capacity }) },
+    },
+  ]);
+  const row = results[0]?.rows[0];
+  if (!row) throw await enrollRefusal(deps, hash, body.region, body.name, now);
+  const nodeId = String(row["id"]);
+  const generation = Number(row["credential_generation"]);
+  const credential = await issueNodeCredential(deps.keys, deps.clock, nodeId, generation, deps.config.credentialTtl);
+  return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"] };
+}
+
+/** Explains a refused enrollment; runs only on the failure path. */
+async function enrollRefusal(deps: ResolvedDeps, hash: string, region: string, name: string, now: number) {
+  const token = await deps.store.client.execute({ sql: "SELECT revoked_at, expires_at, max_uses, uses, region FROM join_tokens WHERE hash = ?", args: [hash] });
+  const t = token.rows[0];
+  if (!t) return unauthorized("join token is not valid");
+  if (t["revoked_at"] !== null) return unauthorized("join token has been revoked");
+  if (t["expires_at"] !== null && Number(t["expires_at"]) <= now) return unauthorized("join token has expired");
+  if (t["max_uses"] !== null && Number(t["uses"]) >= Number(t["max_uses"])) return unauthorized("join token has been used up");
+  if (t["region"] !== null && t["region"] !== region) return forbidden(`join token is bound to region "${String(t["region"])}", not "${region}"`);
+  return conflict(`a live node named "${name}" is already enrolled`);
+}
+
+export type { EnrollRequest };

@@ -1,0 +1,23 @@
+// The task spec carried in a lease: what an agent needs from the job version to run one slot.
+import { restartMode, type JobSpec } from "../../api/job-spec";
+import type { TaskSpec } from "../../api/agent-protocol";
+
+export function taskSpecOf(jobId: string, slot: number, version: number, spec: JobSpec): TaskSpec {
+  return {
+    jobId,
+    namespace: spec.namespace,
+    job: spec.name,
+    slot,
+    version,
+    type: spec.type,
+    image: spec.image,
+    ...(spec.command ? { command: spec.command } : {}),
+    env: spec.env,
+    resources: spec.resources,
+    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
+    ...(spec.health ? { health: spec.health } : {}),
+    restart: { mode: restartMode(spec), attempts: spec.restart.attempts, intervalMs: spec.restart.interval, delayMs: spec.restart.delay },
+    disconnect: { policy: spec.disconnect.policy, afterMs: spec.disconnect.after },
+    stopGraceMs: spec.stopGrace,
+  };
+}

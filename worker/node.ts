@@ -1,0 +1,120 @@
+// The Node entry: the same app over an embedded libSQL file (or LIBSQL_URL), migrations on start,
+// and a timer running the backstop sweep. `npm start` runs this file.
+import { readFileSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { serve, type ServerType } from "@hono/node-server";
+import { openDatabase } from "../db/client";
+import { migrateDatabase } from "../db/migrate";
+import { createStore } from "../db/store";
+import { createControlPlane, type ControlPlane } from "./app";
+import { bootstrap } from "./bootstrap";
+import { systemClock, type Clock } from "./clock";
+import { configFromEnv, type Config } from "./config";
+import { loadOrCreateSigningKey } from "./node-keys";
+
+export interface NodeServerOptions {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  libsqlUrl?: string | undefined;
+  libsqlAuthToken?: string | undefined;
+  config?: Config;
+  clock?: Clock;
+  /** Run the backstop sweep on a timer (default true). */
+  sweep?: boolean;
+  tls?: { cert: string; key: string } | undefined;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface NodeServer {
+  url: string;
+  /** Set only on the start that created it: it is shown once. */
+  adminToken: string | null;
+  controlPlane: ControlPlane;
+  close(): Promise<void>;
+}
+
+export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
+  const config = opts.config ?? configFromEnv(process.env);
+  const clock = opts.clock ?? systemClock;
+  const client = await openDatabase({ url: opts.libsqlUrl, authToken: opts.libsqlAuthToken, dataDir: opts.dataDir });
+  await migrateDatabase(client);
+  const store = createStore(client);
+  const keys = await loadOrCreateSigningKey(opts.dataDir);
+  const adminToken = await bootstrap(store, keys, clock, config.tokenTtl);
+  const controlPlane = createControlPlane({ store, keys, clock, config, ...(opts.log ? { log: opts.log } : {}) });
+
+  const server: ServerType = await new Promise((ready) => {
+    const s = serve(
+      {
+        fetch: controlPlane.app.fetch,
+        port: opts.port ?? 0,
+        hostname: opts.host ?? "127.0.0.1",
+        ...(opts.tls ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } } : {}),
+      },
+      () => ready(s),
+    );
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host && opts.host !== "0.0.0.0" ? opts.host : "127.0.0.1";
+  const url = `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping = false;
+  if (opts.sweep !== false) {
+    sweepTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      controlPlane.evaluator
+        .sweep()
+        .catch((err: unknown) => controlPlane.deps.log("sweep failed", { error: err instanceof Error ? err.message : String(err) }))
+        .finally(() => (sweeping = false));
+    }, config.sweepInterval);
+    sweepTimer.unref();
+  }
+
+  return {
+    url,
+    adminToken,
+    controlPlane,
+    async close() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      await new Promise<void>((done) => server.close(() => done()));
+      client.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const dataDir = resolve(process.env["LEASEHOLD_DATA_DIR"] ?? ".data");
+  const tlsCert = process.env["LEASEHOLD_TLS_CERT"];
+  const tlsKey = process.env["LEASEHOLD_TLS_KEY"];
+  const server = await startNodeServer({
+    dataDir,
+    port: Number(process.env["PORT"] ?? 7400),
+    host: process.env["HOST"] ?? "127.0.0.1",
+    libsqlUrl: process.env["LIBSQL_URL"],
+    libsqlAuthToken: process.env["LIBSQL_AUTH_TOKEN"],
+    tls: tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : undefined,
+  });
+  console.log(`leasehold control plane listening on ${server.url}`);
+  console.log(`  API docs: ${server.url}/docs`);
+  if (server.adminToken) {
+    console.log("\nAdmin token (shown once; keep it safe):\n");
+    console.log(`  export LEASEHOLD_ADDR=${server.url}`);
+    console.log(`  export LEASEHOLD_TOKEN=${server.adminToken}\n`);
+  }
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((err: unknown) => {
+    console.error(`leasehold: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

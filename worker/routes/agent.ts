@@ -1,0 +1,94 @@
+// Agent routes: enroll (join token), claim (long-poll for leases), heartbeat (renew, report, revoke).
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import {
+  claimRequestSchema,
+  claimResponseSchema,
+  enrollRequestSchema,
+  enrollResponseSchema,
+  heartbeatRequestSchema,
+  heartbeatResponseSchema,
+} from "../../api/agent-protocol";
+import type { AppEnv, App, ResolvedDeps } from "../context";
+import type { Evaluator } from "../evaluator";
+import { claim } from "../leases/claim";
+import { enroll } from "../leases/enroll";
+import { heartbeat } from "../leases/heartbeat";
+import { LeaseVerifier } from "../leases/lease-token";
+import type { FleetTiming } from "../leases/timing";
+import { errorResponses, json } from "./schemas";
+
+const nodeBearer = [{ nodeCredential: [] }];
+
+/** Runs work after the response: waitUntil on Workers, a detached promise on Node. */
+export function runInBackground(c: Context<AppEnv>, deps: ResolvedDeps, work: () => Promise<unknown>): void {
+  const promise = work().catch((err: unknown) => deps.log("background work failed", { error: err instanceof Error ? err.message : String(err) }));
+  try {
+    c.executionCtx.waitUntil(promise);
+  } catch {
+    // Node has no execution context: the promise simply runs on.
+  }
+}
+
+/** How often one instance looks for expired leases and silent nodes while serving heartbeats. */
+const OVERDUE_PROBE_MS = 1_000;
+
+export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
+  const verifier = new LeaseVerifier(deps.keys, deps.clock);
+  let lastProbe = 0;
+  let sweeping: Promise<unknown> | null = null;
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "nodeCredential", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/agent/enroll",
+      summary: "Enroll a node with a join token; returns its credential and the control plane's public keys",
+      request: { body: { required: true, content: { "application/json": { schema: enrollRequestSchema } } } },
+      responses: { 200: json(enrollResponseSchema, "Enrolled"), ...errorResponses },
+    }),
+    async (c) => c.json(await enroll(deps, timing, c.req.valid("json")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/agent/claim",
+      summary: "Claim the node's placed tasks as leases (long-polls up to waitMs for new work)",
+      security: nodeBearer,
+      request: { body: { required: false, content: { "application/json": { schema: claimRequestSchema } } } },
+      responses: { 200: json(claimResponseSchema, "The node's leases"), ...errorResponses },
+    }),
+    async (c) => {
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { waitMs: 0 };
+      return c.json(await claim(deps, timing, c.get("node"), body.waitMs, c.req.raw.signal), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/agent/heartbeat",
+      summary: "Renew all of the node's leases and report task state, health and exit codes",
+      security: nodeBearer,
+      request: { body: { required: true, content: { "application/json": { schema: heartbeatRequestSchema } } } },
+      responses: { 200: json(heartbeatResponseSchema, "Renewals and revocations"), ...errorResponses },
+    }),
+    async (c) => {
+      const now = deps.clock.now();
+      const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
+      if (probe) lastProbe = now;
+      const outcome = await heartbeat(deps, timing, verifier, c.get("node"), c.req.valid("json").tasks, probe);
+      if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.evaluateJobs(outcome.endedJobs, "task-ended"));
+      if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.evaluateWaiting("node-ready"));
+      if (outcome.overdue && !sweeping) {
+        sweeping = evaluator.sweep().finally(() => (sweeping = null));
+        runInBackground(c, deps, () => sweeping ?? Promise.resolve());
+      }
+      return c.json(outcome.response, 200);
+    },
+  );
+}
+
+export const nodeCredentialSchema = z.string();

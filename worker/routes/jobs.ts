@@ -1,0 +1,271 @@
+// Job routes: apply (YAML or JSON), list, get, versions, tasks, events, stop, delete.
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { jobSpecSchema } from "../../api/job-spec";
+import { JobFileError, parseJobDocument } from "../../api/job-file";
+import { writeBatch } from "../../db/batch";
+import { events, jobs, jobVersions, tasks } from "../../db/schema";
+import { auditRow, eventRow } from "../audit";
+import { requireRole } from "../auth/middleware";
+import type { App, ResolvedDeps } from "../context";
+import { badRequest, conflict, notFound, validationError } from "../errors";
+import { applyJob, jobIdOf } from "../jobs/apply";
+import type { Evaluator } from "../evaluator";
+import { bearer, errorResponses, jobParams, json, namespaceParam } from "./schemas";
+
+const jobSchema = z
+  .object({
+    id: z.string(),
+    namespace: z.string(),
+    name: z.string(),
+    type: z.enum(["service", "batch"]),
+    status: z.enum(["running", "stopped"]),
+    version: z.number(),
+    createdAt: z.number(),
+    updatedAt: z.number(),
+  })
+  .openapi("Job");
+
+const taskSchema = z
+  .object({
+    id: z.string(),
+    slot: z.number(),
+    version: z.number(),
+    nodeId: z.string().nullable(),
+    state: z.string(),
+    desired: z.string(),
+    epoch: z.number(),
+    leaseExpiresAt: z.number().nullable(),
+    health: z.string().nullable(),
+    exitCode: z.number().nullable(),
+    restarts: z.number(),
+    attempt: z.number(),
+    boundPorts: z.array(z.object({ container: z.number(), host: z.number() })),
+    message: z.string().nullable(),
+  })
+  .openapi("Task");
+
+const applyRoute = createRoute({
+  method: "post",
+  path: "/v1/jobs",
+  summary: "Apply a job spec (YAML or JSON); a new version is stored only when the spec changed",
+  security: bearer,
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": { schema: jobSpecSchema.openapi("JobSpec") },
+        "application/yaml": { schema: z.string() },
+      },
+    },
+  },
+  responses: {
+    200: json(z.object({ job: jobSchema, changed: z.boolean(), evaluation: z.unknown().optional() }), "The job as stored"),
+    ...errorResponses,
+  },
+});
+
+export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evaluator): void {
+  const { store, clock } = deps;
+  const { db } = store;
+
+  // Parsed by hand so YAML and JSON share one validation path and one error shape.
+  app.openAPIRegistry.registerPath(applyRoute);
+  app.post("/v1/jobs", async (c) => {
+    const text = await c.req.text();
+    if (text.trim() === "") throw badRequest("request body is empty: send a job spec as JSON or YAML");
+    let document: unknown;
+    try {
+      document = parseJobDocument(text);
+    } catch (err) {
+      if (err instanceof JobFileError) throw badRequest(err.message);
+      throw err;
+    }
+    const parsed = jobSpecSchema.safeParse(document);
+    if (!parsed.success) throw validationError(parsed.error);
+    const spec = parsed.data;
+    requireRole(c, spec.namespace, "operator");
+    const result = await applyJob(store, clock.now(), c.get("operator").subject, spec);
+    const evaluation = result.changed ? await evaluator.evaluateJobs([result.job.id], "job-apply") : undefined;
+    return c.json({ job: publicJob(result.job), changed: result.changed, ...(evaluation ? { evaluation } : {}) }, 200);
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/namespaces/{namespace}/jobs",
+      summary: "List jobs in a namespace",
+      security: bearer,
+      request: { params: namespaceParam },
+      responses: { 200: json(z.object({ jobs: z.array(jobSchema) }), "Jobs"), ...errorResponses },
+    }),
+    async (c) => {
+      const { namespace } = c.req.valid("param");
+      requireRole(c, namespace, "viewer");
+      const rows = await db.select().from(jobs).where(eq(jobs.namespace, namespace)).orderBy(asc(jobs.name));
+      return c.json({ jobs: rows.map(publicJob) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/namespaces/{namespace}/jobs/{name}",
+      summary: "Get a job with its current spec and tasks",
+      security: bearer,
+      request: { params: jobParams },
+      responses: {
+        200: json(z.object({ job: jobSchema, spec: z.unknown(), tasks: z.array(taskSchema), summary: z.record(z.string(), z.number()) }), "The job"),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      requireRole(c, namespace, "viewer");
+      const id = jobIdOf(namespace, name);
+      const [jobRows, versionRows, taskRows] = await db.batch([
+        db.select().from(jobs).where(eq(jobs.id, id)).limit(1),
+        db.select().from(jobVersions).where(eq(jobVersions.jobId, id)).orderBy(desc(jobVersions.version)).limit(1),
+        db.select().from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["pending", "placed", "leased", "running", "lost", "failed", "complete"]))).orderBy(asc(tasks.slot)),
+      ]);
+      const job = jobRows[0];
+      if (!job) throw notFound(`job ${id} does not exist`);
+      const summary: Record<string, number> = {};
+      for (const t of taskRows) if (t.desired === "run" || t.state !== "stopped") summary[t.state] = (summary[t.state] ?? 0) + 1;
+      return c.json({ job: publicJob(job), spec: versionRows[0]?.spec ?? null, tasks: taskRows.map(publicTask), summary }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/namespaces/{namespace}/jobs/{name}/versions",
+      summary: "List a job's versions, newest first",
+      security: bearer,
+      request: { params: jobParams },
+      responses: {
+        200: json(z.object({ versions: z.array(z.object({ version: z.number(), spec: z.unknown(), createdBy: z.string(), createdAt: z.number() })) }), "Versions"),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      requireRole(c, namespace, "viewer");
+      const id = jobIdOf(namespace, name);
+      const rows = await db.select().from(jobVersions).where(eq(jobVersions.jobId, id)).orderBy(desc(jobVersions.version));
+      if (rows.length === 0) throw notFound(`job ${id} does not exist`);
+      return c.json({ versions: rows.map((v) => ({ version: v.version, spec: v.spec, createdBy: v.createdBy, createdAt: v.createdAt })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/namespaces/{namespace}/jobs/{name}/events",
+      summary: "Recent events of a job and its tasks",
+      security: bearer,
+      request: { params: jobParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
+      responses: {
+        200: json(z.object({ events: z.array(z.object({ id: z.number(), at: z.number(), type: z.string(), message: z.string(), taskId: z.string().nullable(), nodeId: z.string().nullable() })) }), "Events"),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      const { limit } = c.req.valid("query");
+      requireRole(c, namespace, "viewer");
+      const rows = await db.select().from(events).where(eq(events.jobId, jobIdOf(namespace, name))).orderBy(desc(events.id)).limit(limit);
+      return c.json({ events: rows.map((e) => ({ id: e.id, at: e.at, type: e.type, message: e.message, taskId: e.taskId, nodeId: e.nodeId })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/namespaces/{namespace}/jobs/{name}/stop",
+      summary: "Stop a job: its tasks are stopped, its versions kept",
+      security: bearer,
+      request: { params: jobParams },
+      responses: { 200: json(z.object({ job: jobSchema, evaluation: z.unknown().optional() }), "The stopped job"), ...errorResponses },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      requireRole(c, namespace, "operator");
+      const id = jobIdOf(namespace, name);
+      const now = clock.now();
+      const actor = c.get("operator").subject;
+      const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+      if (!job) throw notFound(`job ${id} does not exist`);
+      if (job.status === "stopped") return c.json({ job: publicJob(job) }, 200);
+      const stopped = { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ? AND status = 'stopped')", args: [id, job.modifyIndex + 1] };
+      const [result] = await writeBatch(store.client, [
+        db.update(jobs).set({ status: "stopped", modifyIndex: job.modifyIndex + 1, updatedAt: now }).where(and(eq(jobs.id, id), eq(jobs.modifyIndex, job.modifyIndex))),
+        auditRow(now, { actor, action: "job.stop", namespace, target: id }, stopped),
+        eventRow(now, { type: "job.stop", message: `stopped by ${actor}`, namespace, jobId: id }, stopped),
+      ]);
+      if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while stopping it; try again`);
+      const evaluation = await evaluator.evaluateJobs([id], "job-stop");
+      return c.json({ job: publicJob({ ...job, status: "stopped", updatedAt: now }), evaluation }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/namespaces/{namespace}/jobs/{name}",
+      summary: "Delete a stopped job whose tasks have all stopped",
+      security: bearer,
+      request: { params: jobParams },
+      responses: { 200: json(z.object({ deleted: z.string() }), "Deleted"), ...errorResponses },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      requireRole(c, namespace, "operator");
+      const id = jobIdOf(namespace, name);
+      const now = clock.now();
+      const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+      if (!job) throw notFound(`job ${id} does not exist`);
+      if (job.status !== "stopped") throw conflict(`job ${id} is running: stop it first`);
+      const live = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["placed", "leased", "running"]))).limit(1);
+      if (live.length > 0) throw conflict(`job ${id} still has tasks that have not stopped`);
+      const deleted = { sql: "NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id] };
+      // Guarded on modify_index and on no live task, so a racing apply or placement wins cleanly.
+      const [result] = await writeBatch(store.client, [
+        {
+          sql: "DELETE FROM jobs WHERE id = ? AND modify_index = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ? AND state IN ('placed','leased','running'))",
+          args: [id, job.modifyIndex, id],
+        },
+        // Explicit rather than ON DELETE CASCADE: foreign-key enforcement is per connection and not assured remotely.
+        { sql: "DELETE FROM job_versions WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
+        { sql: "DELETE FROM tasks WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
+        auditRow(now, { actor: c.get("operator").subject, action: "job.delete", namespace, target: id }, deleted),
+        eventRow(now, { type: "job.delete", message: `deleted by ${c.get("operator").subject}`, namespace, jobId: id }, deleted),
+      ]);
+      if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while deleting it; try again`);
+      return c.json({ deleted: id }, 200);
+    },
+  );
+}
+
+function publicJob(job: typeof jobs.$inferSelect) {
+  return { id: job.id, namespace: job.namespace, name: job.name, type: job.type, status: job.status, version: job.version, createdAt: job.createdAt, updatedAt: job.updatedAt };
+}
+
+export function publicTask(t: typeof tasks.$inferSelect) {
+  return {
+    id: t.id,
+    slot: t.slot,
+    version: t.version,
+    nodeId: t.nodeId,
+    state: t.state,
+    desired: t.desired,
+    epoch: t.epoch,
+    leaseExpiresAt: t.leaseExpiresAt,
+    health: t.health,
+    exitCode: t.exitCode,
+    restarts: t.restarts,
+    attempt: t.attempt,
+    boundPorts: t.boundPorts,
+    message: t.message,
+  };
+}
