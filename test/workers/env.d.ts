@@ -1,0 +1,11 @@
+// Ambient types for the workerd test suite: the Worker env bindings and the values provided by global-setup.ts.
+declare namespace Cloudflare {
+  interface Env {
+    /** Base URL of the test Hrana server (see global-setup.ts). */
+    LIBSQL_URL: string;
+  }
+}
+
+declare module "cloudflare:workers" {
+  export const env: Cloudflare.Env;
+}

@@ -1,0 +1,44 @@
+// Vitest project "workers": test/workers/**/*.test.ts run inside workerd via @cloudflare/vitest-pool-workers.
+//
+// How it is wired:
+// - global-setup.ts runs in Node before the pool starts, starts the test Hrana server
+//   (test/hrana/server.ts) on a fresh temp SQLite file and `provide`s its URL as "libsqlUrl".
+// - The pool options below are a function so they can `inject("libsqlUrl")` and expose it to the
+//   Worker as the plain-text binding LIBSQL_URL. That is the only binding; the wrangler config
+//   (wrangler.test.toml) sets main = ./entry.ts, nodejs_compat and the compatibility date.
+// - Tests get the URL either as `env.LIBSQL_URL` (`import { env } from "cloudflare:workers"`) or as
+//   `inject("libsqlUrl")` from "vitest", and talk to it with `@libsql/client/web`
+//   (`createClient({ url })`) or `drizzle-orm/libsql/web`.
+// - Outbound fetch from workerd to 127.0.0.1 needs no extra setting: Miniflare's default outbound
+//   network allows "private" addresses, which include loopback. If a test ever installs its own
+//   `outboundService`/fetch mock, it must pass requests for LIBSQL_URL through.
+// - All test files share one database file for the whole run, so use unique table names (or
+//   clean up) per test file.
+//
+// Adding tests: drop `*.test.ts` files into test/workers. They can import app code directly, e.g.
+// `import { createApp } from "../../worker/app.ts"`, build deps with a libSQL client on
+// env.LIBSQL_URL, and call `app.request("/...")` to drive routes such as job apply + get.
+// New bindings go in `miniflare.bindings` below and in env.d.ts (the Env type). Type-check this
+// folder with `tsc -p test/workers` (the root tsconfig excludes it).
+import { fileURLToPath } from "node:url";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: fileURLToPath(new URL("./wrangler.test.toml", import.meta.url)) },
+      miniflare: {
+        bindings: { LIBSQL_URL: inject("libsqlUrl") },
+      },
+    })),
+  ],
+  test: {
+    name: "workers",
+    root: fileURLToPath(new URL(".", import.meta.url)),
+    include: ["**/*.test.ts"],
+    globalSetup: ["./global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
