@@ -2,10 +2,9 @@
 import { z } from "zod";
 import { duration } from "./duration";
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-export const nameSchema = z
-  .string()
-  .regex(NAME, "must be lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit");
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const NAME_RULE = "must be lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit";
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "not a valid label key");
 

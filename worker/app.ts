@@ -22,6 +22,8 @@ export interface ControlPlane {
   evaluator: Evaluator;
   timing: FleetTiming;
   deps: ResolvedDeps;
+  /** Resolves when background work started by requests so far has finished. */
+  settled(): Promise<void>;
 }
 
 export function createControlPlane(input: AppDeps): ControlPlane {
@@ -29,6 +31,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     ...input,
     log: input.log ?? ((message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields }))),
     signal: input.signal ?? createWorkSignal(),
+    inFlight: new Set(),
   };
   const timing = createFleetTiming(deps.store, deps.clock, deps.config);
   const evaluator = createEvaluator(deps, timing);
@@ -78,7 +81,10 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
-  return { app, evaluator, timing, deps };
+  async function settled(): Promise<void> {
+    while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);
+  }
+  return { app, evaluator, timing, deps, settled };
 }
 
 /** The Hono app alone, for callers that need nothing else. */

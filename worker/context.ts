@@ -28,6 +28,8 @@ export interface AppDeps {
 
 export interface ResolvedDeps extends Required<Omit<AppDeps, "signal">> {
   signal: WorkSignal;
+  /** Work still running after its response was sent (Node); tests wait on it through settled(). */
+  inFlight: Set<Promise<unknown>>;
 }
 
 export type AppEnv = {

@@ -70,6 +70,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
         summary.roundTrips++;
         // A placement guard or the slot index refused the whole plan: another instance got there first.
         if (!isConstraintError(err)) throw err;
+        deps.log("plan refused by the store; evaluating again", { evalId: summary.evalId, attempt: summary.attempts, reason: err instanceof Error ? err.message : String(err), nodes: input.nodes.map((n) => `${n.name}:${n.status}${n.draining ? ":draining" : ""}${n.eligible ? "" : ":ineligible"}`).join(","), place: plan.place.length, replace: plan.replace.length, migrate: plan.migrate.length });
         if (++fruitless >= MAX_FRUITLESS_ATTEMPTS) throw err;
         continue;
       }

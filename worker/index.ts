@@ -27,7 +27,17 @@ async function controlPlaneFor(env: Env): Promise<ControlPlane> {
 
 export default {
   async fetch(request: WorkerRequest, env, ctx) {
-    const { app } = await controlPlaneFor(env);
+    let controlPlane: ControlPlane;
+    try {
+      controlPlane = await controlPlaneFor(env);
+    } catch (err) {
+      // Configuration errors are ours to describe; they name settings, never their values.
+      const detail = `the control plane is misconfigured: ${err instanceof Error ? err.message : "unknown error"}`;
+      console.error(JSON.stringify({ level: "error", message: detail }));
+      const problem = { type: "urn:leasehold:problem:misconfigured", title: "Misconfigured", status: 500, detail };
+      return new Response(JSON.stringify(problem), { status: 500, headers: { "content-type": "application/problem+json" } }) as unknown as WorkerResponse;
+    }
+    const { app } = controlPlane;
     // The same objects at run time; the type packages for Workers and for the web platform differ.
     const response = await app.fetch(request as unknown as Request, env, ctx);
     return response as unknown as WorkerResponse;

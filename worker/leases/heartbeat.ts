@@ -107,7 +107,7 @@ export async function heartbeat(
               lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
             FROM ${REPORTS} r
             WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
-            RETURNING t.id, t.job_id, t.epoch, t.state, t.desired, t.lease_expires_at`,
+            RETURNING id, job_id, epoch, state, desired, lease_expires_at`,
       args,
     },
     { sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run') AS work", args },

@@ -54,7 +54,7 @@ const applyRoute = createRoute({
     body: {
       required: true,
       content: {
-        "application/json": { schema: jobSpecSchema.openapi("JobSpec") },
+        "application/json": { schema: jobSpecSchema },
         "application/yaml": { schema: z.string() },
       },
     },

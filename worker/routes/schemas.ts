@@ -1,7 +1,11 @@
 // Shared OpenAPI pieces: problem responses, security, path parameters.
 import { z } from "@hono/zod-openapi";
 import { problemSchema } from "../../api/problem";
-import { nameSchema } from "../../api/job-spec";
+import { NAME_PATTERN, NAME_RULE } from "../../api/job-spec";
+
+// Path parameters are built from this module's z so .openapi() is present wherever the api/ schemas'
+// zod instance differs (bundlers may load two copies); validation still uses the contract's rule.
+const name = () => z.string().regex(NAME_PATTERN, NAME_RULE);
 
 export const problemContent = { "application/problem+json": { schema: problemSchema } };
 
@@ -16,8 +20,8 @@ export const errorResponses = {
 
 export const bearer = [{ bearerAuth: [] }];
 
-export const namespaceParam = z.object({ namespace: nameSchema.openapi({ param: { name: "namespace", in: "path" } }) });
-export const jobParams = namespaceParam.extend({ name: nameSchema.openapi({ param: { name: "name", in: "path" } }) });
+export const namespaceParam = z.object({ namespace: name().openapi({ param: { name: "namespace", in: "path" } }) });
+export const jobParams = namespaceParam.extend({ name: name().openapi({ param: { name: "name", in: "path" } }) });
 export const idParam = z.object({ id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" } }) });
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({

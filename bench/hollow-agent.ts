@@ -1,0 +1,118 @@
+// A hollow agent: speaks the real agent protocol over HTTP (enroll, claim, heartbeat) but starts no
+// containers. Tests and benchmarks run fleets of them, in the spirit of kubemark's hollow nodes.
+import type { ClaimResponse, EnrollResponse, HeartbeatResponse, TaskReport } from "../api/agent-protocol";
+
+export type Fetcher = (path: string, init: RequestInit) => Promise<Response>;
+
+export interface HeldLease {
+  taskId: string;
+  epoch: number;
+  lease: string;
+  expiresAt: number;
+  state: TaskReport["state"];
+  exitCode?: number;
+}
+
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+  constructor(
+    readonly status: number,
+    readonly problem: { type?: string; detail?: string },
+  ) {
+    super(`HTTP ${status}: ${problem.detail ?? "request failed"}`);
+  }
+}
+
+/** A Fetcher for a base URL, over the runtime's fetch (undici's pool on Node). */
+export function httpFetcher(baseUrl: string): Fetcher {
+  return (path, init) => fetch(new URL(path, baseUrl), init);
+}
+
+export class HollowAgent {
+  nodeId = "";
+  credential = "";
+  heartbeatIntervalMs = 5_000;
+  leaseTtlMs = 15_000;
+  readonly leases = new Map<string, HeldLease>();
+  /** Every revocation this agent was told about, oldest first. */
+  readonly revocations: HeartbeatResponse["revoked"] = [];
+
+  constructor(
+    private readonly fetcher: Fetcher,
+    readonly name: string,
+    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number } = {},
+  ) {}
+
+  private async post<T>(path: string, body: unknown, auth = true): Promise<T> {
+    const res = await this.fetcher(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${this.credential}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const data = (await res.json()) as unknown;
+    if (!res.ok) throw new ProtocolError(res.status, data as { type?: string; detail?: string });
+    return data as T;
+  }
+
+  async enroll(joinToken: string): Promise<EnrollResponse> {
+    const r = await this.post<EnrollResponse>(
+      "/v1/agent/enroll",
+      {
+        token: joinToken,
+        name: this.name,
+        region: this.opts.region ?? "global",
+        labels: this.opts.labels ?? {},
+        capacity: { cpu: this.opts.cpu ?? 4000, memory: this.opts.memory ?? 8192 },
+        agentVersion: "hollow",
+      },
+      false,
+    );
+    this.nodeId = r.nodeId;
+    this.credential = r.credential;
+    this.heartbeatIntervalMs = r.heartbeatIntervalMs;
+    this.leaseTtlMs = r.leaseTtlMs;
+    return r;
+  }
+
+  /** Claims leases; new ones start out "running" (a hollow agent starts nothing, so nothing can fail). */
+  async claim(waitMs = 0): Promise<ClaimResponse> {
+    const r = await this.post<ClaimResponse>("/v1/agent/claim", { waitMs });
+    for (const g of r.leases) {
+      const held = this.leases.get(g.taskId);
+      if (held && held.epoch === g.epoch) {
+        held.lease = g.lease;
+        held.expiresAt = g.expiresAt;
+      } else {
+        this.leases.set(g.taskId, { taskId: g.taskId, epoch: g.epoch, lease: g.lease, expiresAt: g.expiresAt, state: "running" });
+      }
+    }
+    return r;
+  }
+
+  /** Reports every held lease; drops revoked ones and leases that ended. */
+  async heartbeat(): Promise<HeartbeatResponse> {
+    const held = [...this.leases.values()];
+    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", {
+      tasks: held.map((l) => ({ lease: l.lease, state: l.state, health: l.state === "running" ? "healthy" : null, exitCode: l.exitCode ?? null })),
+    });
+    for (const g of r.renewed) {
+      const l = this.leases.get(g.taskId);
+      if (!l || l.epoch !== g.epoch) continue;
+      l.expiresAt = g.expiresAt;
+      if (g.lease) l.lease = g.lease;
+    }
+    for (const rev of r.revoked) {
+      this.revocations.push(rev);
+      const l = this.leases.get(rev.taskId);
+      if (!l || l.epoch !== rev.epoch) continue;
+      // Told to stop: a real agent stops the container and reports it; a hollow one reports stopped once.
+      if (rev.reason === "stopped" && l.state !== "stopped") l.state = "stopped";
+      else this.leases.delete(rev.taskId);
+    }
+    for (const l of held) if (l.state === "complete" || l.state === "failed") this.leases.delete(l.taskId);
+    if (r.credential) this.credential = r.credential;
+    this.heartbeatIntervalMs = r.heartbeatIntervalMs;
+    this.leaseTtlMs = r.leaseTtlMs;
+    return r;
+  }
+}

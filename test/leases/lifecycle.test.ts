@@ -1,0 +1,319 @@
+// Leases end to end through the HTTP API with hollow agents and a manual clock: enrollment, claim,
+// heartbeat, expiry → lost → replacement at a higher epoch, fencing of the stale agent, drain.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeJwt } from "jose";
+import { HollowAgent, ProtocolError, type Fetcher } from "../../bench/hollow-agent";
+import { createTestControlPlane, type TestControlPlane } from "../support/control-plane";
+
+let cp: TestControlPlane;
+
+const fetcherFor = (cp: TestControlPlane): Fetcher => async (path, init) => cp.app.request(path, init);
+
+async function joinToken(body: Record<string, unknown> = {}): Promise<string> {
+  const res = await cp.call("POST", "/v1/join-tokens", { body });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function agent(name: string, opts: ConstructorParameters<typeof HollowAgent>[2] = {}, token?: string): Promise<HollowAgent> {
+  const a = new HollowAgent(fetcherFor(cp), name, opts);
+  await a.enroll(token ?? (await joinToken()));
+  await a.heartbeat();
+  return a;
+}
+
+async function apply(spec: Record<string, unknown>) {
+  const res = await cp.call("POST", "/v1/jobs", { body: { image: "img", resources: { cpu: 500, memory: 256 }, ...spec } });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as { job: { id: string; version: number }; evaluation?: { placed: number; unplaced: { reason: string }[] } };
+}
+
+type TaskRow = { id: string; node_id: string | null; state: string; desired: string; epoch: number; slot: number };
+async function tasksOf(jobId: string): Promise<TaskRow[]> {
+  const r = await cp.store.client.execute({ sql: "SELECT id, node_id, state, desired, epoch, slot FROM tasks WHERE job_id = ? ORDER BY slot", args: [jobId] });
+  return r.rows.map((row) => ({ id: String(row["id"]), node_id: row["node_id"] === null ? null : String(row["node_id"]), state: String(row["state"]), desired: String(row["desired"]), epoch: Number(row["epoch"]), slot: Number(row["slot"]) }));
+}
+
+beforeEach(async () => {
+  cp = await createTestControlPlane();
+});
+afterEach(() => cp.close());
+
+describe("enrollment", () => {
+  it("registers a node and stores only a hash of the join token", async () => {
+    const token = await joinToken({ description: "rack 1" });
+    const a = new HollowAgent(fetcherFor(cp), "node-a", { region: "eu", labels: { disk: "ssd" }, cpu: 2000, memory: 4096 });
+    const enrolled = await a.enroll(token);
+    expect(enrolled.jwks.keys).toHaveLength(1);
+    expect(enrolled.heartbeatIntervalMs).toBe(5_000);
+    expect(enrolled.leaseTtlMs).toBe(15_000);
+    const stored = await cp.store.client.execute("SELECT hash FROM join_tokens");
+    expect(String(stored.rows[0]?.["hash"])).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(stored.rows)).not.toContain(token.split(".")[1]);
+    const node = (await (await cp.call("GET", "/v1/nodes/node-a")).json()) as { node: { state: string; region: string; labels: Record<string, string>; capacity: { cpu: number } } };
+    expect(node.node).toMatchObject({ state: "initializing", region: "eu", labels: { disk: "ssd" }, capacity: { cpu: 2000 } });
+    await a.heartbeat();
+    const ready = (await (await cp.call("GET", "/v1/nodes/node-a")).json()) as { node: { state: string } };
+    expect(ready.node.state).toBe("ready");
+  });
+
+  it("enforces max uses, expiry, revocation and region binding", async () => {
+    const once = await joinToken({ maxUses: 1 });
+    await new HollowAgent(fetcherFor(cp), "n1").enroll(once);
+    await expect(new HollowAgent(fetcherFor(cp), "n2").enroll(once)).rejects.toMatchObject({ status: 401, problem: { detail: "join token has been used up" } });
+
+    const shortLived = await joinToken({ ttl: "1m" });
+    cp.clock.advance(61_000);
+    await expect(new HollowAgent(fetcherFor(cp), "n3").enroll(shortLived)).rejects.toMatchObject({ status: 401, problem: { detail: "join token has expired" } });
+
+    const bound = await joinToken({ region: "eu" });
+    await expect(new HollowAgent(fetcherFor(cp), "n4", { region: "us" }).enroll(bound)).rejects.toMatchObject({ status: 403 });
+    await new HollowAgent(fetcherFor(cp), "n4", { region: "eu" }).enroll(bound);
+
+    const revoked = await joinToken();
+    const id = revoked.slice(4, 12);
+    expect((await cp.call("DELETE", `/v1/join-tokens/${id}`)).status).toBe(200);
+    await expect(new HollowAgent(fetcherFor(cp), "n5").enroll(revoked)).rejects.toMatchObject({ status: 401, problem: { detail: "join token has been revoked" } });
+    await expect(new HollowAgent(fetcherFor(cp), "n6").enroll("lhj_nonsense.secret")).rejects.toMatchObject({ status: 401 });
+    const nodes = await cp.store.client.execute("SELECT name FROM nodes ORDER BY name");
+    expect(nodes.rows.map((r) => r["name"])).toEqual(["n1", "n4"]);
+  });
+
+  it("refuses a second live node with the same name, and rotates the credential at half-life", async () => {
+    const a = await agent("node-a");
+    await expect(new HollowAgent(fetcherFor(cp), "node-a").enroll(await joinToken())).rejects.toMatchObject({ status: 409 });
+    const before = a.credential;
+    cp.clock.advance(31 * 60_000);
+    const r = await a.heartbeat();
+    expect(r.credential).toBeDefined();
+    expect(a.credential).not.toBe(before);
+    await a.heartbeat();
+  });
+
+  it("does not accept a node credential as an operator token or vice versa", async () => {
+    const a = await agent("node-a");
+    expect((await cp.call("GET", "/v1/nodes", { token: a.credential })).status).toBe(401);
+    const res = await cp.app.request("/v1/agent/heartbeat", { method: "POST", headers: { authorization: `Bearer ${cp.adminToken}`, "content-type": "application/json" }, body: "{}" });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+  });
+});
+
+describe("claims and heartbeats", () => {
+  it("places a job, leases it to the agent with a signed lease, and renews on heartbeat", async () => {
+    const a = await agent("node-a");
+    const { job, evaluation } = await apply({ name: "web", replicas: 3, disconnect: { policy: "stop", after: "30s" } });
+    expect(evaluation?.placed).toBe(3);
+    const hb = await a.heartbeat();
+    expect(hb.work).toBe(true);
+    const claim = await a.claim();
+    expect(claim.leases).toHaveLength(3);
+    const claims = decodeJwt(claim.leases[0]!.lease) as { node: string; epoch: number; ver: number; task: { disconnect: { policy: string; afterMs: number }; image: string } };
+    expect(claims).toMatchObject({ node: a.nodeId, epoch: 1, ver: 1, task: { image: "img", disconnect: { policy: "stop", afterMs: 30_000 } } });
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["leased", "leased", "leased"]);
+
+    cp.clock.advance(5_000);
+    const renewed = await a.heartbeat();
+    expect(renewed.revoked).toEqual([]);
+    expect(renewed.renewed.map((r) => r.expiresAt)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["running", "running", "running"]);
+    // A repeated claim returns the same leases (idempotent), not new ones.
+    const again = await a.claim();
+    expect(again.leases.map((l) => l.epoch)).toEqual([1, 1, 1]);
+  });
+
+  it("refuses a lease after its TTL even before any sweep marks it lost (expiry is read from time)", async () => {
+    const a = await agent("node-a");
+    await apply({ name: "web", replicas: 1 });
+    await a.claim();
+    await a.heartbeat();
+    cp.clock.advance(15_001);
+    const r = await a.heartbeat();
+    expect(r.renewed).toEqual([]);
+    expect(r.revoked).toMatchObject([{ reason: "expired" }]);
+  });
+
+  it("replaces the tasks of an agent that stops heartbeating on another node at a higher epoch, and fences the old agent", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 3 });
+    await a.claim();
+    await a.heartbeat();
+    const b = await agent("node-b");
+    const before = await tasksOf(job.id);
+    expect(before.every((t) => t.node_id === a.nodeId && t.epoch === 1)).toBe(true);
+
+    // a goes silent; b keeps heartbeating. Past the TTL a's leases lapse and the sweep replaces them.
+    for (let i = 0; i < 4; i++) {
+      cp.clock.advance(5_000);
+      await b.heartbeat();
+    }
+    await cp.settled(); // b's heartbeats may already have started the sweep in the background
+    await cp.evaluator.sweep();
+    const after = await tasksOf(job.id);
+    expect(after.map((t) => [t.node_id, t.epoch, t.state])).toEqual([
+      [b.nodeId, 2, "placed"],
+      [b.nodeId, 2, "placed"],
+      [b.nodeId, 2, "placed"],
+    ]);
+    expect(after.map((t) => t.id)).toEqual(before.map((t) => t.id));
+    const claimed = await b.claim();
+    expect(claimed.leases.map((l) => l.epoch)).toEqual([2, 2, 2]);
+
+    // The old agent comes back: every report is refused as stale and it is told to stop.
+    const stale = await a.heartbeat();
+    expect(stale.renewed).toEqual([]);
+    expect(stale.revoked.map((r) => r.reason)).toEqual(["stale-epoch", "stale-epoch", "stale-epoch"]);
+    expect(stale.revoked[0]?.detail).toContain("stop this container");
+    expect(a.leases.size).toBe(0);
+    const events = await cp.store.client.execute({ sql: "SELECT type FROM events WHERE job_id = ? AND type IN ('task.lost', 'task.replaced')", args: [job.id] });
+    expect(events.rows).toHaveLength(6);
+  });
+
+  it("a stopped job revokes its leases; the agent reports them stopped", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await a.heartbeat();
+    expect((await cp.call("POST", "/v1/namespaces/default/jobs/web/stop")).status).toBe(200);
+    const r = await a.heartbeat();
+    expect(r.revoked.map((x) => x.reason)).toEqual(["stopped", "stopped"]);
+    await a.heartbeat();
+    expect((await tasksOf(job.id)).map((t) => [t.state, t.desired])).toEqual([
+      ["stopped", "stop"],
+      ["stopped", "stop"],
+    ]);
+  });
+
+  it("a failed batch task is replaced per its reschedule policy; a complete one is left alone", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "once", type: "batch", replicas: 2, reschedule: { attempts: 1, delay: "0s" } });
+    await a.claim();
+    const [first, second] = [...a.leases.values()];
+    first!.state = "complete";
+    first!.exitCode = 0;
+    second!.state = "failed";
+    second!.exitCode = 3;
+    await a.heartbeat();
+    await cp.evaluator.evaluateJobs([job.id], "test");
+    const rows = await tasksOf(job.id);
+    const done = rows.find((t) => t.id === first!.taskId);
+    const retried = rows.find((t) => t.id === second!.taskId);
+    expect(done).toMatchObject({ state: "complete", epoch: 1 });
+    expect(retried).toMatchObject({ state: "placed", epoch: 2 });
+    const exit = await cp.store.client.execute({ sql: "SELECT exit_code FROM tasks WHERE id = ?", args: [first!.taskId] });
+    expect(exit.rows[0]?.["exit_code"]).toBe(0);
+  });
+});
+
+describe("fencing and node isolation", () => {
+  it("node A cannot renew, report on or claim node B's leases", async () => {
+    const a = await agent("node-a");
+    const b = await agent("node-b");
+    await apply({ name: "web", replicas: 2, constraints: [{ attribute: "name", value: "node-b" }] });
+    await b.claim();
+    await b.heartbeat();
+    const bLeases = [...b.leases.values()];
+    expect(bLeases).toHaveLength(2);
+    expect((await a.claim()).leases).toEqual([]);
+    // a presents b's (valid, signed) leases as its own
+    for (const l of bLeases) a.leases.set(l.taskId, { ...l, state: "failed", exitCode: 1 });
+    const r = await a.heartbeat();
+    expect(r.revoked.map((x) => x.reason)).toEqual(["wrong-node", "wrong-node"]);
+    const rows = await cp.store.client.execute("SELECT state, node_id FROM tasks");
+    expect(rows.rows.map((x) => [x["state"], x["node_id"]])).toEqual([
+      ["running", b.nodeId],
+      ["running", b.nodeId],
+    ]);
+  });
+
+  it("refuses a forged or tampered lease", async () => {
+    const a = await agent("node-a");
+    await apply({ name: "web", replicas: 1 });
+    await a.claim();
+    const held = [...a.leases.values()][0]!;
+    const [h, p, s] = held.lease.split(".");
+    const payload = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, epoch: 99 })).toString("base64url")}.${s}`;
+    const { keys: otherKeys } = await (await import("../../worker/auth/keys")).generateSigningKey();
+    const { signLease } = await import("../../worker/leases/lease-token");
+    const forged = await signLease(otherKeys, cp.clock, { taskId: held.taskId, nodeId: a.nodeId, epoch: held.epoch, version: 1, task: payload["task"] as never }, 3_600_000);
+    a.leases.set(held.taskId, { ...held, lease: tampered });
+    const r1 = await a.heartbeat();
+    expect(r1.revoked).toMatchObject([{ reason: "bad-signature", taskId: held.taskId }]);
+    a.leases.set(held.taskId, { ...held, lease: forged });
+    const r2 = await a.heartbeat();
+    expect(r2.revoked).toMatchObject([{ reason: "bad-signature", taskId: held.taskId }]);
+    // The genuine lease still works.
+    a.leases.set(held.taskId, held);
+    expect((await a.heartbeat()).renewed).toHaveLength(1);
+  });
+
+  it("a re-enrolled node invalidates the old credential", async () => {
+    const a = await agent("node-a");
+    cp.clock.advance(60_000); // a falls silent long enough for its name to be taken over
+    const a2 = new HollowAgent(fetcherFor(cp), "node-a");
+    await a2.enroll(await joinToken());
+    expect(a2.nodeId).toBe(a.nodeId);
+    await expect(a.heartbeat()).rejects.toBeInstanceOf(ProtocolError);
+    await a2.heartbeat();
+  });
+});
+
+describe("node lifecycle", () => {
+  it("drains a node: tasks migrate under the job's parallelism, then all at once past the deadline", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 3, update: { parallelism: 1 } });
+    await a.claim();
+    await a.heartbeat();
+    const b = await agent("node-b");
+    const drain = await cp.call("POST", "/v1/nodes/node-a/drain", { body: { deadline: "10m" } });
+    expect(drain.status).toBe(200);
+    expect(((await drain.json()) as { node: { state: string } }).node.state).toBe("draining");
+    let rows = await tasksOf(job.id);
+    expect(rows.filter((t) => t.node_id === b.nodeId)).toHaveLength(1);
+    // New work never lands on a draining node.
+    const other = await apply({ name: "other", replicas: 1 });
+    expect((await tasksOf(other.job.id))[0]?.node_id).toBe(b.nodeId);
+
+    await b.claim();
+    await b.heartbeat();
+    await a.heartbeat();
+    cp.clock.advance(10 * 60_000 + 1);
+    await a.heartbeat();
+    await b.heartbeat();
+    await cp.evaluator.sweep();
+    rows = await tasksOf(job.id);
+    expect(rows.every((t) => t.node_id === b.nodeId)).toBe(true);
+    await b.claim();
+    await b.heartbeat();
+    const hb = await a.heartbeat();
+    expect(hb.revoked.every((r) => r.reason === "stale-epoch")).toBe(true);
+    await cp.settled();
+    await cp.evaluator.sweep();
+    const node = (await (await cp.call("GET", "/v1/nodes/node-a")).json()) as { node: { state: string } };
+    expect(node.node.state).toBe("ineligible");
+    expect((await cp.call("POST", "/v1/nodes/node-a/eligibility", { body: { eligible: true } })).status).toBe(200);
+    const back = (await (await cp.call("GET", "/v1/nodes/node-a")).json()) as { node: { state: string } };
+    expect(back.node.state).toBe("ready");
+  });
+
+  it("an ineligible node receives nothing new; waiting slots are placed when capacity appears", async () => {
+    const a = await agent("node-a", { cpu: 1000, memory: 1024 });
+    expect((await cp.call("POST", `/v1/nodes/${a.nodeId}/eligibility`, { body: { eligible: false } })).status).toBe(200);
+    const { job, evaluation } = await apply({ name: "web", replicas: 1 });
+    expect(evaluation?.placed).toBe(0);
+    expect(evaluation?.unplaced[0]?.reason).toContain("ineligible");
+    expect((await tasksOf(job.id))[0]).toMatchObject({ state: "pending", node_id: null });
+    const b = await agent("node-b");
+    await cp.settled(); // the node-ready evaluation runs after the heartbeat reply
+    expect((await tasksOf(job.id))[0]).toMatchObject({ state: "placed", node_id: b.nodeId });
+  });
+
+  it("reports why a placement failed", async () => {
+    await agent("node-a", { region: "us", cpu: 1000 });
+    await agent("node-b", { region: "eu", cpu: 1000 });
+    const r = await apply({ name: "big", replicas: 1, resources: { cpu: 2000, memory: 64 }, constraints: [{ attribute: "region", value: "eu" }] });
+    expect(r.evaluation?.unplaced[0]?.reason).toMatch(/2000m cpu/);
+    expect(r.evaluation?.unplaced[0]?.reason).toMatch(/1 node.*cpu/);
+  });
+});

@@ -1,0 +1,73 @@
+// The Worker entry inside workerd: a job apply + get through the real fetch handler, with libSQL over HTTP.
+import { env } from "cloudflare:workers";
+import { createClient } from "@libsql/client/web";
+import { describe, expect, it } from "vitest";
+import { createStore } from "../../db/store.ts";
+import { generateSigningKey } from "../../worker/auth/keys.ts";
+import { bootstrap } from "../../worker/bootstrap.ts";
+import { systemClock } from "../../worker/clock.ts";
+import worker, { type Env } from "../../worker/index.ts";
+
+const ctx = { waitUntil: (_p: Promise<unknown>) => {}, passThroughOnException: () => {}, props: {} };
+
+async function setup() {
+  const { keys, privateJwk } = await generateSigningKey();
+  const store = createStore(createClient({ url: env.LIBSQL_URL }));
+  const admin = await bootstrap(store, keys, systemClock, 3_600_000);
+  // The suite shares one database: a second file's bootstrap finds the admin token taken.
+  const token = admin ?? "";
+  const workerEnv: Env = { LIBSQL_URL: env.LIBSQL_URL, LEASEHOLD_SIGNING_KEY: JSON.stringify(privateJwk) };
+  const call = (method: string, path: string, body?: string, contentType = "application/json") =>
+    worker.fetch(
+      new Request(`https://leasehold.test${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": contentType } : {}) },
+        ...(body ? { body } : {}),
+      }) as never,
+      workerEnv,
+      ctx as never,
+    ) as unknown as Promise<Response>;
+  return { token, call };
+}
+
+describe("worker entry in workerd", () => {
+  it("runs inside workerd", () => {
+    expect(navigator.userAgent).toBe("Cloudflare-Workers");
+  });
+
+  it("applies a job and reads it back through libSQL over HTTP", async () => {
+    const { token, call } = await setup();
+    expect(token).not.toBe("");
+    const yaml = "name: edge\nreplicas: 2\nimage: leasehold-test/busybox:latest\nresources:\n  cpu: 250\n  memory: 32\n";
+    const applied = await call("POST", "/v1/jobs", yaml, "application/yaml");
+    expect(applied.status).toBe(200);
+    const body = (await applied.json()) as { job: { id: string; version: number }; changed: boolean };
+    expect(body).toMatchObject({ job: { id: "default/edge", version: 1 }, changed: true });
+
+    const got = await call("GET", "/v1/namespaces/default/jobs/edge");
+    expect(got.status).toBe(200);
+    const job = (await got.json()) as { spec: { replicas: number; resources: { cpu: number } }; job: { status: string } };
+    expect(job.spec).toMatchObject({ replicas: 2, resources: { cpu: 250 } });
+    expect(job.job.status).toBe("running");
+
+    const again = await call("POST", "/v1/jobs", yaml, "application/yaml");
+    expect(((await again.json()) as { changed: boolean }).changed).toBe(false);
+
+    const bad = await call("POST", "/v1/jobs", JSON.stringify({ name: "x", image: "i", resources: { cpu: -1, memory: 8 } }));
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("content-type")).toContain("application/problem+json");
+    expect(((await bad.json()) as { errors: { path: string }[] }).errors[0]?.path).toBe("resources.cpu");
+
+    const unauth = await worker.fetch(new Request("https://leasehold.test/v1/nodes") as never, { LIBSQL_URL: env.LIBSQL_URL, LEASEHOLD_SIGNING_KEY: "{}" }, ctx as never);
+    expect(unauth.status).toBe(500);
+  });
+
+  it("serves the OpenAPI document and JWKS", async () => {
+    const { call } = await setup();
+    const doc = (await (await call("GET", "/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toContain("/v1/jobs");
+    const jwks = (await (await call("GET", "/.well-known/jwks.json")).json()) as { keys: { crv: string; d?: string }[] };
+    expect(jwks.keys[0]?.crv).toBe("Ed25519");
+    expect(jwks.keys[0]?.d).toBeUndefined();
+  });
+});
