@@ -1,0 +1,153 @@
+// The ContainerRuntime port: what the agent needs from a container engine, in leasehold's own types.
+import type { JsonObject, TaskIdentity } from "./labels";
+
+export type PortProtocol = "tcp" | "udp";
+
+export type PortMapping = {
+  container: number;
+  /** Static host port; absent or 0 lets the engine pick a free one. */
+  host?: number;
+  protocol?: PortProtocol;
+};
+
+export type HostPort = { container: number; host: number; protocol: PortProtocol };
+
+export type ContainerSpec = {
+  task: TaskIdentity;
+  image: string;
+  /** Replaces the image's CMD; the entrypoint is kept. */
+  command?: string[];
+  env?: Record<string, string>;
+  /** CPU limit in millicores (1000 = one core). */
+  cpuMillis?: number;
+  /** Memory limit in MiB. */
+  memoryMiB?: number;
+  ports?: PortMapping[];
+  /** Extra labels; keys under io.leasehold. are reserved and rejected. */
+  labels?: Record<string, string>;
+  /** Stored as compact JSON in the io.leasehold.spec label, read back after an agent restart. */
+  restore?: JsonObject;
+  /** Host address ports are published on; default all interfaces. */
+  hostIp?: string;
+};
+
+export type StartedContainer = { id: string; name: string; hostPorts: HostPort[] };
+
+export type ContainerState = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" | "missing";
+
+export type ContainerDetails = {
+  id: string;
+  name: string;
+  image: string;
+  state: Exclude<ContainerState, "missing">;
+  /** Set once the container has exited at least once. */
+  exitCode: number | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  oomKilled: boolean;
+  restartCount: number;
+  /** Address on the engine's bridge network, if any. */
+  ipAddress: string | null;
+  hostPorts: HostPort[];
+  labels: Record<string, string>;
+  /** The task the container runs, if it carries a complete set of task labels. */
+  task: TaskIdentity | undefined;
+  restore: JsonObject | undefined;
+  resources: { nanoCpus: number; memoryBytes: number };
+};
+
+export type ContainerInspection = ContainerDetails | { id: string; state: "missing" };
+
+export type ContainerSummary = {
+  id: string;
+  name: string;
+  image: string;
+  state: Exclude<ContainerState, "missing">;
+  createdAt: Date;
+  labels: Record<string, string>;
+  task: TaskIdentity | undefined;
+  restore: JsonObject | undefined;
+};
+
+export type StopOutcome =
+  /** The container exited on SIGTERM within the grace period. */
+  | "graceful"
+  /** The grace period ran out and the container was killed. */
+  | "killed"
+  | "already-stopped"
+  | "missing";
+
+export type StopResult = { outcome: StopOutcome; exitCode: number | null };
+
+export type ContainerStatsSample = {
+  /** Percent of one core (100 = one core fully used), like `docker stats`. */
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+};
+
+export type ContainerEventAction = "start" | "die" | "oom" | "destroy";
+
+export type ContainerEvent = {
+  id: string;
+  action: ContainerEventAction;
+  /** Present on die. */
+  exitCode?: number;
+  /** The container's io.leasehold.* labels. */
+  labels: Record<string, string>;
+  /** Engine time of the event, ms since the epoch. */
+  at: number;
+};
+
+export type Unsubscribe = () => void;
+
+export type ExecResult = { exitCode: number; output: string };
+
+export interface ContainerRuntime {
+  /** Makes sure `image` is present locally, pulling it if not; rejects within `timeoutMs`. */
+  ensureImage(image: string, opts: { timeoutMs: number }): Promise<void>;
+  /** Creates and starts a container; resolves with the host ports actually bound. */
+  start(spec: ContainerSpec): Promise<StartedContainer>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Idempotent: stopped or removed containers are fine. */
+  stop(id: string, opts: { graceMs: number }): Promise<StopResult>;
+  /** Removes the container (killing it if still running). Idempotent. */
+  remove(id: string): Promise<void>;
+  /** Never throws for a missing container: its state is "missing". */
+  inspect(id: string): Promise<ContainerInspection>;
+  /** Containers owned by `node` only; running ones unless `all`. */
+  list(filter: { node: string; all?: boolean }): Promise<ContainerSummary[]>;
+  /** The last `tail` lines of stdout and stderr, interleaved as written. */
+  logs(id: string, opts: { tail: number }): Promise<string>;
+  /** One resource sample. */
+  stats(id: string): Promise<ContainerStatsSample>;
+  /**
+   * Subscribes to start/die/oom/destroy of `node`'s containers. Resolves once the engine
+   * stream is open, so nothing that happens after it resolves is missed; reconnects on its own
+   * if the stream drops, replaying from the last event seen.
+   */
+  events(
+    filter: { node: string },
+    onEvent: (event: ContainerEvent) => void,
+    opts?: { onError?: (error: Error) => void },
+  ): Promise<Unsubscribe>;
+  /** Runs `cmd` inside a running container; rejects with a timeout error after `timeoutMs`. */
+  exec(id: string, cmd: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+}
+
+export type ContainerRuntimeErrorCode =
+  | "image_unavailable"
+  | "not_found"
+  | "conflict"
+  | "timeout"
+  | "invalid_spec"
+  | "engine";
+
+export class ContainerRuntimeError extends Error {
+  override readonly name = "ContainerRuntimeError";
+  readonly code: ContainerRuntimeErrorCode;
+
+  constructor(code: ContainerRuntimeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,35 @@
+// The agent's container runtime: the port, its Docker adapter and the ownership labels.
+export { ContainerRuntimeError } from "./container-runtime";
+export type {
+  ContainerDetails,
+  ContainerEvent,
+  ContainerEventAction,
+  ContainerInspection,
+  ContainerRuntime,
+  ContainerRuntimeErrorCode,
+  ContainerSpec,
+  ContainerState,
+  ContainerStatsSample,
+  ContainerSummary,
+  ExecResult,
+  HostPort,
+  PortMapping,
+  PortProtocol,
+  StartedContainer,
+  StopOutcome,
+  StopResult,
+  Unsubscribe,
+} from "./container-runtime";
+export { createDockerRuntime } from "./docker-runtime";
+export type { DockerRuntimeOptions } from "./docker-runtime";
+export {
+  LABELS,
+  LABEL_PREFIX,
+  containerName,
+  nodeSelector,
+  ownedLabels,
+  parseRestoreLabel,
+  parseTaskLabels,
+  taskLabels,
+} from "./labels";
+export type { JsonObject, JsonValue, LabelKey, TaskIdentity } from "./labels";

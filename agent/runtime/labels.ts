@@ -1,0 +1,114 @@
+// Container labels that mark a container as leasehold's and carry what an agent needs to rebuild its state.
+//
+// Invariant: every container the agent creates carries all of OWNED_LABELS; the node label is the
+// ownership boundary, so several agents sharing one engine never see or touch each other's containers.
+
+export const LABEL_PREFIX = "io.leasehold.";
+
+export const LABELS = {
+  task: "io.leasehold.task",
+  job: "io.leasehold.job",
+  epoch: "io.leasehold.epoch",
+  node: "io.leasehold.node",
+  namespace: "io.leasehold.namespace",
+  slot: "io.leasehold.slot",
+  version: "io.leasehold.version",
+  /** Compact JSON the agent reads back after a restart (e.g. the lease token). */
+  spec: "io.leasehold.spec",
+} as const;
+
+export type LabelKey = (typeof LABELS)[keyof typeof LABELS];
+
+/** Which task (and which lease of it) a container runs. */
+export type TaskIdentity = {
+  task: string;
+  job: string;
+  namespace: string;
+  /** The slot (replica index) within the job. */
+  slot: number;
+  /** The job version the task belongs to. */
+  version: number;
+  /** Fencing token of the lease under which the container was started. */
+  epoch: number;
+  node: string;
+};
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** The label selector that matches every container owned by `node`. */
+export function nodeSelector(node: string): string {
+  return `${LABELS.node}=${node}`;
+}
+
+/** Labels for a container running `identity`, with `restore` as the compact spec label. */
+export function taskLabels(identity: TaskIdentity, restore?: JsonObject): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.task]: identity.task,
+    [LABELS.job]: identity.job,
+    [LABELS.namespace]: identity.namespace,
+    [LABELS.slot]: String(identity.slot),
+    [LABELS.version]: String(identity.version),
+    [LABELS.epoch]: String(identity.epoch),
+    [LABELS.node]: identity.node,
+  };
+  if (restore !== undefined) labels[LABELS.spec] = JSON.stringify(restore);
+  return labels;
+}
+
+function intLabel(labels: Readonly<Record<string, string>>, key: string): number | undefined {
+  const raw = labels[key];
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The task a container runs, read back from its labels; undefined if any owned label is missing or malformed. */
+export function parseTaskLabels(labels: Readonly<Record<string, string>>): TaskIdentity | undefined {
+  const task = labels[LABELS.task];
+  const job = labels[LABELS.job];
+  const namespace = labels[LABELS.namespace];
+  const node = labels[LABELS.node];
+  const slot = intLabel(labels, LABELS.slot);
+  const version = intLabel(labels, LABELS.version);
+  const epoch = intLabel(labels, LABELS.epoch);
+  if (!task || !job || !namespace || !node || slot === undefined || version === undefined || epoch === undefined) {
+    return undefined;
+  }
+  return { task, job, namespace, node, slot, version, epoch };
+}
+
+/** The restore spec stored on a container; undefined if absent or not a JSON object. */
+export function parseRestoreLabel(labels: Readonly<Record<string, string>>): JsonObject | undefined {
+  const raw = labels[LABELS.spec];
+  if (raw === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(raw);
+    return isJsonObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Only the io.leasehold.* entries of a label map (docker event attributes mix labels with image, name, exitCode). */
+export function ownedLabels(attributes: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attributes)) if (k.startsWith(LABEL_PREFIX)) out[k] = v;
+  return out;
+}
+
+/** Docker container name for a task: leasehold-<job>-<slot>-<shortTask>-e<epoch>-<node>, sanitised. */
+export function containerName(identity: TaskIdentity): string {
+  const clean = (s: string): string => s.replace(/[^a-zA-Z0-9_.-]+/g, "-").replace(/^[-_.]+|[-_.]+$/g, "");
+  const shortTask = identity.task.replace(/[^a-zA-Z0-9]/g, "").slice(0, 8) || "task";
+  // The epoch is part of the name so a re-leased slot on the same node never collides with the
+  // exited container of its previous lease.
+  return ["leasehold", clean(identity.job), String(identity.slot), shortTask, `e${identity.epoch}`, clean(identity.node)]
+    .filter((part) => part.length > 0)
+    .join("-")
+    .slice(0, 200);
+}
