@@ -40,7 +40,7 @@ export type ContainerDetails = {
   name: string;
   image: string;
   state: Exclude<ContainerState, "missing">;
-  /** Set once the container has exited at least once. */
+  /** Set while the container is exited or dead; null while created or running. */
   exitCode: number | null;
   startedAt: Date | null;
   finishedAt: Date | null;
