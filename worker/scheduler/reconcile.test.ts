@@ -1,0 +1,355 @@
+// Bucket by bucket: what the reconciler asks for in each situation the control plane meets.
+import { describe, expect, it } from "vitest";
+import { applyPlan } from "./apply-plan";
+import { rescheduleDelay } from "./reconcile";
+import { schedule } from "./schedule";
+import { NOW, input, isQuiet, job, node, task } from "./test-support";
+import type { TaskView } from "./types";
+
+const threeNodes = [node("n1"), node("n2"), node("n3")];
+
+describe("missing slots", () => {
+  it("places every slot of a new job, one replica per node while nodes allow", () => {
+    const plan = schedule(input({ jobs: [job({ replicas: 3 })], nodes: threeNodes }));
+    expect(plan.place.map((p) => p.slot).sort()).toEqual([0, 1, 2]);
+    expect(new Set(plan.place.map((p) => p.nodeId)).size).toBe(3);
+    expect(plan.place[0]).toMatchObject({ jobId: "web", version: 1, resources: { cpu: 500, memory: 256 }, hostPorts: [] });
+    expect(plan.unplaced).toEqual([]);
+  });
+
+  it("places only the slots that have no task", () => {
+    const plan = schedule(
+      input({ jobs: [job({ replicas: 3 })], nodes: threeNodes, tasks: [task("a", { slot: 0 }), task("b", { slot: 2, nodeId: "n2" })] }),
+    );
+    expect(plan.place.map((p) => p.slot)).toEqual([1]);
+    expect(plan.ignore.sort()).toEqual(["a", "b"]);
+  });
+
+  it("carries a job's static host ports and never puts two holders of one port on a node", () => {
+    const web = job({ replicas: 3, ports: [{ name: "http", container: 80, host: 8080 }] });
+    const plan = schedule(input({ jobs: [web], nodes: [node("n1"), node("n2")] }));
+    expect(plan.place).toHaveLength(2);
+    expect(plan.place.every((p) => p.hostPorts[0] === 8080)).toBe(true);
+    expect(new Set(plan.place.map((p) => p.nodeId)).size).toBe(2);
+    expect(plan.unplaced[0]?.reason).toContain("2 nodes with port 8080 in use");
+  });
+});
+
+describe("scale-down and stop", () => {
+  it("stops slots at or above replicas", () => {
+    const tasks = [0, 1, 2].map((slot) => task(`t${slot}`, { slot }));
+    const plan = schedule(input({ jobs: [job({ replicas: 1 })], nodes: threeNodes, tasks }));
+    expect(plan.stop).toEqual([
+      { taskId: "t1", reason: "scale-down" },
+      { taskId: "t2", reason: "scale-down" },
+    ]);
+    expect(plan.ignore).toEqual(["t0"]);
+    expect(plan.place).toEqual([]);
+  });
+
+  it("stops every task of a stopped job, and replaces nothing", () => {
+    const tasks = [task("run"), task("gone", { slot: 1, state: "lost" }), task("pend", { slot: 2, state: "pending", nodeId: null })];
+    const plan = schedule(input({ jobs: [job({ replicas: 3, status: "stopped" })], nodes: threeNodes, tasks }));
+    expect(plan.stop).toEqual([
+      { taskId: "run", reason: "job-stopped" },
+      { taskId: "pend", reason: "job-stopped" },
+    ]);
+    expect(plan.place).toEqual([]);
+    expect(plan.replace).toEqual([]);
+  });
+
+  it("leaves tasks already asked to stop alone, but still marks them lost when their lease runs out", () => {
+    const tasks = [task("draining-out", { desired: "stop" }), task("expired", { desired: "stop", leaseExpiresAt: NOW - 1 })];
+    const plan = schedule(input({ jobs: [job({ replicas: 0 })], nodes: threeNodes, tasks }));
+    expect(plan.stop).toEqual([]);
+    expect(plan.lost).toEqual([{ taskId: "expired", nodeId: "n1", at: NOW - 1 }]);
+    expect(plan.ignore).toEqual(["draining-out", "expired"]);
+  });
+
+  it("frees a stopped task's capacity for placements in the same plan", () => {
+    const small = node("n1", { capacity: { cpu: 1000, memory: 1024 } });
+    const other = job({ id: "api", name: "api", resources: { cpu: 1000, memory: 512 } });
+    const plan = schedule(
+      input({ jobs: [job({ replicas: 0 }), other], nodes: [small], tasks: [task("old", { resources: { cpu: 1000, memory: 512 } })] }),
+    );
+    expect(plan.stop).toEqual([{ taskId: "old", reason: "scale-down" }]);
+    expect(plan.place).toMatchObject([{ jobId: "api", nodeId: "n1" }]);
+  });
+});
+
+describe("lost tasks", () => {
+  it("is lost only once the lease expiry is strictly before now", () => {
+    const at = (leaseExpiresAt: number) =>
+      schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { leaseExpiresAt })] }));
+    expect(at(NOW).lost).toEqual([]);
+    const plan = at(NOW - 1);
+    expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW - 1 }]);
+    expect(plan.replace).toHaveLength(1);
+    expect(plan.replace[0]).toMatchObject({ taskId: "t", reason: "lost", attempt: 1, slot: 0 });
+  });
+
+  it("takes time from `now`, not from a clock: the same rows are fine earlier and lost later", () => {
+    const rows = { jobs: [job()], nodes: threeNodes, tasks: [task("t", { leaseExpiresAt: NOW + 10_000 })] };
+    expect(schedule(input({ ...rows, now: NOW })).lost).toEqual([]);
+    expect(schedule(input({ ...rows, now: NOW + 10_001 })).lost).toHaveLength(1);
+  });
+
+  it("treats tasks on a down node as lost now — placed ones too — and moves them elsewhere", () => {
+    const nodes = [node("n1", { status: "down" }), node("n2")];
+    const tasks = [task("running"), task("placed", { slot: 1, state: "placed", leaseExpiresAt: null })];
+    const plan = schedule(input({ jobs: [job({ replicas: 2 })], nodes, tasks }));
+    expect(plan.lost).toEqual([
+      { taskId: "running", nodeId: "n1", at: NOW },
+      { taskId: "placed", nodeId: "n1", at: NOW },
+    ]);
+    expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.reason])).toEqual([
+      ["running", "n2", "lost"],
+      ["placed", "n2", "lost"],
+    ]);
+  });
+
+  it("treats a task on a node that no longer exists as lost", () => {
+    const plan = schedule(input({ jobs: [job()], nodes: [node("n2")], tasks: [task("t")] }));
+    expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW }]);
+    expect(plan.replace[0]?.nodeId).toBe("n2");
+  });
+
+  it("does not count a lost task's resources against its node", () => {
+    const full = node("n1", { capacity: { cpu: 500, memory: 256 } });
+    const plan = schedule(input({ jobs: [job()], nodes: [full], tasks: [task("t", { leaseExpiresAt: NOW - 5 })] }));
+    expect(plan.replace).toMatchObject([{ taskId: "t", nodeId: "n1" }]);
+  });
+
+  it("replaces a failed service task, and a service task that completed; never a completed batch task", () => {
+    const failed = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "failed", lostAt: NOW })] }));
+    expect(failed.replace).toMatchObject([{ taskId: "t", reason: "failed", attempt: 1 }]);
+    const done = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "complete", lostAt: NOW })] }));
+    expect(done.replace).toMatchObject([{ taskId: "t", reason: "complete", attempt: 1 }]);
+    const batch = schedule(input({ jobs: [job({ type: "batch" })], nodes: threeNodes, tasks: [task("t", { state: "complete" })] }));
+    expect(batch.replace).toEqual([]);
+    expect(batch.place).toEqual([]);
+    expect(batch.ignore).toEqual(["t"]);
+  });
+
+  it("places a row that was never placed, without counting an attempt", () => {
+    const plan = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "pending", nodeId: null, attempt: 2 })] }));
+    expect(plan.replace).toMatchObject([{ taskId: "t", reason: "pending", attempt: 2 }]);
+    expect(plan.place).toEqual([]);
+  });
+});
+
+describe("reschedule policy", () => {
+  const policy = { attempts: 4, delayMs: 1_000, maxDelayMs: 5_000 };
+  const lostRow = (attempt: number, lostAt: number): TaskView => task("t", { state: "lost", attempt, lostAt, leaseExpiresAt: lostAt });
+  const run = (attempt: number, lostAt: number, now = NOW) =>
+    schedule(input({ now, jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [lostRow(attempt, lostAt)] }));
+
+  it("doubles the wait for each replacement, up to the maximum", () => {
+    const j = job({ reschedule: policy });
+    expect([1, 2, 3, 4, 5, 40, 5000].map((k) => rescheduleDelay(j, k))).toEqual([1_000, 2_000, 4_000, 5_000, 5_000, 5_000, 5_000]);
+    expect(rescheduleDelay(job({ reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 10 } }), 3)).toBe(0);
+  });
+
+  it("delays the first replacement by delayMs after the loss, then replaces", () => {
+    expect(run(0, NOW - 999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+    expect(run(0, NOW - 999).replace).toEqual([]);
+    expect(run(0, NOW - 1_000).replace).toMatchObject([{ taskId: "t", attempt: 1 }]);
+  });
+
+  it("backs off: the third replacement waits 4s, the fifth is capped at 5s", () => {
+    expect(run(2, NOW - 3_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+    expect(run(2, NOW - 4_000).replace).toMatchObject([{ attempt: 3 }]);
+    expect(run(3, NOW - 4_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+  });
+
+  it("counts the delay of a task lost in this evaluation from its lease expiry", () => {
+    const expiring = task("t", { leaseExpiresAt: NOW - 400 });
+    const plan = schedule(input({ jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [expiring] }));
+    expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW - 400 }]);
+    expect(plan.delayed).toEqual([{ taskId: "t", until: NOW + 600 }]);
+  });
+
+  it("gives up when the attempts are spent, and says so", () => {
+    const plan = run(4, NOW - 60_000);
+    expect(plan.replace).toEqual([]);
+    expect(plan.delayed).toEqual([]);
+    expect(plan.failed).toEqual([{ taskId: "t", reason: "reschedule attempts exhausted: slot 0 was replaced 4 of 4 times (last lost)" }]);
+    expect(run(3, NOW - 60_000).replace).toMatchObject([{ attempt: 4 }]);
+  });
+
+  it("never gives up when attempts is 0", () => {
+    const plan = schedule(
+      input({ jobs: [job({ reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 0 } })], nodes: threeNodes, tasks: [lostRow(999, NOW - 1)] }),
+    );
+    expect(plan.replace).toMatchObject([{ attempt: 1000 }]);
+  });
+});
+
+describe("rolling update", () => {
+  const v1 = [0, 1, 2, 3, 4].map((slot) => task(`v1-${slot}`, { slot, nodeId: `n${(slot % 3) + 1}` }));
+  const v2 = job({ version: 2, replicas: 5, update: { parallelism: 2 } });
+
+  it("replaces at most `parallelism` slots at a time, stopping the old version only as the new one lands", () => {
+    const plan = schedule(input({ jobs: [v2], nodes: threeNodes, tasks: v1 }));
+    expect(plan.place.map((p) => [p.slot, p.version])).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+    expect(plan.stop).toEqual([
+      { taskId: "v1-0", reason: "update" },
+      { taskId: "v1-1", reason: "update" },
+    ]);
+  });
+
+  it("waits while new-version tasks are in flight, and moves on once they run healthy", () => {
+    let state = input({ jobs: [v2], nodes: threeNodes, tasks: v1 });
+    state = applyPlan(state, schedule(state));
+    expect(isQuiet(schedule({ ...state, evalId: "again" }))).toBe(true);
+
+    // One new task runs but is unhealthy: still in flight. The other is healthy: one slot of room.
+    state = {
+      ...state,
+      tasks: state.tasks.map((t) =>
+        t.version !== 2 ? t : { ...t, state: "running", leaseExpiresAt: NOW + 30_000, healthy: t.slot === 0 ? true : false },
+      ),
+    };
+    const next = schedule({ ...state, evalId: "eval-3" });
+    expect(next.place.map((p) => p.slot)).toEqual([2]);
+    expect(next.stop).toEqual([{ taskId: "v1-2", reason: "update" }]);
+  });
+
+  it("counts fresh placements against the budget", () => {
+    const grown = job({ version: 2, replicas: 6, update: { parallelism: 2 } });
+    const plan = schedule(input({ jobs: [grown], nodes: threeNodes, tasks: v1 }));
+    expect(plan.place.map((p) => p.slot)).toEqual([5, 0]);
+  });
+
+  it("keeps the old version running when the new one fits nowhere", () => {
+    const big = job({ version: 2, replicas: 1, resources: { cpu: 64_000, memory: 256 } });
+    const plan = schedule(input({ jobs: [big], nodes: threeNodes, tasks: [task("old")] }));
+    expect(plan.stop).toEqual([]);
+    expect(plan.ignore).toEqual(["old"]);
+    expect(plan.unplaced[0]?.reason).toMatch(/^version 2 not placed, old version kept: no node with 64000m cpu/);
+  });
+
+  it("lets the new version take the capacity its old version gives back", () => {
+    const one = node("n1", { capacity: { cpu: 500, memory: 256 } });
+    const plan = schedule(input({ jobs: [job({ version: 2 })], nodes: [one], tasks: [task("old")] }));
+    expect(plan.place).toMatchObject([{ slot: 0, version: 2, nodeId: "n1" }]);
+    expect(plan.stop).toEqual([{ taskId: "old", reason: "update" }]);
+  });
+
+  it("retries earlier failures once an update gives capacity back, so the plan is final", () => {
+    // "api" sorts first and finds n1 full; "web" then replaces its 1000m v1 task with a 500m v2 on n1.
+    const one = node("n1", { capacity: { cpu: 1000, memory: 1024 } });
+    const api = job({ id: "api", name: "api", resources: { cpu: 500, memory: 256 } });
+    const web = job({ version: 2, resources: { cpu: 500, memory: 256 } });
+    const plan = schedule(input({ jobs: [web, api], nodes: [one], tasks: [task("old", { resources: { cpu: 1000, memory: 256 } })] }));
+    expect(plan.place.map((p) => p.jobId).sort()).toEqual(["api", "web"]);
+    expect(plan.unplaced).toEqual([]);
+  });
+
+  it("retires a finished old-version row in the plan that places its slot's new version", () => {
+    // The store allows one desired-run row per slot: the old row must give up the slot first.
+    const plan = schedule(
+      input({ jobs: [job({ version: 2 })], nodes: threeNodes, tasks: [task("old", { state: "lost", lostAt: NOW - 1, leaseExpiresAt: NOW - 1 })] }),
+    );
+    expect(plan.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    expect(plan.place).toMatchObject([{ slot: 0, version: 2 }]);
+    expect(plan.replace).toEqual([]);
+  });
+
+  it("stops old versions of a slot that already has its new version", () => {
+    const plan = schedule(
+      input({ jobs: [job({ version: 2 })], nodes: threeNodes, tasks: [task("old"), task("new", { version: 2, nodeId: "n2", state: "placed" })] }),
+    );
+    expect(plan.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    expect(plan.place).toEqual([]);
+  });
+});
+
+describe("drain", () => {
+  const draining = [node("n1", { draining: true }), node("n2"), node("n3")];
+  const onN1 = [0, 1, 2].map((slot) => task(`t${slot}`, { slot }));
+
+  it("migrates at most `parallelism` running tasks per job off a draining node", () => {
+    const plan = schedule(input({ jobs: [job({ replicas: 3, update: { parallelism: 2 } })], nodes: draining, tasks: onN1 }));
+    expect(plan.migrate.map((m) => m.taskId)).toEqual(["t0", "t1"]);
+    expect(plan.migrate.every((m) => m.reason === "drain" && m.nodeId !== "n1" && m.attempt === 0)).toBe(true);
+    expect(plan.ignore).toEqual(["t2"]);
+  });
+
+  it("moves tasks that are not running yet without waiting for the budget", () => {
+    const placed = onN1.map((t) => ({ ...t, state: "placed" as const, leaseExpiresAt: null }));
+    const plan = schedule(input({ jobs: [job({ replicas: 3 })], nodes: draining, tasks: placed }));
+    expect(plan.migrate).toHaveLength(3);
+  });
+
+  it("does not migrate when no other node fits, and says why", () => {
+    const nodes = [node("n1", { draining: true }), node("n2", { capacity: { cpu: 100, memory: 8192 } })];
+    const plan = schedule(input({ jobs: [job()], nodes, tasks: [task("t")] }));
+    expect(plan.migrate).toEqual([]);
+    expect(plan.ignore).toEqual(["t"]);
+    expect(plan.unplaced).toHaveLength(1);
+    expect(plan.unplaced[0]).toMatchObject({ jobId: "web", slot: 0, taskId: "t" });
+    expect(plan.unplaced[0]?.reason).toBe(
+      "not migrated off draining node n1: no node with 500m cpu and 256MiB memory: 1 node short on cpu, 1 node draining",
+    );
+  });
+});
+
+describe("every task is accounted for once", () => {
+  it("puts each input task in exactly one of replace, migrate, stop, delayed, failed, ignore", () => {
+    const tasks = [
+      task("keep"),
+      task("extra", { slot: 5 }),
+      task("lost", { slot: 1, leaseExpiresAt: NOW - 1 }),
+      task("wait", { slot: 2, state: "failed", lostAt: NOW }),
+      task("other-job", { jobId: "elsewhere" }),
+    ];
+    const plan = schedule(
+      input({ jobs: [job({ replicas: 3, reschedule: { attempts: 0, delayMs: 100, maxDelayMs: 100 } })], nodes: threeNodes, tasks }),
+    );
+    const seen = [
+      ...plan.replace.map((r) => r.taskId),
+      ...plan.migrate.map((r) => r.taskId),
+      ...plan.stop.map((s) => s.taskId),
+      ...plan.delayed.map((d) => d.taskId),
+      ...plan.failed.map((f) => f.taskId),
+      ...plan.ignore,
+    ].sort();
+    expect(seen).toEqual(["extra", "keep", "lost", "other-job", "wait"]);
+    expect(plan.stop).toEqual([{ taskId: "extra", reason: "scale-down" }]);
+    expect(plan.delayed).toEqual([
+      { taskId: "lost", until: NOW - 1 + 100 },
+      { taskId: "wait", until: NOW + 100 },
+    ]);
+  });
+
+  it("never marks or stops tasks of jobs outside the evaluation, and stops counting them once lost", () => {
+    const nodes = [node("n1", { status: "down" }), node("n2", { capacity: { cpu: 500, memory: 256 } })];
+    const tasks = [task("theirs-down", { jobId: "other" }), task("theirs-expired", { jobId: "other", nodeId: "n2", leaseExpiresAt: NOW - 1 })];
+    const plan = schedule(input({ jobs: [job()], nodes, tasks }));
+    expect(plan.lost).toEqual([]);
+    expect(plan.stop).toEqual([]);
+    expect(plan.ignore).toEqual(["theirs-down", "theirs-expired"]);
+    expect(plan.place).toMatchObject([{ nodeId: "n2" }]);
+  });
+
+  it("retires rows of slots beyond replicas even when they have finished", () => {
+    const tasks = [task("gone", { slot: 3, state: "lost", lostAt: NOW }), task("done", { slot: 4, state: "complete" })];
+    const plan = schedule(input({ jobs: [job({ replicas: 1 })], nodes: threeNodes, tasks }));
+    expect(plan.stop).toEqual([
+      { taskId: "gone", reason: "scale-down" },
+      { taskId: "done", reason: "scale-down" },
+    ]);
+  });
+
+  it("counts tasks of jobs outside the evaluation as usage, and leaves them alone", () => {
+    const one = node("n1", { capacity: { cpu: 600, memory: 1024 } });
+    const plan = schedule(input({ jobs: [job()], nodes: [one], tasks: [task("theirs", { jobId: "other", slot: 9 })] }));
+    expect(plan.stop).toEqual([]);
+    expect(plan.place).toEqual([]);
+    expect(plan.unplaced[0]?.metrics.exhausted).toEqual({ cpu: 1 });
+  });
+});

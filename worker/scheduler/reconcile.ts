@@ -1,0 +1,189 @@
+// The reconciler: compares one job's desired slots with its task rows at `now` and says what must change —
+// stops, replacements, delays, give-ups, and the placements to attempt — without looking at node capacity.
+//
+// Invariants:
+// - A task row is one slot of one job version. For each slot below `replicas` the occupant is the best
+//   current-version row whose desired state is run and which is not stopped.
+// - In a running job every other desired-run row is stopped, live or finished: rows at or above `replicas`,
+//   duplicates, and old versions. The store allows one desired-run row per slot, so a finished old row must
+//   be retired in the same plan that places its slot's new row, or the insert would clash. A live old row
+//   is the exception while its slot has no occupant: it keeps running until an update replaces it.
+// - Budget: after this plan, at most `update.parallelism` current-version tasks of a job are in flight
+//   (not yet running and healthy), counting the placements this plan asks for. Updates and migrations
+//   of running, healthy tasks spend it; migrating a task that is already in flight spends nothing.
+// - Rows whose desired state is stop are on their way out and are left alone. A stopped job's
+//   finished rows are left alone too, so that restarting the job finds its slots' history.
+import type { JobView, ReplaceReason, StopReason, TaskView } from "./types";
+
+/** A task is lost when its lease has expired (leased, running) or its node is down or gone (placed too). */
+export function lostSince(task: TaskView, nodeUp: boolean, now: number): number | null {
+  if (task.state !== "placed" && task.state !== "leased" && task.state !== "running") return null;
+  if (task.state !== "placed" && task.leaseExpiresAt !== null && task.leaseExpiresAt < now) return task.leaseExpiresAt;
+  return nodeUp ? null : now;
+}
+
+/** Live = on a node and holding its resources. */
+export function holdsResources(task: TaskView): boolean {
+  return task.state === "placed" || task.state === "leased" || task.state === "running";
+}
+
+/** The k-th replacement waits min(maxDelay, delay·2^(k−1)) after the loss. */
+export function rescheduleDelay(job: JobView, attempt: number): number {
+  const { delayMs, maxDelayMs } = job.reschedule;
+  if (delayMs <= 0) return 0;
+  // 2^(k−1) overflows to Infinity for absurd k; min() then yields maxDelay, which is what we want.
+  return Math.min(maxDelayMs, delayMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export type PlacementRequest =
+  /** A slot with no row of the current version (new, scaled up, or its old version already gone). */
+  | { kind: "place"; slot: number }
+  /** The same row, re-placed after loss or failure, or placed for the first time. */
+  | { kind: "replace"; task: TaskView; reason: ReplaceReason; attempt: number }
+  /** The same row, moved off a draining node. */
+  | { kind: "migrate"; task: TaskView }
+  /** The slot's old-version rows are stopped only if the new version finds a node. */
+  | { kind: "update"; slot: number; old: TaskView[] };
+
+export interface JobReconciliation {
+  stop: { task: TaskView; reason: StopReason }[];
+  delayed: { taskId: string; until: number }[];
+  failed: { taskId: string; reason: string }[];
+  /** In the order to try them: unbudgeted first (replacements, new slots), then updates, then migrations. */
+  requests: PlacementRequest[];
+  /** This job's tasks that stay live through the plan unless a request moves or stops them. */
+  survivors: TaskView[];
+}
+
+export interface ReconcileContext {
+  now: number;
+  /** Tasks found lost at this evaluation, with when. */
+  lostAt: ReadonlyMap<string, number>;
+  isDraining(nodeId: string): boolean;
+}
+
+/** Occupant preference: live, then pending, then a finished batch run, then a row to replace. */
+function occupantRank(task: TaskView, lost: boolean, job: JobView): number {
+  if (lost) return 1;
+  if (holdsResources(task)) return 4;
+  if (task.state === "pending") return 3;
+  if (task.state === "complete" && job.type === "batch") return 2;
+  return 1;
+}
+
+export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: ReconcileContext): JobReconciliation {
+  const out: JobReconciliation = { stop: [], delayed: [], failed: [], requests: [], survivors: [] };
+  const isLost = (t: TaskView): boolean => ctx.lostAt.has(t.id);
+  const live = (t: TaskView): boolean => holdsResources(t) && !isLost(t);
+  const nonTerminal = (t: TaskView): boolean => live(t) || t.state === "pending";
+
+  if (job.status === "stopped") {
+    for (const t of tasks) if (t.desired === "run" && nonTerminal(t)) out.stop.push({ task: t, reason: "job-stopped" });
+    return out;
+  }
+
+  const bySlot = new Map<number, TaskView[]>();
+  for (const t of tasks) {
+    if (t.desired !== "run") continue;
+    if (!Number.isInteger(t.slot) || t.slot < 0 || t.slot >= job.replicas) {
+      out.stop.push({ task: t, reason: "scale-down" });
+      continue;
+    }
+    let rows = bySlot.get(t.slot);
+    if (rows === undefined) bySlot.set(t.slot, (rows = []));
+    rows.push(t);
+  }
+
+  const unbudgeted: PlacementRequest[] = [];
+  const updates: { request: PlacementRequest; draining: boolean; slot: number }[] = [];
+  const migrations: { request: PlacementRequest; free: boolean }[] = [];
+  let inFlight = 0;
+  const none: TaskView[] = [];
+
+  for (let slot = 0; slot < job.replicas; slot++) {
+    const rows = bySlot.get(slot) ?? none;
+    let occupant: TaskView | undefined;
+    let best = 0;
+    for (const r of rows) {
+      if (r.version !== job.version || r.state === "stopped") continue;
+      const rank = occupantRank(r, isLost(r), job);
+      if (rank > best || (rank === best && occupant !== undefined && r.id < occupant.id)) {
+        occupant = r;
+        best = rank;
+      }
+    }
+
+    const oldLive: TaskView[] = [];
+    for (const r of rows) {
+      if (r === occupant) continue;
+      // Another current-version row (a duplicate, or one stopped while still desired): one occupant is enough.
+      if (r.version === job.version) out.stop.push({ task: r, reason: "scale-down" });
+      else if (live(r)) oldLive.push(r);
+      else out.stop.push({ task: r, reason: "update" }); // pending or finished: nothing running to roll
+    }
+
+    if (occupant === undefined) {
+      if (oldLive.length === 0) unbudgeted.push({ kind: "place", slot });
+      else {
+        out.survivors.push(...oldLive);
+        const draining = oldLive.some((t) => t.nodeId !== null && ctx.isDraining(t.nodeId));
+        updates.push({ request: { kind: "update", slot, old: oldLive }, draining, slot });
+      }
+      continue;
+    }
+    for (const t of oldLive) out.stop.push({ task: t, reason: "update" });
+
+    const lostAt = ctx.lostAt.get(occupant.id);
+    if (lostAt === undefined && holdsResources(occupant)) {
+      out.survivors.push(occupant);
+      const settled = occupant.state === "running" && occupant.healthy !== false;
+      if (!settled) inFlight++;
+      if (occupant.nodeId !== null && ctx.isDraining(occupant.nodeId)) {
+        migrations.push({ request: { kind: "migrate", task: occupant }, free: !settled });
+      }
+      continue;
+    }
+    if (occupant.state === "pending") {
+      unbudgeted.push({ kind: "replace", task: occupant, reason: "pending", attempt: occupant.attempt });
+      continue;
+    }
+    if (occupant.state === "complete" && job.type === "batch") continue; // done for good
+
+    // Lost now, or a lost / failed / (service) complete row: replace it under the reschedule policy.
+    const reason: ReplaceReason =
+      lostAt !== undefined || occupant.state === "lost" ? "lost" : occupant.state === "complete" ? "complete" : "failed";
+    const { attempts } = job.reschedule;
+    if (attempts > 0 && occupant.attempt >= attempts) {
+      out.failed.push({
+        taskId: occupant.id,
+        reason: `reschedule attempts exhausted: slot ${slot} was replaced ${occupant.attempt} of ${attempts} times (last ${reason})`,
+      });
+      continue;
+    }
+    const attempt = occupant.attempt + 1;
+    // With no recorded loss time there is nothing to count from: replace now rather than wait forever.
+    const since = lostAt ?? occupant.lostAt;
+    const until = since === null ? ctx.now : since + rescheduleDelay(job, attempt);
+    if (ctx.now < until) out.delayed.push({ taskId: occupant.id, until });
+    else unbudgeted.push({ kind: "replace", task: occupant, reason, attempt });
+  }
+
+  // Placements asked for above will be in flight too once applied.
+  let budget = Math.max(1, Math.floor(job.update.parallelism)) - inFlight - unbudgeted.length;
+  out.requests = unbudgeted;
+  // Old versions on draining nodes first: they have to move anyway.
+  updates.sort((a, b) => Number(b.draining) - Number(a.draining) || a.slot - b.slot);
+  for (const u of updates) {
+    if (budget <= 0) break;
+    out.requests.push(u.request);
+    budget--;
+  }
+  for (const m of migrations) {
+    if (m.free) out.requests.push(m.request);
+    else if (budget > 0) {
+      out.requests.push(m.request);
+      budget--;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+// The scheduler's entry point: mark what is lost, count usage once, reconcile every job, then place what the
+// reconcilers asked for against one running tally of capacity, and return the plan as named buckets.
+//
+// Invariants (the property tests hold the scheduler to these):
+// - Pure: reads only its input, takes time from `now`; the same input and evalId give the same plan.
+// - No node that receives a placement ends the plan over its cpu or memory, or with a static host port held
+//   twice. Stops free capacity before any placement; an update frees its old version only for its new one.
+// - Every placement, replacement and migration lands on a node that is ready, eligible, not draining, and
+//   satisfies the job's constraints.
+// - Every input task id lands in exactly one of replace, migrate, stop, delayed, failed and ignore.
+// - Fixpoint: applying the plan and scheduling again at the same `now` places, replaces, migrates, stops and
+//   marks lost nothing. For that, a placement that failed is retried while the plan keeps giving capacity
+//   back (updates do), so whatever is reported unplaced failed against the plan's final state.
+import { FeasibilityIndex } from "./feasibility";
+import { Fleet } from "./fleet";
+import type { Ask } from "./fleet";
+import { failureMessage } from "./reasons";
+import { holdsResources, lostSince, reconcileJob } from "./reconcile";
+import type { PlacementRequest, ReconcileContext } from "./reconcile";
+import { JobPlacer } from "./select";
+import type { JobView, NodeView, Plan, PlacementMetrics, SchedulerInput, TaskView } from "./types";
+
+interface JobWork {
+  job: JobView;
+  ask: Ask;
+  survivors: TaskView[];
+  placer: JobPlacer | null;
+}
+
+interface Attempt {
+  work: JobWork;
+  request: PlacementRequest;
+}
+
+interface Failure {
+  ask: Ask;
+  metrics: PlacementMetrics;
+}
+
+export function schedule(input: SchedulerInput): Plan {
+  const { evalId, now } = input;
+  const plan: Plan = {
+    evalId,
+    place: [],
+    replace: [],
+    migrate: [],
+    stop: [],
+    lost: [],
+    delayed: [],
+    failed: [],
+    ignore: [],
+    unplaced: [],
+  };
+  const fleet = new Fleet(input.nodes);
+  const nodeIndex = (nodeId: string | null): number | undefined => (nodeId === null ? undefined : fleet.indexById.get(nodeId));
+
+  // 1. Lost tasks, and the usage of everything else that is live: the only pass over all tasks.
+  // Tasks of jobs outside this evaluation are usage only: a lost one holds nothing, but marking it is
+  // left to an evaluation of its own job (the input may even summarise them as one row per node).
+  const evaluated = new Set(input.jobs.map((j) => j.id));
+  const lostAt = new Map<string, number>();
+  const tasksByJob = new Map<string, TaskView[]>();
+  for (const t of input.tasks) {
+    const i = nodeIndex(t.nodeId);
+    const node = i === undefined ? undefined : fleet.nodes[i];
+    const at = lostSince(t, node !== undefined && node.status !== "down", now);
+    if (at !== null) {
+      if (evaluated.has(t.jobId)) {
+        lostAt.set(t.id, at);
+        plan.lost.push({ taskId: t.id, nodeId: t.nodeId, at });
+      }
+    } else if (i !== undefined && holdsResources(t)) fleet.reserve(i, t);
+    let list = tasksByJob.get(t.jobId);
+    if (list === undefined) tasksByJob.set(t.jobId, (list = []));
+    list.push(t);
+  }
+
+  // 2. Reconcile each job, in id order, so the order jobs arrive in does not change the plan.
+  const ctx: ReconcileContext = {
+    now,
+    lostAt,
+    isDraining: (nodeId) => {
+      const i = fleet.indexById.get(nodeId);
+      return i !== undefined && (fleet.nodes[i] as NodeView).draining;
+    },
+  };
+  const acted = new Set<string>();
+  const attempts: Attempt[] = [];
+  const seenJobs = new Set<string>();
+  const jobs = [...input.jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const job of jobs) {
+    if (seenJobs.has(job.id)) continue;
+    seenJobs.add(job.id);
+    const r = reconcileJob(job, tasksByJob.get(job.id) ?? [], ctx);
+    for (const { task, reason } of r.stop) {
+      plan.stop.push({ taskId: task.id, reason });
+      acted.add(task.id);
+      // Only what was counted is given back: a lost row (stopped to retire it) was never counted.
+      const i = nodeIndex(task.nodeId);
+      if (i !== undefined && holdsResources(task) && !lostAt.has(task.id)) fleet.release(i, task);
+    }
+    for (const d of r.delayed) {
+      plan.delayed.push(d);
+      acted.add(d.taskId);
+    }
+    for (const f of r.failed) {
+      plan.failed.push(f);
+      acted.add(f.taskId);
+    }
+    if (r.requests.length === 0) continue;
+    const hostPorts = [...new Set(job.ports.flatMap((p) => (p.host === undefined ? [] : [p.host])))];
+    const work: JobWork = { job, ask: { resources: job.resources, hostPorts }, survivors: r.survivors, placer: null };
+    for (const request of r.requests) attempts.push({ work, request });
+  }
+
+  // 3. Feasibility, ranking and placement.
+  const feasibility = new FeasibilityIndex(fleet, evalId);
+  const placerFor = (work: JobWork): JobPlacer => {
+    if (work.placer !== null) return work.placer;
+    const placer = new JobPlacer(fleet, feasibility, work.job, evalId);
+    for (const t of work.survivors) {
+      const i = nodeIndex(t.nodeId);
+      if (i !== undefined) placer.add(i);
+    }
+    return (work.placer = placer);
+  };
+
+  /** Try one request; null when it was placed, else why not. */
+  const attempt = ({ work, request }: Attempt): Failure | null => {
+    const { job, ask } = work;
+    const placer = placerFor(work);
+    if (request.kind === "update") {
+      // Free the old version for the new one only; if the new one finds no node the old keeps running.
+      const old = request.old.map((t) => ({ task: t, i: nodeIndex(t.nodeId) }));
+      for (const { task, i } of old) {
+        if (i === undefined) continue;
+        fleet.release(i, task);
+        placer.remove(i);
+      }
+      const target = placer.select(ask, "record");
+      if (target < 0) {
+        for (const { task, i } of old) {
+          if (i === undefined) continue;
+          fleet.reserve(i, task);
+          placer.add(i);
+        }
+        return { ask, metrics: placer.metrics() };
+      }
+      fleet.reserve(target, ask);
+      placer.add(target);
+      fleet.generation++; // capacity was given back after placement began
+      plan.place.push(placement(job, request.slot, fleet.nodes[target] as NodeView, ask));
+      for (const { task } of old) {
+        plan.stop.push({ taskId: task.id, reason: "update" });
+        acted.add(task.id);
+      }
+      return null;
+    }
+
+    if (request.kind === "place") {
+      const target = placer.select(ask, "use");
+      if (target < 0) return { ask, metrics: placer.metrics() };
+      fleet.reserve(target, ask);
+      placer.add(target);
+      plan.place.push(placement(job, request.slot, fleet.nodes[target] as NodeView, ask));
+      return null;
+    }
+    // An existing row keeps the resources it was created with (the same as its job's, for the current version).
+    const { task } = request;
+    const own = task.resources.cpu === ask.resources.cpu && task.resources.memory === ask.resources.memory;
+    const rowAsk: Ask = own ? ask : { resources: task.resources, hostPorts: ask.hostPorts };
+    const target = placer.select(rowAsk, own ? "use" : "off");
+    if (target < 0) return { ask: rowAsk, metrics: placer.metrics() };
+    const node = fleet.nodes[target] as NodeView;
+    fleet.reserve(target, rowAsk);
+    placer.add(target);
+    acted.add(task.id);
+    const moved = { taskId: task.id, jobId: job.id, slot: task.slot, nodeId: node.id, hostPorts: [...ask.hostPorts] };
+    if (request.kind === "replace") {
+      plan.replace.push({ ...moved, reason: request.reason, attempt: request.attempt });
+      return null;
+    }
+    // Migrate: the draining node can take nothing, so giving its capacity back helps no one in this plan.
+    const from = nodeIndex(task.nodeId);
+    if (from !== undefined) {
+      fleet.release(from, task);
+      placer.remove(from);
+    }
+    plan.migrate.push({ ...moved, reason: "drain", attempt: task.attempt });
+    return null;
+  };
+
+  let pending = attempts;
+  let failures: { at: Attempt; failure: Failure }[] = [];
+  for (;;) {
+    const generation = fleet.generation;
+    failures = [];
+    for (const at of pending) {
+      const failure = attempt(at);
+      if (failure !== null) failures.push({ at, failure });
+    }
+    if (failures.length === 0 || fleet.generation === generation) break;
+    pending = failures.map((f) => f.at);
+  }
+  for (const { at, failure } of failures) plan.unplaced.push(unplaced(at, failure, fleet));
+
+  // 4. Everything not acted on is left as it is.
+  for (const t of input.tasks) if (!acted.has(t.id)) plan.ignore.push(t.id);
+  return plan;
+}
+
+function placement(job: JobView, slot: number, node: NodeView, ask: Ask): Plan["place"][number] {
+  return {
+    jobId: job.id,
+    slot,
+    version: job.version,
+    nodeId: node.id,
+    resources: { cpu: job.resources.cpu, memory: job.resources.memory },
+    hostPorts: [...ask.hostPorts],
+  };
+}
+
+function unplaced({ work, request }: Attempt, { ask, metrics }: Failure, fleet: Fleet): Plan["unplaced"][number] {
+  const why = failureMessage(ask, work.job.constraints, metrics);
+  const jobId = work.job.id;
+  switch (request.kind) {
+    case "place":
+      return { jobId, slot: request.slot, reason: why, metrics };
+    case "update":
+      return { jobId, slot: request.slot, reason: `version ${work.job.version} not placed, old version kept: ${why}`, metrics };
+    case "replace":
+      return { jobId, slot: request.task.slot, taskId: request.task.id, reason: `${request.reason} task not re-placed: ${why}`, metrics };
+    case "migrate": {
+      const from = request.task.nodeId === null ? undefined : fleet.indexById.get(request.task.nodeId);
+      const name = from === undefined ? request.task.nodeId : (fleet.nodes[from] as NodeView).name;
+      return { jobId, slot: request.task.slot, taskId: request.task.id, reason: `not migrated off draining node ${name}: ${why}`, metrics };
+    }
+  }
+}

@@ -1,0 +1,195 @@
+// What the scheduler reads (a read-only view of jobs, nodes and tasks at one instant) and the plan it returns.
+// The control plane adapts its rows to these shapes; nothing here knows about the database.
+
+export interface SchedulerInput {
+  /** Seeds every tie-break, so the same input and evalId always give the same plan. */
+  evalId: string;
+  /** Milliseconds since the epoch. Expiry is computed against this value, never against a clock. */
+  now: number;
+  /**
+   * The jobs to reconcile. May be a subset of all jobs: tasks of jobs not listed only count as usage (and
+   * not even that once lost), and are never stopped or marked lost here.
+   */
+  jobs: JobView[];
+  nodes: NodeView[];
+  /**
+   * The listed jobs' rows (finished rows whose desired state is stop may be left out), plus rows that hold
+   * resources for other jobs — those may be summarised, e.g. one synthetic row per node.
+   */
+  tasks: TaskView[];
+}
+
+export interface Resources {
+  /** Millicores (1000 = one core). */
+  cpu: number;
+  /** MiB. */
+  memory: number;
+}
+
+export interface Constraint {
+  /** "region" | "name" | "label.<key>". */
+  attribute: string;
+  operator: "=" | "!=" | "in" | "not_in" | "exists" | "not_exists";
+  value?: string | string[];
+}
+
+export interface JobPort {
+  name: string;
+  container: number;
+  /** Static host port; absent = dynamic, which never conflicts. */
+  host?: number;
+}
+
+export interface ReschedulePolicy {
+  /** Replacements allowed per slot; 0 = unlimited. */
+  attempts: number;
+  /** Wait before the first replacement; doubles for each later one. */
+  delayMs: number;
+  maxDelayMs: number;
+}
+
+export interface JobView {
+  id: string;
+  namespace: string;
+  name: string;
+  version: number;
+  type: "service" | "batch";
+  status: "running" | "stopped";
+  replicas: number;
+  resources: Resources;
+  ports: JobPort[];
+  constraints: Constraint[];
+  spread?: { attribute: string };
+  reschedule: ReschedulePolicy;
+  /** How many slots may be replaced (update) or migrated (drain) at once. */
+  update: { parallelism: number };
+}
+
+export type NodeStatus = "initializing" | "ready" | "down" | "disconnected";
+
+export interface NodeView {
+  id: string;
+  name: string;
+  region: string;
+  labels: Record<string, string>;
+  capacity: Resources;
+  status: NodeStatus;
+  eligible: boolean;
+  draining: boolean;
+}
+
+export type TaskState = "pending" | "placed" | "leased" | "running" | "complete" | "failed" | "lost" | "stopped";
+
+export interface TaskView {
+  id: string;
+  jobId: string;
+  slot: number;
+  version: number;
+  nodeId: string | null;
+  state: TaskState;
+  desired: "run" | "stop";
+  epoch: number;
+  /** ms; null = never leased. */
+  leaseExpiresAt: number | null;
+  /** How many times this slot was re-placed after loss or failure. */
+  attempt: number;
+  /** When the task was lost or failed; the reschedule delay counts from here. */
+  lostAt: number | null;
+  healthy: boolean | null;
+  resources: Resources;
+  /** Static host ports it holds. */
+  hostPorts: number[];
+}
+
+/** A new task row. */
+export interface Placement {
+  jobId: string;
+  slot: number;
+  version: number;
+  nodeId: string;
+  resources: Resources;
+  hostPorts: number[];
+}
+
+/**
+ * Why an existing row is re-placed on a node:
+ * - "lost": its lease expired or its node went down;
+ * - "failed": it exited with an error;
+ * - "complete": a service task exited cleanly — services are meant to keep running;
+ * - "pending": the row exists but was never placed;
+ * - "drain": its node is draining (migrate bucket only).
+ */
+export type ReplaceReason = "lost" | "failed" | "complete" | "pending";
+
+/** The same task row, moved to another node; the control plane bumps its epoch. */
+export interface Replacement {
+  taskId: string;
+  jobId: string;
+  slot: number;
+  nodeId: string;
+  reason: ReplaceReason | "drain";
+  /** The row's attempt count after this move (unchanged for "pending" and "drain"). */
+  attempt: number;
+  hostPorts: number[];
+}
+
+export type StopReason = "scale-down" | "job-stopped" | "update" | "node-down";
+
+export interface Stop {
+  taskId: string;
+  reason: StopReason;
+}
+
+export interface LostTask {
+  taskId: string;
+  nodeId: string | null;
+  /** When it was lost: the lease expiry, or `now` when its node is down or gone. */
+  at: number;
+}
+
+export interface DelayedReplacement {
+  taskId: string;
+  /** Not replaced before this instant (ms). */
+  until: number;
+}
+
+export interface GivenUp {
+  taskId: string;
+  reason: string;
+}
+
+export interface PlacementMetrics {
+  /** Every node in the fleet: each is either filtered or exhausted when a placement fails. */
+  nodesEvaluated: number;
+  /** Nodes that can never take this job as things stand (status, eligibility, drain, constraints), by reason. */
+  filtered: Record<string, number>;
+  /** Nodes that could take the job but are full (cpu, memory, "port N"), by the first resource short. */
+  exhausted: Record<string, number>;
+}
+
+export interface PlacementFailure {
+  jobId: string;
+  slot: number;
+  /** The existing row that could not be moved (replacement, migration, pending); absent for a new slot. */
+  taskId?: string;
+  /** For people, e.g. "no node with 2000m cpu, 512MiB memory where region = eu: 3 nodes short on cpu, ...". */
+  reason: string;
+  metrics: PlacementMetrics;
+}
+
+/**
+ * Named buckets. Every input task id appears in exactly one of replace, migrate, stop, delayed, failed
+ * and ignore; `lost` is a marking on top of that (a lost task is also replaced, delayed, failed, stopped to retire it, or ignored).
+ */
+export interface Plan {
+  evalId: string;
+  place: Placement[];
+  replace: Replacement[];
+  migrate: Replacement[];
+  stop: Stop[];
+  lost: LostTask[];
+  delayed: DelayedReplacement[];
+  failed: GivenUp[];
+  ignore: string[];
+  unplaced: PlacementFailure[];
+}
