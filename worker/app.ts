@@ -11,6 +11,7 @@ import { createEvaluator, type Evaluator } from "./evaluator";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
 import { registerJobRoutes } from "./routes/jobs";
+import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
 import { registerNodeRoutes } from "./routes/nodes";
 import { registerTokenRoutes } from "./routes/tokens";
@@ -73,6 +74,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
+  registerLogRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.doc31("/openapi.json", {

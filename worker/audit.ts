@@ -7,6 +7,9 @@ export interface Guard {
   args: (string | number | null)[];
 }
 
+/** Writes the row only when the statement just before it in the batch changed a row. */
+export const CHANGED: Guard = { sql: "changes() = 1", args: [] };
+
 export interface AuditEntry {
   actor: string;
   action: string;

@@ -32,10 +32,13 @@ export const unavailable = (detail: string) => new ProblemError(503, "unavailabl
 
 /** Field paths and messages of a zod error, with the path prefixed by where the value came from. */
 export function zodIssues(error: ZodError, prefix = ""): { path: string; message: string }[] {
-  return error.issues.map((issue) => {
-    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
-    return { path: path || "(root)", message: issue.message };
-  });
+  const join = (parts: PropertyKey[]) => [prefix, ...parts.map(String)].filter((p) => p !== "").join(".") || "(root)";
+  return error.issues.flatMap((issue) =>
+    // An unknown field is reported at its own path, so an editor can point at it.
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: join([...issue.path, key]), message: `unknown field "${key}"` }))
+      : [{ path: join(issue.path), message: issue.message }],
+  );
 }
 
 export function validationError(error: ZodError, prefix = ""): ProblemError {

@@ -5,7 +5,7 @@
 import type { InStatement, Row } from "@libsql/client";
 import type { JobSpec } from "../api/job-spec";
 import { isConstraintError, readBatch, writeBatch } from "../db/batch";
-import { eventRow } from "./audit";
+import { CHANGED, eventRow } from "./audit";
 import { newId, type ResolvedDeps } from "./context";
 import { schedule, type JobView, type NodeView, type Plan, type SchedulerInput, type TaskView } from "./scheduler";
 import type { FleetTiming } from "./leases/timing";
@@ -234,9 +234,6 @@ function jobView(r: Row, forceDrain: boolean): JobView {
     update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism },
   };
 }
-
-/** Writes an event only when the statement just before it changed a row. */
-const CHANGED = { sql: "changes() = 1", args: [] };
 
 type Counter = "placed" | "replaced" | "migrated" | "stopped" | "lost";
 

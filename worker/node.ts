@@ -82,7 +82,11 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
     controlPlane,
     async close() {
       if (sweepTimer) clearInterval(sweepTimer);
-      await new Promise<void>((done) => server.close(() => done()));
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      // Long-polling claims would hold the server open for their whole wait.
+      if ("closeAllConnections" in server) server.closeAllConnections();
+      await closed;
+      await controlPlane.settled();
       client.close();
     },
   };

@@ -248,7 +248,7 @@ describe("namespaces", () => {
 
   // Product bug: the audit guard of DELETE /v1/namespaces/{namespace} is "NOT EXISTS (namespace)", which also
   // holds when the namespace never existed, so a 404 still records a "namespace.delete" audit row.
-  it.fails("deleting a namespace that does not exist answers 404 and records nothing", async () => {
+  it("deleting a namespace that does not exist answers 404 and records nothing", async () => {
     const before = await snapshotCounts(cp);
     await expectProblem(await cp.call("DELETE", "/v1/namespaces/never-was"), 404, "not-found");
     expect(await snapshotCounts(cp)).toEqual(before);
@@ -321,7 +321,7 @@ describe("operator tokens", () => {
 
   // Product bug: the revoke audit row is guarded on "revoked_at = now", which also matches a token revoked
   // earlier in the same millisecond, so a repeated revoke answers 404 yet records a second "token.revoke".
-  it.fails("a repeated revoke within the same millisecond answers 404 and records nothing", async () => {
+  it("a repeated revoke within the same millisecond answers 404 and records nothing", async () => {
     const issued = await expectJson<{ info: TokenInfo }>(await cp.call("POST", "/v1/tokens", { body: { subject: "ci", roles: { default: "viewer" } } }), 201);
     await expectJson(await cp.call("DELETE", `/v1/tokens/${issued.info.id}`));
     const before = await snapshotCounts(cp);
@@ -405,7 +405,7 @@ describe("join tokens", () => {
 
   // Product bug: same guard as operator tokens ("revoked_at = now"), so a repeated revoke in the same
   // millisecond answers 404 yet records a second "join-token.revoke".
-  it.fails("a repeated join-token revoke within the same millisecond answers 404 and records nothing", async () => {
+  it("a repeated join-token revoke within the same millisecond answers 404 and records nothing", async () => {
     const created = await expectJson<{ info: JoinInfo }>(await cp.call("POST", "/v1/join-tokens", { body: {} }), 201);
     await expectJson(await cp.call("DELETE", `/v1/join-tokens/${created.info.id}`));
     const before = await snapshotCounts(cp);

@@ -34,19 +34,19 @@ describe("job spec validation", () => {
   it("rejects an unknown top-level field, naming it", async () => {
     const { errors, detail } = await expectInvalidJob(jobSpec({ replica: 3 }));
     expect(errors).toHaveLength(1);
-    expect(errors[0]?.path).toBe("(root)");
+    expect(errors[0]?.path).toBe("replica");
     expect(errors[0]?.message).toContain('"replica"');
     expect(detail).toContain("replica");
   });
 
-  it("rejects an unknown nested field, with the path of the object that holds it", async () => {
+  it("rejects an unknown nested field, at its own path", async () => {
     const { errors } = await expectInvalidJob(jobSpec({ resources: { cpu: 500, memory: 256, gpu: 1 } }));
     expect(errors).toHaveLength(1);
-    expect(errors[0]?.path).toBe("resources");
+    expect(errors[0]?.path).toBe("resources.gpu");
     expect(errors[0]?.message).toContain('"gpu"');
 
     const health = await expectInvalidJob(jobSpec({ health: { type: "http", port: "http", retries: 2 } }));
-    expect(health.errors.map((e) => [e.path, e.message.includes('"retries"')])).toEqual([["health", true]]);
+    expect(health.errors.map((e) => [e.path, e.message.includes('"retries"')])).toEqual([["health.retries", true]]);
   });
 
   it("rejects negative or zero cpu and memory, one error per field", async () => {
@@ -152,7 +152,7 @@ describe("job spec validation", () => {
 
   it("reports every issue of a spec in one answer", async () => {
     const { errors, detail } = await expectInvalidJob(jobSpec({ replicas: "two", resources: { cpu: -1, memory: 64, gpu: 1 } }));
-    expect(paths(errors).sort()).toEqual(["replicas", "resources", "resources.cpu"]);
+    expect(paths(errors).sort()).toEqual(["replicas", "resources.cpu", "resources.gpu"]);
     for (const e of errors) expect(detail).toContain(e.path);
   });
 });

@@ -65,5 +65,6 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrin
       return { taskId, epoch, lease, expiresAt: Number(row["lease_expires_at"]) };
     }),
   );
-  return { leases, fresh: leased?.rowsAffected ?? 0 };
+  // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).
+  return { leases, fresh: leased?.rows.length ?? 0 };
 }

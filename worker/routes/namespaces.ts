@@ -4,7 +4,7 @@ import { asc, eq } from "drizzle-orm";
 import { nameSchema } from "../../api/job-spec";
 import { isConstraintError, writeBatch } from "../../db/batch";
 import { namespaces } from "../../db/schema";
-import { auditRow } from "../audit";
+import { auditRow, CHANGED } from "../audit";
 import { requireFleetRole, requireRole } from "../auth/middleware";
 import { allows } from "../auth/roles";
 import type { App, ResolvedDeps } from "../context";
@@ -91,10 +91,9 @@ export function registerNamespaceRoutes(app: App, deps: ResolvedDeps): void {
       requireFleetRole(c, "admin");
       if (namespace === "default") throw conflict('the "default" namespace cannot be deleted');
       const now = clock.now();
-      const gone = { sql: "NOT EXISTS (SELECT 1 FROM namespaces WHERE name = ?)", args: [namespace] };
       const [result] = await writeBatch(store.client, [
         { sql: "DELETE FROM namespaces WHERE name = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE namespace = ?)", args: [namespace, namespace] },
-        auditRow(now, { actor: c.get("operator").subject, action: "namespace.delete", namespace, target: namespace }, gone),
+        auditRow(now, { actor: c.get("operator").subject, action: "namespace.delete", namespace, target: namespace }, CHANGED),
       ]);
       if (result?.rowsAffected !== 1) {
         const [exists] = await db.select().from(namespaces).where(eq(namespaces.name, namespace)).limit(1);

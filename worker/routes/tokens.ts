@@ -4,13 +4,13 @@ import { and, desc, eq, isNull } from "drizzle-orm";
 import { duration } from "../../api/duration";
 import { writeBatch } from "../../db/batch";
 import { apiTokens, joinTokens } from "../../db/schema";
-import { auditRow } from "../audit";
+import { auditRow, CHANGED } from "../audit";
 import { requireFleetRole } from "../auth/middleware";
 import { canDelegate, rolesSchema } from "../auth/roles";
 import { issueOperatorToken } from "../auth/tokens";
 import type { App, ResolvedDeps } from "../context";
 import { newId } from "../context";
-import { forbidden, notFound } from "../errors";
+import { badRequest, forbidden, notFound } from "../errors";
 import { randomSecret, sha256Hex } from "../hash";
 import { bearer, errorResponses, idParam, json } from "./schemas";
 
@@ -55,6 +55,7 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
     async (c) => {
       const body = c.req.valid("json");
       const caller = c.get("operator");
+      if (Object.keys(body.roles).length === 0) throw badRequest("a token must grant at least one role", [{ path: "roles", message: "must not be empty" }]);
       if (!canDelegate(caller.roles, body.roles)) throw forbidden("a token can only grant roles its issuer holds as admin");
       const now = clock.now();
       const ttlMs = body.ttl ?? config.tokenTtl;
@@ -86,7 +87,7 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       const now = clock.now();
       const [result] = await writeBatch(store.client, [
         db.update(apiTokens).set({ revokedAt: now }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))),
-        auditRow(now, { actor: c.get("operator").subject, action: "token.revoke", target: id }, { sql: "EXISTS (SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at = ?)", args: [id, now] }),
+        auditRow(now, { actor: c.get("operator").subject, action: "token.revoke", target: id }, CHANGED),
       ]);
       if (result?.rowsAffected !== 1) throw notFound(`no active token ${id}`);
       return c.json({ revoked: id }, 200);
@@ -160,7 +161,7 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       const now = clock.now();
       const [result] = await writeBatch(store.client, [
         db.update(joinTokens).set({ revokedAt: now }).where(and(eq(joinTokens.id, id), isNull(joinTokens.revokedAt))),
-        auditRow(now, { actor: c.get("operator").subject, action: "join-token.revoke", target: id }, { sql: "EXISTS (SELECT 1 FROM join_tokens WHERE id = ? AND revoked_at = ?)", args: [id, now] }),
+        auditRow(now, { actor: c.get("operator").subject, action: "join-token.revoke", target: id }, CHANGED),
       ]);
       if (result?.rowsAffected !== 1) throw notFound(`no active join token ${id}`);
       return c.json({ revoked: id }, 200);

@@ -1,0 +1,64 @@
+// The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload. It only dials out.
+import type { ClaimResponse, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from "../api/agent-protocol";
+
+export class ControlPlaneError extends Error {
+  override name = "ControlPlaneError";
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+  /** 401: the credential is no longer accepted (re-enroll); other 4xx are our bug; 5xx and network errors are transient. */
+  get unauthorized(): boolean {
+    return this.status === 401;
+  }
+}
+
+export interface ControlPlaneClient {
+  enroll(body: EnrollRequest): Promise<EnrollResponse>;
+  claim(credential: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse>;
+  heartbeat(credential: string, body: HeartbeatRequest): Promise<HeartbeatResponse>;
+  uploadLogs(credential: string, requestId: string, body: { output: string; error?: string }): Promise<void>;
+}
+
+export function createControlPlaneClient(server: string, opts: { timeoutMs?: number } = {}): ControlPlaneClient {
+  const base = server.replace(/\/+$/, "");
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+
+  async function post<T>(path: string, body: unknown, credential?: string, extraMs = 0, signal?: AbortSignal): Promise<T> {
+    const timeout = AbortSignal.timeout(timeoutMs + extraMs);
+    let res: Response;
+    try {
+      res = await fetch(base + path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
+        body: JSON.stringify(body),
+        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
+      });
+    } catch (cause) {
+      throw new ControlPlaneError(0, `control plane unreachable at ${base}: ${(cause as Error).message}`, { cause });
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let detail = text.slice(0, 300);
+      try {
+        detail = (JSON.parse(text) as { detail?: string }).detail ?? detail;
+      } catch {
+        // not problem+json: keep the raw text
+      }
+      throw new ControlPlaneError(res.status, `${path}: HTTP ${res.status}: ${detail}`);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  return {
+    enroll: (body) => post<EnrollResponse>("/v1/agent/enroll", body),
+    claim: (credential, waitMs, signal) => post<ClaimResponse>("/v1/agent/claim", { waitMs }, credential, waitMs, signal),
+    heartbeat: (credential, body) => post<HeartbeatResponse>("/v1/agent/heartbeat", body, credential),
+    uploadLogs: async (credential, id, body) => {
+      await post<unknown>(`/v1/agent/logs/${encodeURIComponent(id)}`, body, credential);
+    },
+  };
+}

@@ -1,0 +1,221 @@
+// runAgent: enroll (or reuse the stored credential), then three loops — heartbeat, claim (long-poll)
+// and reconcile — plus Docker events for prompt exit handling. It only ever dials out.
+import { cpus, totalmem } from "node:os";
+import { resolve } from "node:path";
+import type { HeartbeatResponse } from "../api/agent-protocol";
+import { createBackoff } from "./backoff";
+import { createControlPlaneClient, ControlPlaneError, type ControlPlaneClient } from "./client";
+import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
+import { createLeaseChecker } from "./lease-check";
+import { createDockerRuntime, type ContainerRuntime } from "./runtime";
+import { createSupervisor, type Logger, type Supervisor } from "./supervisor";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface AgentOptions {
+  server: string;
+  joinToken?: string | undefined;
+  name: string;
+  region: string;
+  labels: Record<string, string>;
+  dataDir: string;
+  cpu?: number | undefined;
+  memory?: number | undefined;
+  runtime?: ContainerRuntime;
+  log?: Logger;
+  /** How often the supervisor reconciles without an event (default 2 s). */
+  reconcileIntervalMs?: number;
+}
+
+export interface RunningAgent {
+  nodeId: string;
+  name: string;
+  supervisor: Supervisor;
+  /** When the control plane last answered a heartbeat (ms). */
+  lastContact(): number;
+  /** Stops the loops; containers keep running, and a restarted agent re-attaches to them. */
+  stop(): Promise<void>;
+}
+
+/** Capacity this host offers: every core and 90% of memory, unless told otherwise. */
+export function detectCapacity(): { cpu: number; memory: number } {
+  return { cpu: cpus().length * 1000, memory: Math.floor((totalmem() / 1_048_576) * 0.9) };
+}
+
+const defaultLog: Logger = (message, fields) => console.error(JSON.stringify({ at: new Date().toISOString(), level: "info", message, ...fields }));
+
+export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? defaultLog;
+  const dataDir = resolve(opts.dataDir);
+  const client = createControlPlaneClient(opts.server);
+  const runtime = opts.runtime ?? createDockerRuntime();
+  const identity = await ensureIdentity(client, opts, dataDir, log);
+  let credential = identity.credential;
+
+  let lastContact = Date.now();
+  let heartbeatIntervalMs = 5_000;
+  let stopped = false;
+  const abort = new AbortController();
+  let wakeHeartbeat: (() => void) | null = null;
+  let reportTimer: NodeJS.Timeout | null = null;
+
+  const supervisor = createSupervisor({
+    runtime,
+    checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
+    nodeName: opts.name,
+    now: () => Date.now(),
+    log,
+    reportSoon: () => {
+      // Coalesce bursts of changes into one early heartbeat.
+      if (reportTimer || stopped) return;
+      reportTimer = setTimeout(() => {
+        reportTimer = null;
+        wakeHeartbeat?.();
+      }, 100);
+    },
+  });
+
+  const adopted = await supervisor.adopt();
+  if (adopted > 0) log("re-attached to running tasks", { tasks: adopted });
+  const unsubscribe = await runtime.events(
+    { node: opts.name },
+    (event) => {
+      if (event.action === "die") {
+        supervisor.onContainerExit(event.id, event.exitCode);
+        void supervisor.reconcile(lastContact);
+      }
+    },
+    { onError: (err) => log("docker events stream error", { error: err.message }) },
+  );
+
+  const sleep = (ms: number, wakeable = false) =>
+    new Promise<void>((done) => {
+      const timer = setTimeout(finish, ms);
+      function finish() {
+        clearTimeout(timer);
+        if (wakeable && wakeHeartbeat === finish) wakeHeartbeat = null;
+        done();
+      }
+      if (wakeable) wakeHeartbeat = finish;
+      abort.signal.addEventListener("abort", finish, { once: true });
+    });
+
+  async function onReply(reply: HeartbeatResponse): Promise<void> {
+    lastContact = Date.now();
+    heartbeatIntervalMs = reply.heartbeatIntervalMs;
+    if (reply.credential) {
+      credential = reply.credential;
+      saveIdentity(dataDir, { ...identity, credential });
+    }
+    await supervisor.applyHeartbeat(reply);
+    for (const req of reply.logRequests) {
+      void supervisor
+        .logs(req.taskId, req.tail)
+        .then((output) => client.uploadLogs(credential, req.id, { output: output.slice(-500_000) }))
+        .catch((err: unknown) => client.uploadLogs(credential, req.id, { output: "", error: err instanceof Error ? err.message : String(err) }).catch(() => undefined));
+    }
+    if (reply.work) wakeClaim();
+  }
+
+  let wakeClaimNow: (() => void) | null = null;
+  const wakeClaim = () => wakeClaimNow?.();
+
+  async function heartbeatLoop(): Promise<void> {
+    const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
+    while (!stopped) {
+      const reports = supervisor.reports();
+      try {
+        const reply = await client.heartbeat(credential, { tasks: reports });
+        supervisor.delivered(reports);
+        await onReply(reply);
+        backoff.reset();
+        await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
+      } catch (err) {
+        if (stopped) return;
+        if (err instanceof ControlPlaneError && err.unauthorized) {
+          log("node credential refused; the agent must enroll again", { error: err.message });
+        }
+        const wait = backoff.next();
+        log("heartbeat failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+        await sleep(wait);
+      }
+    }
+  }
+
+  async function claimLoop(): Promise<void> {
+    const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
+    while (!stopped) {
+      try {
+        const reply = await client.claim(credential, 20_000, abort.signal);
+        if (process.env["LEASEHOLD_AGENT_DEBUG"]) log("claim reply", { leases: reply.leases.length });
+        backoff.reset();
+        await supervisor.accept(reply.leases);
+        await supervisor.reconcile(lastContact);
+        wakeHeartbeat?.();
+      } catch (err) {
+        if (stopped) return;
+        const wait = backoff.next();
+        log("claim failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+        await new Promise<void>((done) => {
+          const t = setTimeout(done, wait);
+          wakeClaimNow = () => {
+            clearTimeout(t);
+            done();
+          };
+          abort.signal.addEventListener("abort", () => done(), { once: true });
+        });
+        wakeClaimNow = null;
+      }
+    }
+  }
+
+  async function reconcileLoop(): Promise<void> {
+    while (!stopped) {
+      await supervisor.reconcile(lastContact).catch((err: unknown) => log("reconcile failed", { error: err instanceof Error ? err.message : String(err) }));
+      await sleep(opts.reconcileIntervalMs ?? 2_000);
+    }
+  }
+
+  const loops = [heartbeatLoop(), claimLoop(), reconcileLoop()];
+  log("agent running", { node: opts.name, nodeId: identity.nodeId, server: opts.server });
+
+  return {
+    nodeId: identity.nodeId,
+    name: opts.name,
+    supervisor,
+    lastContact: () => lastContact,
+    async stop() {
+      stopped = true;
+      abort.abort();
+      if (reportTimer) clearTimeout(reportTimer);
+      unsubscribe();
+      supervisor.close();
+      await Promise.allSettled(loops);
+    },
+  };
+}
+
+async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger): Promise<AgentIdentity> {
+  const stored = loadIdentity(dataDir);
+  if (stored && stored.server === opts.server && stored.name === opts.name) return stored;
+  if (!opts.joinToken) {
+    throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: pass --join-token to enroll`);
+  }
+  const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
+  const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
+  for (;;) {
+    try {
+      const r = await client.enroll({ token: opts.joinToken, name: opts.name, region: opts.region, labels: opts.labels, capacity, agentVersion: AGENT_VERSION });
+      const identity: AgentIdentity = { server: opts.server, name: opts.name, nodeId: r.nodeId, credential: r.credential, jwks: r.jwks as AgentIdentity["jwks"] };
+      saveIdentity(dataDir, identity);
+      log("enrolled", { node: opts.name, nodeId: r.nodeId, cpu: capacity.cpu, memory: capacity.memory });
+      return identity;
+    } catch (err) {
+      // A refused token is final; an unreachable control plane is retried.
+      if (err instanceof ControlPlaneError && err.status >= 400 && err.status < 500) throw err;
+      const wait = backoff.next();
+      log("enrollment failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

@@ -1,0 +1,388 @@
+// The supervisor: reconciles held leases against the node's containers. It starts what is missing,
+// restarts by policy, stops what has no valid lease (revoked, refused as stale, or past its
+// disconnect bound), runs health checks, and produces the per-task reports heartbeats carry.
+//
+// Invariants: it acts only on leases that verified against the pinned keys and name this node; it
+// only ever touches containers labelled with this node; a task has at most one container per epoch.
+import type { HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../api/agent-protocol";
+import type { HealthCheckSpec as JobHealth } from "./health/health-check";
+import { createHealthCheck, type HealthCheck } from "./health";
+import { ContainerRuntimeError, type ContainerRuntime, type ContainerSummary, type HostPort } from "./runtime";
+import type { LeaseChecker } from "./lease-check";
+
+export type Logger = (message: string, fields?: Record<string, unknown>) => void;
+
+type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
+
+interface HeldTask {
+  taskId: string;
+  lease: string;
+  claims: LeaseClaims;
+  spec: TaskSpec;
+  phase: TaskPhase;
+  containerId: string | null;
+  hostPorts: HostPort[];
+  exitCode: number | null;
+  /** Restart times within the policy interval. */
+  restartTimes: number[];
+  restarts: number;
+  nextStartAt: number;
+  health: HealthCheck | null;
+  message: string | undefined;
+  /** Set once the control plane said to stop (reason "stopped"): report "stopped" when done, then forget. */
+  stopRequested: boolean;
+  busy: boolean;
+}
+
+export interface SupervisorDeps {
+  runtime: ContainerRuntime;
+  checkLease: LeaseChecker;
+  /** This node's name: the ownership label on every container. */
+  nodeName: string;
+  now: () => number;
+  log: Logger;
+  /** Asks the heartbeat loop to report soon (a task changed state). */
+  reportSoon: () => void;
+  imagePullTimeoutMs?: number;
+}
+
+export interface Supervisor {
+  /** Rebuilds state from the node's containers and their labels alone (after an agent restart). */
+  adopt(): Promise<number>;
+  /** Takes leases from a claim reply (verified here). */
+  accept(leases: { taskId: string; lease: string }[]): Promise<void>;
+  /** Applies a heartbeat reply: renewed grants, revocations. */
+  applyHeartbeat(reply: HeartbeatResponse): Promise<void>;
+  /** Reports for the next heartbeat; tasks that reached an end are forgotten once reported. */
+  reports(): TaskReport[];
+  /** Marks reports as delivered (drops finished tasks). */
+  delivered(reports: TaskReport[]): void;
+  /** One reconciliation pass. `lastContact` is when the control plane last answered. */
+  reconcile(lastContact: number): Promise<void>;
+  /** A container died: reconcile that task now. */
+  onContainerExit(containerId: string, exitCode: number | undefined): void;
+  logs(taskId: string, tail: number): Promise<string>;
+  held(): { taskId: string; epoch: number; phase: TaskPhase; containerId: string | null; restarts: number }[];
+  /** Stops health checks; containers keep running (an agent restart re-attaches to them). */
+  close(): void;
+}
+
+export function createSupervisor(deps: SupervisorDeps): Supervisor {
+  const tasks = new Map<string, HeldTask>();
+  const pullTimeoutMs = deps.imagePullTimeoutMs ?? 120_000;
+
+  function hold(lease: string, claims: LeaseClaims, containerId: string | null): HeldTask {
+    const t: HeldTask = {
+      taskId: claims.sub,
+      lease,
+      claims,
+      spec: claims.task,
+      phase: containerId ? "running" : "starting",
+      containerId,
+      hostPorts: [],
+      exitCode: null,
+      restartTimes: [],
+      restarts: 0,
+      nextStartAt: 0,
+      health: null,
+      message: undefined,
+      stopRequested: false,
+      busy: false,
+    };
+    tasks.set(t.taskId, t);
+    return t;
+  }
+
+  async function accept(leases: { taskId: string; lease: string }[]): Promise<void> {
+    for (const g of leases) {
+      const verdict = await deps.checkLease(g.lease, deps.now());
+      if (!verdict.ok) {
+        deps.log("refusing lease", { task: g.taskId, reason: verdict.reason });
+        continue;
+      }
+      const existing = tasks.get(verdict.claims.sub);
+      if (existing && existing.claims.epoch === verdict.claims.epoch) {
+        existing.lease = g.lease;
+        continue;
+      }
+      if (existing) {
+        // A newer epoch of a task we hold: the old container belongs to a fenced lease.
+        await retire(existing, "superseded by a newer lease");
+      }
+      hold(g.lease, verdict.claims, null);
+    }
+  }
+
+  async function adopt(): Promise<number> {
+    const containers = await deps.runtime.list({ node: deps.nodeName, all: true });
+    let adopted = 0;
+    // Newest epoch per task wins; anything else is a leftover of a fenced lease.
+    const byTask = new Map<string, ContainerSummary>();
+    for (const c of containers) {
+      if (!c.task) continue;
+      const prev = byTask.get(c.task.task);
+      if (!prev || (prev.task && prev.task.epoch < c.task.epoch)) byTask.set(c.task.task, c);
+    }
+    for (const c of containers) {
+      const lease = typeof c.restore?.["lease"] === "string" ? c.restore["lease"] : undefined;
+      const chosen = c.task && byTask.get(c.task.task) === c;
+      const verdict = lease && chosen ? await deps.checkLease(lease, deps.now()) : undefined;
+      if (!verdict?.ok) {
+        if (c.state === "running") {
+          deps.log("stopping container without a valid lease", { container: c.name, reason: verdict && !verdict.ok ? verdict.reason : "no lease label" });
+          await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
+        }
+        continue;
+      }
+      const t = hold(lease as string, verdict.claims, c.id);
+      if (c.state !== "running") {
+        const details = await deps.runtime.inspect(c.id);
+        t.exitCode = details.state !== "missing" ? details.exitCode : null;
+        t.phase = "backoff";
+        t.nextStartAt = 0;
+        decideAfterExit(t, t.exitCode ?? undefined);
+      } else {
+        const details = await deps.runtime.inspect(c.id);
+        if (details.state !== "missing") t.hostPorts = details.hostPorts;
+        startHealth(t, details.state !== "missing" ? details.ipAddress : null);
+      }
+      adopted++;
+    }
+    return adopted;
+  }
+
+  function healthSpec(spec: TaskSpec): JobHealth | null {
+    const h = spec.health as
+      | { type: "http" | "tcp" | "exec"; port?: string; path?: string; command?: string[]; interval: number; timeout: number; failures: number; grace: number }
+      | undefined;
+    if (!h) return null;
+    const timing = { intervalMs: h.interval, timeoutMs: h.timeout, failures: h.failures, graceMs: h.grace };
+    if (h.type === "exec") return { type: "exec", command: h.command ?? [], ...timing };
+    const port = spec.ports.find((p) => p.name === h.port)?.container;
+    if (port === undefined) return null;
+    return h.type === "http" ? { type: "http", port, path: h.path ?? "/", ...timing } : { type: "tcp", port, ...timing };
+  }
+
+  function startHealth(t: HeldTask, ipAddress: string | null): void {
+    t.health?.stop();
+    t.health = null;
+    const spec = healthSpec(t.spec);
+    if (!spec || !t.containerId) return;
+    t.health = createHealthCheck(spec, { containerId: t.containerId, hostPorts: t.hostPorts, ipAddress }, { runtime: deps.runtime, onChange: () => deps.reportSoon() });
+  }
+
+  async function startContainer(t: HeldTask): Promise<void> {
+    const { spec, claims } = t;
+    try {
+      await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
+      const started = await deps.runtime.start({
+        task: { task: t.taskId, job: spec.job, namespace: spec.namespace, slot: spec.slot, version: spec.version, epoch: claims.epoch, node: deps.nodeName },
+        image: spec.image,
+        ...(spec.command ? { command: spec.command } : {}),
+        env: {
+          ...spec.env,
+          LEASEHOLD_TASK_ID: t.taskId,
+          LEASEHOLD_JOB: spec.job,
+          LEASEHOLD_NAMESPACE: spec.namespace,
+          LEASEHOLD_SLOT: String(spec.slot),
+          LEASEHOLD_EPOCH: String(claims.epoch),
+        },
+        cpuMillis: spec.resources.cpu,
+        memoryMiB: spec.resources.memory,
+        ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
+        restore: { lease: t.lease },
+      });
+      t.containerId = started.id;
+      t.hostPorts = started.hostPorts;
+      t.phase = "running";
+      t.exitCode = null;
+      t.message = undefined;
+      const details = await deps.runtime.inspect(started.id);
+      startHealth(t, details.state !== "missing" ? details.ipAddress : null);
+      // It may have exited already (a short batch task): the exit event can precede our bookkeeping.
+      if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      deps.log("task could not start", { task: t.taskId, error: message });
+      t.message = message;
+      if (err instanceof ContainerRuntimeError && err.code === "image_unavailable") {
+        t.phase = "failed";
+      } else {
+        t.phase = "backoff";
+        t.nextStartAt = deps.now() + Math.max(1_000, t.spec.restart.delayMs);
+      }
+    }
+    deps.reportSoon();
+  }
+
+  /** What an exit means under the restart policy: restart later, or done (complete / failed). */
+  function decideAfterExit(t: HeldTask, exitCode: number | undefined): void {
+    const now = deps.now();
+    const code = exitCode ?? -1;
+    t.exitCode = code;
+    const { mode, attempts, intervalMs, delayMs } = t.spec.restart;
+    const wantsRestart = mode === "always" || (mode === "on-failure" && code !== 0);
+    if (!wantsRestart) {
+      t.phase = code === 0 ? "complete" : "failed";
+      return;
+    }
+    t.restartTimes = t.restartTimes.filter((at) => now - at < intervalMs);
+    if (t.restartTimes.length >= attempts) {
+      t.phase = "failed";
+      t.message = `exited with ${code}; ${attempts} restarts within ${Math.round(intervalMs / 1000)}s used up`;
+      return;
+    }
+    t.phase = "backoff";
+    t.nextStartAt = now + delayMs;
+  }
+
+  function handleExit(t: HeldTask, exitCode: number | undefined): void {
+    if (t.phase !== "running") return;
+    t.health?.stop();
+    t.health = null;
+    decideAfterExit(t, exitCode);
+    deps.log("task exited", { task: t.taskId, exitCode, next: t.phase });
+    deps.reportSoon();
+  }
+
+  async function retire(t: HeldTask, why: string): Promise<void> {
+    t.health?.stop();
+    t.health = null;
+    tasks.delete(t.taskId);
+    if (t.containerId) {
+      deps.log("stopping task", { task: t.taskId, epoch: t.claims.epoch, why });
+      await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch((err: unknown) => deps.log("stop failed", { task: t.taskId, error: String(err) }));
+    }
+  }
+
+  async function reconcileTask(t: HeldTask, lastContact: number): Promise<void> {
+    const now = deps.now();
+    // Self-fencing: cut off from the control plane past the lease's bound, a `stop` task stops.
+    if (t.spec.disconnect.policy === "stop" && now - lastContact > t.spec.disconnect.afterMs && t.containerId && t.phase === "running") {
+      await retire(t, `control plane unreachable for ${Math.round((now - lastContact) / 1000)}s (disconnect policy stop)`);
+      return;
+    }
+    if (t.phase === "stopping") {
+      if (t.containerId) await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch(() => undefined);
+      t.health?.stop();
+      t.health = null;
+      t.phase = "stopped";
+      deps.reportSoon();
+      return;
+    }
+    if (t.phase === "starting" || (t.phase === "backoff" && now >= t.nextStartAt)) {
+      if (t.phase === "backoff") {
+        t.restarts++;
+        t.restartTimes.push(now);
+        if (t.containerId) await deps.runtime.remove(t.containerId).catch(() => undefined);
+        t.containerId = null;
+      }
+      await startContainer(t);
+      return;
+    }
+    if (t.phase === "running" && t.containerId) {
+      // Events catch exits at once; this inspection is the safety net for a missed event.
+      const details = await deps.runtime.inspect(t.containerId);
+      if (details.state === "missing") handleExit(t, undefined);
+      else if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
+    }
+  }
+
+  async function reconcile(lastContact: number): Promise<void> {
+    await Promise.all(
+      [...tasks.values()].map(async (t) => {
+        if (t.busy) return;
+        t.busy = true;
+        try {
+          await reconcileTask(t, lastContact);
+        } catch (err) {
+          deps.log("reconcile failed", { task: t.taskId, error: err instanceof Error ? err.message : String(err) });
+        } finally {
+          t.busy = false;
+        }
+      }),
+    );
+    // Containers of this node that no held lease accounts for are stopped (and exited ones cleared).
+    const known = new Set([...tasks.values()].map((t) => t.containerId).filter((id): id is string => id !== null));
+    for (const c of await deps.runtime.list({ node: deps.nodeName, all: true })) {
+      if (known.has(c.id)) continue;
+      if (c.state === "running") {
+        deps.log("stopping container with no lease", { container: c.name });
+        await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
+      } else if (deps.now() - c.createdAt.getTime() > 3_600_000) {
+        await deps.runtime.remove(c.id).catch(() => undefined);
+      }
+    }
+  }
+
+  function reportOf(t: HeldTask): TaskReport {
+    const state: TaskReport["state"] =
+      t.phase === "running" ? "running" : t.phase === "complete" ? "complete" : t.phase === "failed" ? "failed" : t.phase === "stopped" ? "stopped" : "starting";
+    const health = t.health ? t.health.status() : null;
+    return {
+      lease: t.lease,
+      state,
+      health,
+      exitCode: t.exitCode,
+      restarts: t.restarts,
+      hostPorts: t.hostPorts.map((p) => ({ container: p.container, host: p.host })),
+      ...(t.message ? { message: t.message.slice(0, 1000) } : {}),
+    };
+  }
+
+  return {
+    adopt,
+    accept,
+    async applyHeartbeat(reply) {
+      for (const g of reply.renewed) {
+        const t = tasks.get(g.taskId);
+        if (t && t.claims.epoch === g.epoch && g.lease) {
+          const verdict = await deps.checkLease(g.lease, deps.now());
+          if (verdict.ok) t.lease = g.lease;
+        }
+      }
+      for (const r of reply.revoked) {
+        const t = tasks.get(r.taskId);
+        if (!t || t.claims.epoch !== r.epoch) continue;
+        if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
+          t.stopRequested = true;
+          t.phase = "stopping";
+        } else {
+          // Fenced out (stale epoch, expired, gone) or already reported: stop and forget.
+          await retire(t, `lease refused: ${r.reason}`);
+        }
+      }
+    },
+    reports: () => [...tasks.values()].map(reportOf),
+    delivered(reports) {
+      const sent = new Set(reports.map((r) => r.lease));
+      for (const t of [...tasks.values()]) {
+        if (!sent.has(t.lease)) continue;
+        // Ends are reported once; the container stays (exited) for logs and is cleared later.
+        if (t.phase === "complete" || t.phase === "failed" || t.phase === "stopped") {
+          t.health?.stop();
+          tasks.delete(t.taskId);
+        }
+      }
+    },
+    reconcile,
+    onContainerExit(containerId, exitCode) {
+      for (const t of tasks.values()) if (t.containerId === containerId) handleExit(t, exitCode);
+    },
+    async logs(taskId, tail) {
+      const t = tasks.get(taskId);
+      let id = t?.containerId ?? null;
+      if (!id) {
+        const found = (await deps.runtime.list({ node: deps.nodeName, all: true })).filter((c) => c.task?.task === taskId);
+        found.sort((a, b) => (b.task?.epoch ?? 0) - (a.task?.epoch ?? 0));
+        id = found[0]?.id ?? null;
+      }
+      if (!id) throw new Error(`task ${taskId} has no container on this node`);
+      return deps.runtime.logs(id, { tail });
+    },
+    held: () => [...tasks.values()].map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch, phase: t.phase, containerId: t.containerId, restarts: t.restarts })),
+    close() {
+      for (const t of tasks.values()) t.health?.stop();
+    },
+  };
+}
