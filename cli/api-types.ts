@@ -1,0 +1,92 @@
+// The shapes of the control plane's responses that the CLI reads (see GET /openapi.json).
+
+export interface Job {
+  id: string;
+  namespace: string;
+  name: string;
+  type: "service" | "batch";
+  status: "running" | "stopped";
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Task {
+  id: string;
+  slot: number;
+  version: number;
+  nodeId: string | null;
+  state: string;
+  desired: string;
+  epoch: number;
+  leaseExpiresAt: number | null;
+  health: string | null;
+  exitCode: number | null;
+  restarts: number;
+  attempt: number;
+  boundPorts: { container: number; host: number }[];
+  message: string | null;
+}
+
+/** The stored spec as the API returns it: only the fields the CLI reads are named. */
+export interface StoredSpec {
+  type?: "service" | "batch";
+  replicas?: number;
+  image?: string;
+  health?: unknown;
+}
+
+export interface Evaluation {
+  placed?: number;
+  replaced?: number;
+  stopped?: number;
+  unplaced?: { jobId?: string; slot: number; reason: string }[];
+}
+
+export interface ApplyResponse {
+  job: Job;
+  changed: boolean;
+  evaluation?: Evaluation;
+}
+
+export interface JobDetail {
+  job: Job;
+  spec: StoredSpec | null;
+  tasks: Task[];
+  summary: Record<string, number>;
+}
+
+export interface JobEvent {
+  id: number;
+  at: number;
+  type: string;
+  message: string;
+  taskId: string | null;
+  nodeId: string | null;
+}
+
+export interface Node {
+  id: string;
+  name: string;
+  region: string;
+  labels: Record<string, string>;
+  capacity: { cpu: number; memory: number };
+  allocated?: { cpu: number; memory: number; tasks: number };
+  state: string;
+  eligible: boolean;
+  lastHeartbeatAt: number | null;
+}
+
+export interface LogRequest {
+  id: string;
+  taskId: string;
+  nodeId: string;
+  status: "pending" | "sent" | "done" | "failed";
+  output?: string | null;
+  createdAt?: number;
+}
+
+export interface StopResponse {
+  job: Job;
+  evaluation?: Evaluation;
+}

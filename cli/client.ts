@@ -1,0 +1,126 @@
+// A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
+import type { ApplyResponse, Job, JobDetail, JobEvent, LogRequest, Node, StopResponse } from "./api-types";
+import type { FieldError } from "./io";
+
+/** An error answer from the control plane (RFC 9457 problem details when it sent them). */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    detail: string,
+    readonly type: string | undefined,
+    readonly title: string | undefined,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(detail);
+  }
+}
+
+/** The control plane could not be reached at all. */
+export class ConnectionError extends Error {
+  override name = "ConnectionError";
+}
+
+export interface ClientOptions {
+  addr: string;
+  token: string;
+  fetch?: typeof fetch;
+}
+
+type Body = { json: unknown } | { yaml: string };
+
+const enc = encodeURIComponent;
+
+export class ControlPlaneClient {
+  private readonly fetchFn: typeof fetch;
+  readonly addr: string;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.addr = opts.addr.replace(/\/+$/, "");
+    this.fetchFn = opts.fetch ?? globalThis.fetch;
+  }
+
+  async request<T>(method: string, path: string, body?: Body): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.token}`, accept: "application/json, application/problem+json" };
+    let payload: string | undefined;
+    if (body && "yaml" in body) {
+      headers["content-type"] = "application/yaml";
+      payload = body.yaml;
+    } else if (body) {
+      headers["content-type"] = "application/json";
+      payload = JSON.stringify(body.json);
+    }
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.addr + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    } catch (cause) {
+      throw new ConnectionError(`cannot reach the control plane at ${this.addr}: ${describeFetchFailure(cause)}`, { cause });
+    }
+    const text = await res.text();
+    if (!res.ok) throw problemError(res, text);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(res.status, `the control plane at ${this.addr} answered ${method} ${path} with something that is not JSON`, undefined, undefined);
+    }
+  }
+
+  applyJob(text: string): Promise<ApplyResponse> {
+    return this.request("POST", "/v1/jobs", { yaml: text });
+  }
+  listJobs(namespace: string): Promise<{ jobs: Job[] }> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs`);
+  }
+  getJob(namespace: string, name: string): Promise<JobDetail> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`);
+  }
+  jobEvents(namespace: string, name: string, limit: number): Promise<{ events: JobEvent[] }> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/events?limit=${limit}`);
+  }
+  stopJob(namespace: string, name: string): Promise<StopResponse> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/stop`);
+  }
+  listNodes(): Promise<{ nodes: Node[] }> {
+    return this.request("GET", "/v1/nodes");
+  }
+  requestLogs(namespace: string, name: string, body: { taskId?: string; tail: number }): Promise<{ requests: LogRequest[] }> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/logs`, { json: body });
+  }
+  getLogRequest(id: string): Promise<LogRequest> {
+    return this.request("GET", `/v1/log-requests/${enc(id)}`);
+  }
+}
+
+function problemError(res: Response, text: string): ApiError {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = undefined;
+  }
+  if (isProblem(data)) {
+    const errors = Array.isArray(data.errors) ? data.errors.filter(isFieldError) : [];
+    return new ApiError(res.status, data.detail, typeof data.type === "string" ? data.type : undefined, typeof data.title === "string" ? data.title : undefined, errors);
+  }
+  return new ApiError(res.status, `HTTP ${res.status} ${res.statusText}`.trim(), undefined, undefined);
+}
+
+function isProblem(data: unknown): data is { detail: string; type?: unknown; title?: unknown; errors?: unknown } {
+  return typeof data === "object" && data !== null && typeof (data as { detail?: unknown }).detail === "string";
+}
+
+function isFieldError(e: unknown): e is FieldError {
+  return typeof e === "object" && e !== null && typeof (e as FieldError).path === "string" && typeof (e as FieldError).message === "string";
+}
+
+/** Node's fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in the cause. */
+function describeFetchFailure(err: unknown): string {
+  let cur: unknown = err;
+  for (let depth = 0; depth < 4 && cur instanceof Error; depth++) {
+    const code = (cur as NodeJS.ErrnoException).code;
+    if (typeof code === "string") return code;
+    if (!(cur.cause instanceof Error)) return cur.message;
+    cur = cur.cause;
+  }
+  return String(cur);
+}

@@ -1,0 +1,98 @@
+// leasehold apply FILE [--wait]: validate locally, send the file, report placement, optionally wait until running.
+import { readFile } from "node:fs/promises";
+import { Option, type Command } from "commander";
+import { isMap, parseDocument } from "yaml";
+import { JobFileError, readJobFile } from "../../api/job-file";
+import type { ApplyResponse, JobDetail } from "../api-types";
+import { commandContext, type CommandContext } from "../context";
+import { CliError, sleep, type CliIo } from "../io";
+import { durationOption } from "../options";
+import { readiness } from "../readiness";
+
+const POLL_MS = 500;
+
+interface ApplyOptions {
+  wait?: boolean;
+  timeout: number;
+}
+
+export function registerApply(program: Command, io: CliIo): void {
+  program
+    .command("apply")
+    .description("create or update a job from a YAML or JSON job file")
+    .argument("<file>", "job file")
+    .option("--wait", "wait until every replica is running and healthy (batch: complete)")
+    .addOption(new Option("--timeout <duration>", "how long --wait waits").argParser(durationOption).default(120_000, "2m"))
+    .action(async (file: string, opts: ApplyOptions, cmd: Command) => {
+      const ctx = commandContext(cmd, io);
+      const text = await prepareJobFile(ctx, file);
+      const client = ctx.client();
+      const result = await client.applyJob(text);
+      if (!opts.wait) {
+        if (ctx.output === "json") ctx.json(result);
+        else ctx.out(describeApply(result));
+        return;
+      }
+      if (ctx.output === "table") ctx.out(describeApply(result));
+      const detail = await waitForJob(ctx, result, opts.timeout);
+      if (ctx.output === "json") ctx.json({ ...result, wait: detail });
+    });
+}
+
+/** Reads and validates the file; returns the text to send, with the namespace from -n filled in. */
+async function prepareJobFile(ctx: CommandContext, file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], { cause: err });
+  }
+  let namespace: string;
+  try {
+    namespace = readJobFile(text).namespace;
+  } catch (err) {
+    if (err instanceof JobFileError && err.issues.length > 0) throw new CliError(`${file} is not a valid job file`, err.issues, { cause: err });
+    if (err instanceof JobFileError) throw new CliError(`${file}: ${err.message}`, [], { cause: err });
+    throw err;
+  }
+  if (!ctx.namespaceGiven || namespace === ctx.namespace) return text;
+  // The file names no namespace: -n supplies it. A file that names another one is a mistake worth stopping.
+  const doc = parseDocument(text);
+  if (!isMap(doc.contents)) return text;
+  if (doc.has("namespace")) throw new CliError(`${file} is for namespace "${namespace}" but -n says "${ctx.namespace}"`);
+  doc.set("namespace", ctx.namespace);
+  return doc.toString();
+}
+
+function describeApply(r: ApplyResponse): string {
+  const lines = [`job ${r.job.id} ${r.changed ? "applied" : "unchanged"}: version ${r.job.version}`];
+  const e = r.evaluation;
+  if (e) {
+    const counts = (["placed", "replaced", "stopped"] as const).filter((k) => (e[k] ?? 0) > 0).map((k) => `${e[k]} ${k}`);
+    if (counts.length > 0) lines.push(`  ${counts.join(", ")}`);
+    for (const u of e.unplaced ?? []) lines.push(`  slot ${u.slot} not placed: ${u.reason}`);
+  }
+  return lines.join("\n");
+}
+
+async function waitForJob(ctx: CommandContext, applied: ApplyResponse, timeoutMs: number): Promise<JobDetail> {
+  const client = ctx.client();
+  const { namespace, name, id } = applied.job;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let last = "";
+  for (;;) {
+    const detail = await client.getJob(namespace, name);
+    const r = readiness(detail);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    if (r.ready) {
+      if (ctx.output === "table") ctx.out(`job ${id} ready: ${r.progress} (${seconds}s)`);
+      return detail;
+    }
+    if (r.progress !== last) ctx.note(`waiting for ${id}: ${r.progress}`);
+    last = r.progress;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new CliError(`job ${id} not ready after ${seconds}s: ${r.progress}; ${r.missing.join("; ")}`);
+    await sleep(Math.min(POLL_MS, left));
+  }
+}

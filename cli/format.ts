@@ -1,0 +1,35 @@
+// Plain-text output helpers: aligned columns, short ids and ages.
+
+/** Left-aligned columns separated by two spaces; no trailing whitespace. */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const all = [headers, ...rows];
+  const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+/** Label/value lines, values aligned. */
+export function formatFields(fields: [string, string][]): string {
+  const width = Math.max(...fields.map(([k]) => k.length));
+  return fields.map(([k, v]) => `${(k + ":").padEnd(width + 1)}  ${v}`).join("\n") + "\n";
+}
+
+/** Task and node ids are UUIDs; eight characters tell them apart in practice. */
+export const shortId = (id: string) => id.slice(0, 8);
+
+/** "4s", "3m", "2h", "5d": how long ago `at` was. */
+export function formatAge(at: number | null, now: number): string {
+  if (at === null) return "never";
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.round(s / 60);
+  if (m < 120) return `${m}m`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `${h}h`;
+  return `${Math.round(h / 24)}d`;
+}
+
+export const dash = (v: string | number | null | undefined) => (v === null || v === undefined || v === "" ? "-" : String(v));
+
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}

@@ -1,0 +1,79 @@
+// The leasehold CLI: one commander program; runCli runs it in-process and returns the exit code.
+import { pathToFileURL } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { ApiError, ConnectionError } from "./client";
+import { registerAgent, type AgentHooks } from "./commands/agent";
+import { registerApply } from "./commands/apply";
+import { registerDb } from "./commands/db";
+import { registerLogs } from "./commands/logs";
+import { registerNodes } from "./commands/nodes";
+import { registerStatus } from "./commands/status";
+import { registerStop } from "./commands/stop";
+import { CliError, defaultIo, type CliIo } from "./io";
+
+export type { CliIo } from "./io";
+
+/** The program, writing to io. Errors are thrown (commander's exit is overridden); runCli reports them. */
+export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
+  const full: CliIo = { ...defaultIo(), ...io };
+  const program = new Command("leasehold")
+    .description("operate a leasehold control plane: jobs, nodes, logs; run an agent")
+    .addOption(new Option("--addr <url>", "control plane URL (env LEASEHOLD_ADDR)"))
+    .addOption(new Option("--token <token>", "operator token (env LEASEHOLD_TOKEN)"))
+    .addOption(new Option("-n, --namespace <ns>", "namespace").default("default"))
+    .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"))
+    .showSuggestionAfterError()
+    .configureOutput({
+      writeOut: (s) => void full.stdout.write(s),
+      writeErr: (s) => void full.stderr.write(s),
+    })
+    // Inherited by the subcommands added below: commander throws instead of exiting the process.
+    .exitOverride();
+  registerApply(program, full);
+  registerStatus(program, full);
+  registerNodes(program, full);
+  registerLogs(program, full);
+  registerStop(program, full);
+  registerDb(program, full);
+  registerAgent(program, full, io);
+  return program;
+}
+
+/** Runs the CLI on argv (without node and script); prints any error as one line and returns the exit code. */
+export async function runCli(argv: string[], io: Partial<CliIo> & AgentHooks = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  try {
+    await buildProgram(io).parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    // Commander has already printed its own usage errors; --help and --version end here with 0.
+    if (err instanceof CommanderError) return err.exitCode;
+    stderr.write(describeError(err));
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+/** `error: <detail>`, then one indented line per offending field. Never a stack trace. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 401) return `error: not authenticated: ${err.message} (check --token or LEASEHOLD_TOKEN)\n`;
+    if (err.errors.length > 0) return `error: ${(err.title ?? "request is invalid").toLowerCase()}\n${fieldLines(err.errors)}`;
+    return `error: ${err.message}\n`;
+  }
+  if (err instanceof CliError) return `error: ${err.message}\n${fieldLines(err.fields)}`;
+  if (err instanceof ConnectionError) return `error: ${err.message}\n`;
+  return `error: ${err instanceof Error ? err.message : String(err)}\n`;
+}
+
+function fieldLines(fields: { path: string; message: string }[]): string {
+  return fields.map((f) => `  ${f.path || "(root)"}: ${f.message}\n`).join("");
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const code = await runCli(argv);
+  process.exitCode = code;
+  // Anything still holding the event loop open (an agent's sockets, keep-alive) must not hold the exit.
+  setTimeout(() => process.exit(code), 200).unref();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) void main();
