@@ -17,7 +17,7 @@ type Report = z.output<typeof taskReportSchema>;
 
 export interface HeartbeatOutcome {
   response: HeartbeatResponse;
-  /** Jobs with tasks that just ended (failed, complete): evaluate them. */
+  /** Jobs with tasks that just ended (failed, complete, stopped): evaluate them. */
   endedJobs: string[];
   /** The node just became ready (joined, or came back): waiting slots may fit now. */
   nodeReady: boolean;
@@ -135,7 +135,8 @@ export async function heartbeat(
     matched.add(taskId);
     const state = String(row["state"]);
     const epoch = Number(row["epoch"]);
-    if (state === "failed" || state === "complete") endedJobs.add(String(row["job_id"]));
+    // An ended task may free the slot or the capacity another placement waits for.
+    if (state === "failed" || state === "complete" || state === "stopped") endedJobs.add(String(row["job_id"]));
     if (state !== "leased" && state !== "running") continue;
     if (row["desired"] === "stop") {
       revoked.push({ taskId, epoch, reason: "stopped", detail: "the task is no longer wanted: stop it and report it stopped" });

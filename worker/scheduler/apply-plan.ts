@@ -1,5 +1,6 @@
 // A pure model of the control plane applying a plan, for tests and simulations: the next SchedulerInput as
 // the store would show it once every bucket of the plan has been written and nothing else has happened.
+import { stopFreesAtOnce } from "./reconcile";
 import type { Plan, Replacement, SchedulerInput, TaskView } from "./types";
 
 export interface ApplyOptions {
@@ -8,7 +9,8 @@ export interface ApplyOptions {
 }
 
 /**
- * lost → state lost at `at`; stop → state stopped, desired stop; replace / migrate → same row on the new node,
+ * lost → state lost at `at`; stop → desired stop, and state stopped only for a task no agent started (a leased
+ * or running one keeps its state, and its node, until its agent reports it stopped); replace / migrate → same row on the new node,
  * state placed, epoch + 1, lease and health cleared; place → new row in state placed at epoch 1.
  * Delayed, failed and ignored tasks are left untouched, as the control plane would.
  */
@@ -23,7 +25,7 @@ export function applyPlan(input: SchedulerInput, plan: Plan, options: ApplyOptio
     let next = t;
     const at = lost.get(t.id);
     if (at !== undefined) next = { ...next, state: "lost", lostAt: at, healthy: null };
-    if (stopped.has(t.id)) next = { ...next, state: "stopped", desired: "stop" };
+    if (stopped.has(t.id)) next = stopFreesAtOnce(next) || next.state === "lost" ? { ...next, state: "stopped", desired: "stop" } : { ...next, desired: "stop" };
     const m = moved.get(t.id);
     if (m !== undefined) {
       next = {

@@ -66,14 +66,19 @@ describe("scale-down and stop", () => {
     expect(plan.ignore).toEqual(["draining-out", "expired"]);
   });
 
-  it("frees a stopped task's capacity for placements in the same plan", () => {
+  it("frees a stopped task's capacity in the same plan only when no agent has started it", () => {
     const small = node("n1", { capacity: { cpu: 1000, memory: 1024 } });
     const other = job({ id: "api", name: "api", resources: { cpu: 1000, memory: 512 } });
-    const plan = schedule(
-      input({ jobs: [job({ replicas: 0 }), other], nodes: [small], tasks: [task("old", { resources: { cpu: 1000, memory: 512 } })] }),
-    );
-    expect(plan.stop).toEqual([{ taskId: "old", reason: "scale-down" }]);
-    expect(plan.place).toMatchObject([{ jobId: "api", nodeId: "n1" }]);
+    const withOld = (state: "placed" | "running") =>
+      schedule(input({ jobs: [job({ replicas: 0 }), other], nodes: [small], tasks: [task("old", { state, resources: { cpu: 1000, memory: 512 } })] }));
+    const placed = withOld("placed");
+    expect(placed.stop).toEqual([{ taskId: "old", reason: "scale-down" }]);
+    expect(placed.place).toMatchObject([{ jobId: "api", nodeId: "n1" }]);
+    // A running task holds its node until its agent reports it stopped.
+    const running = withOld("running");
+    expect(running.stop).toEqual([{ taskId: "old", reason: "scale-down" }]);
+    expect(running.place).toEqual([]);
+    expect(running.unplaced).toMatchObject([{ jobId: "api" }]);
   });
 });
 
@@ -234,9 +239,15 @@ describe("rolling update", () => {
 
   it("lets the new version take the capacity its old version gives back", () => {
     const one = node("n1", { capacity: { cpu: 500, memory: 256 } });
-    const plan = schedule(input({ jobs: [job({ version: 2 })], nodes: [one], tasks: [task("old")] }));
-    expect(plan.place).toMatchObject([{ slot: 0, version: 2, nodeId: "n1" }]);
-    expect(plan.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    const placed = schedule(input({ jobs: [job({ version: 2 })], nodes: [one], tasks: [task("old", { state: "placed" })] }));
+    expect(placed.place).toMatchObject([{ slot: 0, version: 2, nodeId: "n1" }]);
+    expect(placed.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    // A running old version is stopped first; its node takes the new version once the agent reports it stopped.
+    const running = schedule(input({ jobs: [job({ version: 2 })], nodes: [one], tasks: [task("old")] }));
+    expect(running.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    expect(running.place).toEqual([]);
+    const later = schedule(input({ jobs: [job({ version: 2 })], nodes: [one], tasks: [task("old", { state: "stopped", desired: "stop" })] }));
+    expect(later.place).toMatchObject([{ slot: 0, version: 2, nodeId: "n1" }]);
   });
 
   it("retries earlier failures once an update gives capacity back, so the plan is final", () => {
@@ -244,7 +255,7 @@ describe("rolling update", () => {
     const one = node("n1", { capacity: { cpu: 1000, memory: 1024 } });
     const api = job({ id: "api", name: "api", resources: { cpu: 500, memory: 256 } });
     const web = job({ version: 2, resources: { cpu: 500, memory: 256 } });
-    const plan = schedule(input({ jobs: [web, api], nodes: [one], tasks: [task("old", { resources: { cpu: 1000, memory: 256 } })] }));
+    const plan = schedule(input({ jobs: [web, api], nodes: [one], tasks: [task("old", { state: "placed", resources: { cpu: 1000, memory: 256 } })] }));
     expect(plan.place.map((p) => p.jobId).sort()).toEqual(["api", "web"]);
     expect(plan.unplaced).toEqual([]);
   });

@@ -27,6 +27,15 @@ export function holdsResources(task: TaskView): boolean {
   return task.state === "placed" || task.state === "leased" || task.state === "running";
 }
 
+/**
+ * Whether stopping this task gives its resources back at once. Only a task no agent has started
+ * (placed, pending) is stopped outright; a leased or running one holds its node until its agent
+ * reports it stopped, and the store counts it until then, so the plan must too.
+ */
+export function stopFreesAtOnce(task: TaskView): boolean {
+  return task.state === "placed" || task.state === "pending";
+}
+
 /** The k-th replacement waits min(maxDelay, delay·2^(k−1)) after the loss. */
 export function rescheduleDelay(job: JobView, attempt: number): number {
   const { delayMs, maxDelayMs } = job.reschedule;

@@ -15,7 +15,7 @@ import { FeasibilityIndex } from "./feasibility";
 import { Fleet } from "./fleet";
 import type { Ask } from "./fleet";
 import { failureMessage } from "./reasons";
-import { holdsResources, lostSince, reconcileJob } from "./reconcile";
+import { stopFreesAtOnce, holdsResources, lostSince, reconcileJob } from "./reconcile";
 import type { PlacementRequest, ReconcileContext } from "./reconcile";
 import { JobPlacer } from "./select";
 import type { JobView, NodeView, Plan, PlacementMetrics, SchedulerInput, TaskView } from "./types";
@@ -95,9 +95,9 @@ export function schedule(input: SchedulerInput): Plan {
     for (const { task, reason } of r.stop) {
       plan.stop.push({ taskId: task.id, reason });
       acted.add(task.id);
-      // Only what was counted is given back: a lost row (stopped to retire it) was never counted.
+      // Only what was counted is given back (a lost row never was), and only once nothing runs on it.
       const i = nodeIndex(task.nodeId);
-      if (i !== undefined && holdsResources(task) && !lostAt.has(task.id)) fleet.release(i, task);
+      if (i !== undefined && holdsResources(task) && !lostAt.has(task.id) && stopFreesAtOnce(task)) fleet.release(i, task);
     }
     for (const d of r.delayed) {
       plan.delayed.push(d);
@@ -130,20 +130,39 @@ export function schedule(input: SchedulerInput): Plan {
     const { job, ask } = work;
     const placer = placerFor(work);
     if (request.kind === "update") {
-      // Free the old version for the new one only; if the new one finds no node the old keeps running.
-      const old = request.old.map((t) => ({ task: t, i: nodeIndex(t.nodeId) }));
-      for (const { task, i } of old) {
-        if (i === undefined) continue;
-        fleet.release(i, task);
-        placer.remove(i);
-      }
+      // Free the old version for the new one only. A running old task keeps its node until its agent
+      // stops it, so only old tasks nothing runs for are given back here.
+      const old = request.old.map((t) => ({ task: t, i: nodeIndex(t.nodeId), freed: stopFreesAtOnce(t) }));
+      const giveBack = (which: (o: (typeof old)[number]) => boolean) => {
+        for (const o of old) {
+          if (o.i === undefined || !which(o)) continue;
+          fleet.release(o.i, o.task);
+          placer.remove(o.i);
+        }
+      };
+      const takeBack = (which: (o: (typeof old)[number]) => boolean) => {
+        for (const o of old) {
+          if (o.i === undefined || !which(o)) continue;
+          fleet.reserve(o.i, o.task);
+          placer.add(o.i);
+        }
+      };
+      giveBack((o) => o.freed);
       const target = placer.select(ask, "record");
       if (target < 0) {
-        for (const { task, i } of old) {
-          if (i === undefined) continue;
-          fleet.reserve(i, task);
-          placer.add(i);
+        // Would it fit once the running old version has stopped? Then stop it now; the new version is
+        // placed by a later evaluation, when the agent reports the old one stopped.
+        giveBack((o) => !o.freed);
+        const later = old.some((o) => !o.freed) ? placer.select(ask, "record") : -1;
+        takeBack((o) => !o.freed);
+        if (later >= 0) {
+          for (const { task } of old) {
+            plan.stop.push({ taskId: task.id, reason: "update" });
+            acted.add(task.id);
+          }
+          return null;
         }
+        takeBack((o) => o.freed);
         return { ask, metrics: placer.metrics() };
       }
       fleet.reserve(target, ask);
