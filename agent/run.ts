@@ -65,6 +65,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     nodeName: opts.name,
     now: () => Date.now(),
     log,
+    reconcileAfter: (delayMs) => {
+      const timer = setTimeout(() => {
+        if (!stopped) void supervisor.reconcile(lastContact).catch(() => undefined);
+      }, delayMs + 5);
+      timer.unref();
+    },
     reportSoon: () => {
       // Coalesce bursts of changes into one early heartbeat.
       if (reportTimer || stopped) return;

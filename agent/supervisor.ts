@@ -43,6 +43,8 @@ export interface SupervisorDeps {
   log: Logger;
   /** Asks the heartbeat loop to report soon (a task changed state). */
   reportSoon: () => void;
+  /** Asks for a reconciliation pass after `delayMs` (a restart delay ends). */
+  reconcileAfter: (delayMs: number) => void;
   imagePullTimeoutMs?: number;
 }
 
@@ -176,7 +178,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     try {
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
       const started = await deps.runtime.start({
-        task: { task: t.taskId, job: spec.job, namespace: spec.namespace, slot: spec.slot, version: spec.version, epoch: claims.epoch, node: deps.nodeName },
+        task: { task: t.taskId, job: spec.jobId, namespace: spec.namespace, slot: spec.slot, version: spec.version, epoch: claims.epoch, node: deps.nodeName },
         image: spec.image,
         ...(spec.command ? { command: spec.command } : {}),
         env: {
@@ -234,6 +236,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
     t.phase = "backoff";
     t.nextStartAt = now + delayMs;
+    deps.reconcileAfter(delayMs);
   }
 
   function handleExit(t: HeldTask, exitCode: number | undefined): void {

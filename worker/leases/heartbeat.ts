@@ -90,12 +90,18 @@ export async function heartbeat(
     },
     {
       sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
-            SELECT :now, t.namespace, t.job_id, t.id, t.node_id,
-              CASE WHEN ${STORED_STATE} != t.state THEN 'task.' || r.state ELSE 'task.restarted' END,
-              CASE WHEN ${STORED_STATE} != t.state THEN coalesce(r.message, r.state) || coalesce(' (exit ' || r.exit_code || ')', '')
-                   ELSE 'restarted by the agent (' || r.restarts || ' restarts)' END
+            SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.state,
+              coalesce(r.message, r.state) || coalesce(' (exit ' || r.exit_code || ')', '')
             FROM tasks t JOIN ${REPORTS} r ON t.id = r.id AND t.epoch = r.epoch
-            WHERE ${LIVE} AND (${STORED_STATE} != t.state OR r.restarts > t.restarts)`,
+            WHERE ${LIVE} AND ${STORED_STATE} != t.state`,
+      args,
+    },
+    {
+      sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
+            SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.restarted',
+              'restarted by the agent (' || r.restarts || ' restarts)' || coalesce(', last exit ' || r.exit_code, '')
+            FROM tasks t JOIN ${REPORTS} r ON t.id = r.id AND t.epoch = r.epoch
+            WHERE ${LIVE} AND r.restarts > t.restarts`,
       args,
     },
     {
@@ -130,7 +136,7 @@ export async function heartbeat(
   const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
   const endedJobs = new Set<string>();
   const matched = new Set<string>();
-  for (const row of results[3]?.rows ?? []) {
+  for (const row of results[4]?.rows ?? []) {
     const taskId = String(row["id"]);
     matched.add(taskId);
     const state = String(row["state"]);
@@ -159,14 +165,14 @@ export async function heartbeat(
   if (node.expiresAt - now < deps.config.credentialTtl / 2) {
     credential = await issueNodeCredential(deps.keys, deps.clock, node.nodeId, node.generation, deps.config.credentialTtl);
   }
-  const overdueRow = probeOverdue ? results[6]?.rows[0] : undefined;
+  const overdueRow = probeOverdue ? results[7]?.rows[0] : undefined;
   return {
     response: {
       renewed,
       revoked,
-      work: Number(results[4]?.rows[0]?.["work"] ?? 0) === 1,
+      work: Number(results[5]?.rows[0]?.["work"] ?? 0) === 1,
       ...(credential ? { credential } : {}),
-      logRequests: (results[5]?.rows ?? []).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
+      logRequests: (results[6]?.rows ?? []).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
       heartbeatIntervalMs,
       leaseTtlMs,
     },

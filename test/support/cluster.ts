@@ -1,0 +1,158 @@
+// Test support for end-to-end runs: a real control plane, real agent processes on the real Docker
+// engine, the CLI in-process, and helpers to wait on what the API and Docker show.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Dockerode from "dockerode";
+import { runCli } from "../../cli/main";
+import { parseConfig, type ConfigInput } from "../../worker/config";
+import { startNodeServer, type NodeServer } from "../../worker/node";
+import { cleanupNode } from "./docker";
+
+export interface AgentProcess {
+  name: string;
+  dataDir: string;
+  proc: ChildProcess;
+  output: string[];
+  /** Resolves when the process has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface TaskInfo {
+  id: string;
+  slot: number;
+  version: number;
+  nodeId: string | null;
+  state: string;
+  desired: string;
+  epoch: number;
+  health: string | null;
+  exitCode: number | null;
+  restarts: number;
+}
+
+export class TestCluster {
+  readonly docker = new Dockerode();
+  private readonly agents: AgentProcess[] = [];
+  private readonly nodes = new Set<string>();
+  server!: NodeServer;
+  dir = "";
+  config: ConfigInput = {};
+
+  async start(config: ConfigInput = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" }): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), "leasehold-e2e-"));
+    this.config = config;
+    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port: 0, config: parseConfig(config), log: () => {} });
+  }
+
+  /** Restarts the control plane on the same data directory and port (agents keep the URL). */
+  async restartControlPlane(): Promise<void> {
+    const port = Number(new URL(this.server.url).port);
+    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port, config: parseConfig(this.config), log: () => {} });
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get token(): string {
+    if (!this.server.adminToken) throw new Error("no admin token");
+    return this.server.adminToken;
+  }
+
+  async api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const data = (await res.json()) as T;
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
+    return data;
+  }
+
+  async joinToken(): Promise<string> {
+    return (await this.api<{ token: string }>("POST", "/v1/join-tokens", {})).token;
+  }
+
+  /** Starts `leasehold agent` as its own OS process (so it can be SIGKILLed). */
+  async spawnAgent(name: string, opts: { dataDir?: string; joinToken?: string | null } = {}): Promise<AgentProcess> {
+    this.nodes.add(name);
+    const dataDir = opts.dataDir ?? join(this.dir, `agent-${name}`);
+    const token = opts.joinToken === undefined ? await this.joinToken() : opts.joinToken;
+    const args = ["cli/bin.js", "agent", "--server", this.url, "--name", name, "--region", "local", "--data-dir", dataDir];
+    if (token) args.push("--join-token", token);
+    const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const output: string[] = [];
+    proc.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
+    proc.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
+    const agent: AgentProcess = {
+      name,
+      dataDir,
+      proc,
+      output,
+      kill: (signal) =>
+        new Promise<void>((resolve) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+          proc.once("exit", () => resolve());
+          proc.kill(signal);
+        }),
+    };
+    this.agents.push(agent);
+    await this.waitFor(`agent ${name} ready`, async () => {
+      const { nodes } = await this.api<{ nodes: { name: string; state: string }[] }>("GET", "/v1/nodes");
+      return nodes.some((n) => n.name === name && n.state === "ready") ? true : undefined;
+    }, 30_000, () => output.join("").slice(-2000));
+    return agent;
+  }
+
+  /** Runs the CLI in-process against this cluster. */
+  async cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = "";
+    let stderr = "";
+    const code = await runCli(argv, {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: { LEASEHOLD_ADDR: this.url, LEASEHOLD_TOKEN: this.token },
+    });
+    return { code, stdout, stderr };
+  }
+
+  async job(name: string): Promise<{ tasks: TaskInfo[]; job: { status: string; version: number } }> {
+    return this.api("GET", `/v1/namespaces/default/jobs/${name}`);
+  }
+
+  async nodeId(name: string): Promise<string> {
+    return (await this.api<{ node: { id: string } }>("GET", `/v1/nodes/${name}`)).node.id;
+  }
+
+  /** Containers of this node (running unless `all`), as Docker itself shows them. */
+  async containers(node: string, all = false): Promise<Dockerode.ContainerInfo[]> {
+    return this.docker.listContainers({ all, filters: { label: [`io.leasehold.node=${node}`] } });
+  }
+
+  async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+      try {
+        const value = await probe();
+        if (value !== undefined) return value;
+      } catch (err) {
+        last = err;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}${context ? `\n${context()}` : ""}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.kill("SIGTERM")));
+    await this.server?.close().catch(() => undefined);
+    for (const node of this.nodes) await cleanupNode(node, this.docker);
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
