@@ -72,7 +72,8 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   // Parsed by hand so YAML and JSON share one validation path and one error shape.
   app.openAPIRegistry.registerPath(applyRoute);
   app.post("/v1/jobs", async (c) => {
-    const text = await c.req.text();
+    // Decoded by hand: workerd warns when .text() reads a body whose type (application/yaml) is not text/*.
+    const text = new TextDecoder().decode(await c.req.arrayBuffer());
     if (text.trim() === "") throw badRequest("request body is empty: send a job spec as JSON or YAML");
     let document: unknown;
     try {
