@@ -8,7 +8,8 @@ import Dockerode from "dockerode";
 import { runCli } from "../../cli/main";
 import { parseConfig, type ConfigInput } from "../../worker/config";
 import { startNodeServer, type NodeServer } from "../../worker/node";
-import { cleanupNode } from "./docker";
+import type { Task } from "../../cli/api-types";
+import { cleanupNode, eventually } from "./docker";
 
 export interface AgentProcess {
   name: string;
@@ -19,18 +20,8 @@ export interface AgentProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-export interface TaskInfo {
-  id: string;
-  slot: number;
-  version: number;
-  nodeId: string | null;
-  state: string;
-  desired: string;
-  epoch: number;
-  health: string | null;
-  exitCode: number | null;
-  restarts: number;
-}
+/** A task as the job API shows it. */
+export type TaskInfo = Task;
 
 export class TestCluster {
   readonly docker = new Dockerode();
@@ -133,19 +124,10 @@ export class TestCluster {
   }
 
   async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}${context ? `\n${context()}` : ""}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
+    try {
+      return await eventually(probe, timeoutMs, what);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${context ? `\n${context()}` : ""}`);
     }
   }
 

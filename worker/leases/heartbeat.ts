@@ -2,7 +2,7 @@
 // state, health and exit code, and tells the agent which leases are revoked (stop those containers).
 // Fencing: a report counts only if its lease verifies AND names the task's current epoch on this
 // node AND that lease has not expired; anything else is refused with the reason.
-import type { HeartbeatResponse, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
+import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
 import { taskReportSchema } from "../../api/agent-protocol";
 import type { ResolvedDeps } from "../context";
 import { writeBatch } from "../../db/batch";
@@ -46,7 +46,7 @@ export async function heartbeat(
   const now = deps.clock.now();
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
   const revoked: Revocation[] = [];
-  const accepted: { report: Report; taskId: string; epoch: number; exp: number; version: number }[] = [];
+  const accepted: { report: Report; taskId: string; epoch: number; exp: number; version: number; task: LeaseClaims["task"] }[] = [];
 
   for (const report of reports) {
     const check = await verifier.verify(report.lease);
@@ -55,12 +55,12 @@ export async function heartbeat(
       revoked.push({ taskId: unverified.taskId, epoch: unverified.epoch, reason: "bad-signature", detail: check.reason });
       continue;
     }
-    const { sub: taskId, epoch, node: leaseNode, exp, ver } = check.claims;
+    const { sub: taskId, epoch, node: leaseNode, exp, ver, task } = check.claims;
     if (leaseNode !== node.nodeId) {
       revoked.push({ taskId, epoch, reason: "wrong-node", detail: "this lease belongs to another node" });
       continue;
     }
-    accepted.push({ report, taskId, epoch, exp, version: ver });
+    accepted.push({ report, taskId, epoch, exp, version: ver, task });
   }
 
   const payload = JSON.stringify(
@@ -152,8 +152,7 @@ export async function heartbeat(
     const held = accepted.find((a) => a.taskId === taskId);
     // Re-sign only when the grant nears its end: signing every lease on every heartbeat would dominate the cost.
     if (held && held.exp * 1000 - now < deps.config.leaseGrantTtl / 3) {
-      const claims = (await verifier.verify(held.report.lease)) as { ok: true; claims: { task: Parameters<typeof signLease>[2]["task"] } };
-      grant.lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version: held.version, task: claims.claims.task }, deps.config.leaseGrantTtl);
+      grant.lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version: held.version, task: held.task }, deps.config.leaseGrantTtl);
     }
     renewed.push(grant);
   }
