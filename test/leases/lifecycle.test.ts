@@ -122,6 +122,39 @@ describe("claims and heartbeats", () => {
     expect(again.leases.map((l) => l.epoch)).toEqual([1, 1, 1]);
   });
 
+  it("re-signs a lease grant only as it nears its end, and the agent keeps working on the new one", async () => {
+    const a = await agent("node-a");
+    await apply({ name: "long", replicas: 1 });
+    await a.claim();
+    const first = [...a.leases.values()][0]!;
+    const firstToken = first.lease;
+    const firstExp = decodeJwt(firstToken).exp!;
+    let resigned: string | undefined;
+    let beats = 0;
+    // Heartbeats every 10 s for up to an hour of clock time; the 1 h grant is re-signed in its last third.
+    while (!resigned && beats < 400) {
+      cp.clock.advance(10_000);
+      const r = await a.heartbeat();
+      beats++;
+      expect(r.revoked).toEqual([]);
+      resigned = r.renewed.find((g) => g.lease)?.lease;
+    }
+    expect(resigned).toBeDefined();
+    const elapsed = beats * 10_000;
+    expect(elapsed).toBeGreaterThan(39 * 60_000);
+    expect(elapsed).toBeLessThan(42 * 60_000);
+    expect(decodeJwt(resigned!).exp!).toBeGreaterThan(firstExp);
+    expect(decodeJwt(resigned!)).toMatchObject({ sub: first.taskId, epoch: first.epoch });
+    // Past the first grant's end, the agent's reports still count: it presents the new grant.
+    while (cp.clock.now() / 1000 < firstExp + 60) {
+      cp.clock.advance(10_000);
+      const r = await a.heartbeat();
+      expect(r.revoked).toEqual([]);
+      expect(r.renewed).toHaveLength(1);
+    }
+    expect([...a.leases.values()][0]?.lease).not.toBe(firstToken);
+  });
+
   it("refuses a lease after its TTL even before any sweep marks it lost (expiry is read from time)", async () => {
     const a = await agent("node-a");
     await apply({ name: "web", replicas: 1 });
