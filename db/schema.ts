@@ -179,6 +179,12 @@ export const logRequests = sqliteTable(
   (t) => [index("log_requests_node").on(t.nodeId, t.status)],
 );
 
+/** Fleet-wide markers, e.g. `fleet_seen_at`: when any agent last reached the control plane. */
+export const clusterState = sqliteTable("cluster_state", {
+  key: text("key").primaryKey(),
+  value: integer("value").notNull(),
+});
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;

@@ -10,6 +10,7 @@ import { newId, type ResolvedDeps } from "./context";
 import { schedule, type JobView, type NodeView, type Plan, type SchedulerInput, type TaskView } from "./scheduler";
 import type { FleetTiming } from "./leases/timing";
 import { liveStatus } from "./nodes/status";
+import { fleetSilentQuery } from "./leases/recovery";
 
 export interface EvaluationSummary {
   evalId: string;
@@ -158,6 +159,11 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
   async function sweep(): Promise<SweepSummary> {
     const now = clock.now();
     const { leaseTtlMs } = await timing.current();
+    // After a silence of the whole fleet, wait for the first heartbeat: it extends leases (see recovery.ts).
+    const silence = await store.client.execute(fleetSilentQuery(now, leaseTtlMs));
+    if (Number(silence.rows[0]?.["silent"]) === 1 && Number(silence.rows[0]?.["fleet"]) === 1) {
+      return { nodesDown: 0, tasksFinalized: 0, drainsCompleted: 0, evaluation: null };
+    }
     const [down, finalized, drained] = await writeBatch(store.client, [
       {
         sql: `UPDATE nodes SET status = 'down', updated_at = ? WHERE status IN ('ready', 'initializing', 'disconnected') AND coalesce(last_heartbeat_at, created_at) < ? RETURNING id`,

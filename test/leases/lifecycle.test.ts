@@ -157,10 +157,13 @@ describe("claims and heartbeats", () => {
 
   it("refuses a lease after its TTL even before any sweep marks it lost (expiry is read from time)", async () => {
     const a = await agent("node-a");
-    await apply({ name: "web", replicas: 1 });
+    await apply({ name: "web", replicas: 1, constraints: [{ attribute: "name", value: "node-a" }] });
     await a.claim();
     await a.heartbeat();
-    cp.clock.advance(15_001);
+    const b = await agent("node-b"); // the rest of the fleet keeps reaching the control plane
+    cp.clock.advance(10_000);
+    await b.heartbeat();
+    cp.clock.advance(5_001);
     const r = await a.heartbeat();
     expect(r.renewed).toEqual([]);
     expect(r.revoked).toMatchObject([{ reason: "expired" }]);
@@ -289,6 +292,58 @@ describe("fencing and node isolation", () => {
     expect(a2.nodeId).toBe(a.nodeId);
     await expect(a.heartbeat()).rejects.toBeInstanceOf(ProtocolError);
     await a2.heartbeat();
+  });
+});
+
+describe("a silence of the whole fleet", () => {
+  it("after a control-plane outage longer than the TTL, the first heartbeat extends every lease: nothing restarts", async () => {
+    const a = await agent("node-a");
+    const b = await agent("node-b");
+    const { job } = await apply({ name: "web", replicas: 4 });
+    await a.claim();
+    await b.claim();
+    await a.heartbeat();
+    await b.heartbeat();
+    cp.clock.advance(40_000); // nobody reached the control plane: it was the one cut off
+    await cp.evaluator.sweep();
+    expect((await tasksOf(job.id)).every((t) => t.state === "running" && t.epoch === 1)).toBe(true);
+    const first = await a.heartbeat();
+    expect(first.revoked).toEqual([]);
+    await cp.settled();
+    await cp.evaluator.sweep();
+    cp.clock.advance(20_000); // b comes back later, inside the grace
+    const second = await b.heartbeat();
+    expect(second.revoked).toEqual([]);
+    expect(second.renewed).toHaveLength(2);
+    await cp.settled();
+    await cp.evaluator.sweep();
+    expect((await tasksOf(job.id)).map((t) => [t.state, t.epoch])).toEqual([
+      ["running", 1],
+      ["running", 1],
+      ["running", 1],
+      ["running", 1],
+    ]);
+  });
+
+  it("a node that died during the silence is replaced once the grace ends", async () => {
+    const a = await agent("node-a");
+    const b = await agent("node-b");
+    const { job } = await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await b.claim();
+    await a.heartbeat();
+    await b.heartbeat();
+    cp.clock.advance(40_000);
+    await a.heartbeat(); // only a comes back
+    for (let i = 0; i < 12; i++) {
+      cp.clock.advance(5_000);
+      await a.heartbeat();
+    }
+    await cp.settled();
+    await cp.evaluator.sweep();
+    const rows = await tasksOf(job.id);
+    expect(rows.every((t) => t.node_id === a.nodeId)).toBe(true);
+    expect(rows.map((t) => t.epoch).sort()).toEqual([1, 2]);
   });
 });
 

@@ -9,6 +9,7 @@ import { writeBatch } from "../../db/batch";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
 import { signLease, type LeaseVerifier } from "./lease-token";
+import { recoveryStatements } from "./recovery";
 import type { FleetTiming } from "./timing";
 import type { z } from "zod";
 import { decodeJwt } from "jose";
@@ -76,7 +77,9 @@ export async function heartbeat(
     })),
   );
   const args = { node: node.nodeId, gen: node.generation, now, expires: now + leaseTtlMs, reports: payload, silentSince: now - leaseTtlMs };
+  const recovery = recoveryStatements(now, leaseTtlMs);
   const statements = [
+    ...recovery,
     {
       // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
       sql: `UPDATE nodes SET status = 'ready' WHERE id = :node AND credential_generation = :gen
@@ -130,7 +133,7 @@ export async function heartbeat(
       args,
     });
   }
-  const results = await writeBatch(deps.store.client, statements);
+  const results = (await writeBatch(deps.store.client, statements)).slice(recovery.length);
   if (results[1]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
 
   const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
