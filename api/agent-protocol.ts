@@ -19,6 +19,8 @@ export const enrollRequestSchema = z.strictObject({
     ports: z.strictObject({ min: z.int().min(1).max(65535), max: z.int().min(1).max(65535) }).optional(),
   }),
   agentVersion: z.string().max(64).optional(),
+  /** The node credential this host held before (even expired): proves it is the same host re-enrolling. */
+  previousCredential: z.string().max(4096).optional(),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 

@@ -11,7 +11,18 @@ function toStatement(s: BatchStatement): InStatement {
     const { sql, params } = s.toSQL();
     return { sql, args: params as InStatement extends { args?: infer A } ? A : never };
   }
-  return s;
+  return typeof s === "string" ? s : onlyUsedNames(s);
+}
+
+/**
+ * Statements of one batch often share an argument map; a remote server (sqld/Turso) refuses names a
+ * statement does not use, so each statement is sent only the ones it names.
+ */
+function onlyUsedNames(s: Exclude<InStatement, string>): InStatement {
+  const args = s.args;
+  if (args === undefined || Array.isArray(args)) return s;
+  const used = new Set(Array.from(s.sql.matchAll(/[:@$]([A-Za-z_][A-Za-z0-9_]*)/g), (m) => m[1]));
+  return { sql: s.sql, args: Object.fromEntries(Object.entries(args).filter(([name]) => used.has(name))) };
 }
 
 /**

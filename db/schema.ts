@@ -54,6 +54,9 @@ export const tasks = sqliteTable(
     desired: text("desired", { enum: ["run", "stop"] }).notNull().default("run"),
     epoch: integer("epoch").notNull().default(1), // fencing token: only rises
     leaseExpiresAt: integer("lease_expires_at"),
+    // A task whose job's disconnect policy is "stop" keeps each lease at least this long: its agent has
+    // stopped it by then after losing contact, so a replacement never overlaps it (0 for "keep").
+    fenceMs: integer("fence_ms").notNull().default(0),
     cpu: integer("cpu").notNull(),
     memory: integer("memory").notNull(),
     hostPorts: text("host_ports", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),

@@ -61,7 +61,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
       summary.roundTrips++;
       const plan = schedule(input);
       summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
-      const writes = planStatements(plan, input, now);
+      const writes = planStatements(plan, input, now, input.fenceMs);
       if (writes.statements.length === 0) return summary;
       let results;
       try {
@@ -89,7 +89,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     return summary;
   }
 
-  async function loadView(jobIds: string[], now: number, leaseTtlMs: number, evalId: string): Promise<SchedulerInput> {
+  async function loadView(jobIds: string[], now: number, leaseTtlMs: number, evalId: string): Promise<SchedulerInput & { fenceMs: Map<string, number> }> {
     const marks = jobIds.map(() => "?").join(",");
     const [jobRows, nodeRows, ownTasks, usage] = await readBatch(store.client, [
       { sql: `SELECT j.id, j.namespace, j.name, j.type, j.status, j.version, v.spec FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.id IN (${marks})`, args: jobIds },
@@ -123,7 +123,12 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     });
     const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView);
     const jobsOnForcedDrain = new Set(tasksView.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
-    const jobsView: JobView[] = (jobRows?.rows ?? []).map((r) => jobView(r, jobsOnForcedDrain.has(String(r["id"]))));
+    const fenceMs = new Map<string, number>();
+    const jobsView: JobView[] = (jobRows?.rows ?? []).map((r) => {
+      const spec = JSON.parse(String(r["spec"])) as JobSpec;
+      fenceMs.set(String(r["id"]), fenceWindow(spec));
+      return jobView(r, spec, jobsOnForcedDrain.has(String(r["id"])));
+    });
     for (const u of usage?.rows ?? []) {
       const ports = (JSON.parse(String(u["ports"])) as number[][]).flat();
       tasksView.push({
@@ -143,7 +148,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
         hostPorts: ports,
       });
     }
-    return { evalId, now, jobs: jobsView, nodes: nodesView, tasks: tasksView };
+    return { evalId, now, jobs: jobsView, nodes: nodesView, tasks: tasksView, fenceMs };
   }
 
   async function evaluateWaiting(trigger: string): Promise<EvaluationSummary | null> {
@@ -161,7 +166,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     const { leaseTtlMs } = await timing.current();
     // After a silence of the whole fleet, wait for the first heartbeat: it extends leases (see recovery.ts).
     const silence = await store.client.execute(fleetSilentQuery(now, leaseTtlMs));
-    if (Number(silence.rows[0]?.["silent"]) === 1 && Number(silence.rows[0]?.["fleet"]) === 1) {
+    if (Number(silence.rows[0]?.["silent"]) === 1) {
       return { nodesDown: 0, tasksFinalized: 0, drainsCompleted: 0, evaluation: null };
     }
     const [down, finalized, drained] = await writeBatch(store.client, [
@@ -221,8 +226,16 @@ function taskView(r: Row): TaskView {
   };
 }
 
-function jobView(r: Row, forceDrain: boolean): JobView {
-  const spec = JSON.parse(String(r["spec"])) as JobSpec;
+/**
+ * How long a lease of a self-fencing task must last: the agent stops it within `after` of losing contact
+ * (checked every couple of seconds), then waits up to the stop grace; a margin covers both and clock skew.
+ */
+export const FENCE_MARGIN_MS = 5_000;
+export function fenceWindow(spec: JobSpec): number {
+  return spec.disconnect.policy === "stop" ? spec.disconnect.after + spec.stopGrace + FENCE_MARGIN_MS : 0;
+}
+
+function jobView(r: Row, spec: JobSpec, forceDrain: boolean): JobView {
   return {
     id: String(r["id"]),
     namespace: String(r["namespace"]),
@@ -244,7 +257,7 @@ function jobView(r: Row, forceDrain: boolean): JobView {
 type Counter = "placed" | "replaced" | "migrated" | "stopped" | "lost";
 
 /** The plan as one batch of conditional statements, with which results to check and what they count. */
-function planStatements(plan: Plan, input: SchedulerInput, now: number): { statements: InStatement[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
+function planStatements(plan: Plan, input: SchedulerInput, now: number, fenceMs: Map<string, number>): { statements: InStatement[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
   const statements: InStatement[] = [];
   const checks: { index: number; counter: Counter }[] = [];
   const nodesWithWork = new Set<string>();
@@ -260,7 +273,11 @@ function planStatements(plan: Plan, input: SchedulerInput, now: number): { state
     const t = tasksById.get(lost.taskId);
     if (!t) continue;
     push(
-      { sql: `UPDATE tasks SET state = 'lost', lost_at = ?, updated_at = ? WHERE id = ? AND epoch = ? AND state IN ${LIVE_STATES}`, args: [lost.at, now, t.id, t.epoch] },
+      // Guarded on the expiry that was read: a heartbeat that renewed the lease since keeps its task.
+      {
+        sql: `UPDATE tasks SET state = 'lost', lost_at = ?, updated_at = ? WHERE id = ? AND epoch = ? AND state IN ${LIVE_STATES} AND lease_expires_at IS ?`,
+        args: [lost.at, now, t.id, t.epoch, t.leaseExpiresAt],
+      },
       "lost",
     );
     push(eventRow(now, { type: "task.lost", message: `lease at epoch ${t.epoch} lapsed`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: t.nodeId  }, CHANGED));
@@ -285,10 +302,10 @@ function planStatements(plan: Plan, input: SchedulerInput, now: number): { state
     const id = newId();
     push(
       {
-        sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, host_ports, created_at, updated_at)
-              VALUES (?, ?, ?, ?, ?, ?, 'placed', 'run', 1, ?, ?, ?, ?, ?)
+        sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, host_ports, fence_ms, created_at, updated_at)
+              VALUES (?, ?, ?, ?, ?, ?, 'placed', 'run', 1, ?, ?, ?, ?, ?, ?)
               ON CONFLICT (job_id, slot) WHERE desired = 'run' DO NOTHING`,
-        args: [id, p.jobId, job.namespace, p.slot, p.version, p.nodeId, p.resources.cpu, p.resources.memory, JSON.stringify(p.hostPorts), now, now],
+        args: [id, p.jobId, job.namespace, p.slot, p.version, p.nodeId, p.resources.cpu, p.resources.memory, JSON.stringify(p.hostPorts), fenceMs.get(p.jobId) ?? 0, now, now],
       },
       "placed",
     );
@@ -303,8 +320,8 @@ function planStatements(plan: Plan, input: SchedulerInput, now: number): { state
         {
           sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL,
                   exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]', message = NULL, updated_at = ?
-                WHERE id = ? AND epoch = ? AND desired = 'run'`,
-          args: [r.nodeId, r.attempt, JSON.stringify(r.hostPorts), now, t.id, t.epoch],
+                WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ('leased', 'running') OR ? = 'drain')`,
+          args: [r.nodeId, r.attempt, JSON.stringify(r.hostPorts), now, t.id, t.epoch, r.reason],
         },
         counter,
       );
@@ -323,10 +340,10 @@ function planStatements(plan: Plan, input: SchedulerInput, now: number): { state
     const job = jobsById.get(u.jobId);
     if (!job) continue;
     push({
-      sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, message, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, NULL, 'pending', 'run', 1, ?, ?, ?, ?, ?)
+      sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, fence_ms, message, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, NULL, 'pending', 'run', 1, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (job_id, slot) WHERE desired = 'run' DO NOTHING`,
-      args: [newId(), u.jobId, job.namespace, u.slot, job.version, job.resources.cpu, job.resources.memory, u.reason, now, now],
+      args: [newId(), u.jobId, job.namespace, u.slot, job.version, job.resources.cpu, job.resources.memory, fenceMs.get(u.jobId) ?? 0, u.reason, now, now],
     });
   }
   return { statements, checks, nodesWithWork };

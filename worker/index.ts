@@ -31,9 +31,9 @@ export default {
     try {
       controlPlane = await controlPlaneFor(env);
     } catch (err) {
-      // Configuration errors are ours to describe; they name settings, never their values.
-      const detail = `the control plane is misconfigured: ${err instanceof Error ? err.message : "unknown error"}`;
-      console.error(JSON.stringify({ level: "error", message: detail }));
+      // The cause stays in the log: a parse error of a secret may quote part of it.
+      console.error(JSON.stringify({ level: "error", message: "control plane misconfigured", cause: err instanceof Error ? err.message : "unknown error" }));
+      const detail = "the control plane is misconfigured; its log names the setting";
       const problem = { type: "urn:leasehold:problem:misconfigured", title: "Misconfigured", status: 500, detail };
       return new Response(JSON.stringify(problem), { status: 500, headers: { "content-type": "application/problem+json" } }) as unknown as WorkerResponse;
     }

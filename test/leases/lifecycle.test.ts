@@ -115,7 +115,10 @@ describe("claims and heartbeats", () => {
     cp.clock.advance(5_000);
     const renewed = await a.heartbeat();
     expect(renewed.revoked).toEqual([]);
-    expect(renewed.renewed.map((r) => r.expiresAt)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+    // A self-fencing job's leases outlast its bound (30 s) plus stop grace (10 s) and a 5 s margin, not just
+    // the 15 s TTL: a replacement can only start once the cut-off agent has stopped its copy.
+    const fenced = cp.clock.now() + 45_000;
+    expect(renewed.renewed.map((r) => r.expiresAt)).toEqual([fenced, fenced, fenced]);
     expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["running", "running", "running"]);
     // A repeated claim returns the same leases (idempotent), not new ones.
     const again = await a.claim();
@@ -167,6 +170,8 @@ describe("claims and heartbeats", () => {
     const r = await a.heartbeat();
     expect(r.renewed).toEqual([]);
     expect(r.revoked).toMatchObject([{ reason: "expired" }]);
+    // Nor does a claim hand the expired lease out again (a replacement, at a higher epoch, may be there).
+    expect((await a.claim()).leases.filter((l) => l.epoch === 1)).toEqual([]);
   });
 
   it("replaces the tasks of an agent that stops heartbeating on another node at a higher epoch, and fences the old agent", async () => {
@@ -284,14 +289,40 @@ describe("fencing and node isolation", () => {
     expect((await a.heartbeat()).renewed).toHaveLength(1);
   });
 
-  it("a re-enrolled node invalidates the old credential", async () => {
+  it("a name taken over by another host invalidates the old credential and fences the old host's tasks", async () => {
     const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await a.heartbeat();
     cp.clock.advance(60_000); // a falls silent long enough for its name to be taken over
-    const a2 = new HollowAgent(fetcherFor(cp), "node-a");
-    await a2.enroll(await joinToken());
-    expect(a2.nodeId).toBe(a.nodeId);
-    await expect(a.heartbeat()).rejects.toBeInstanceOf(ProtocolError);
-    await a2.heartbeat();
+    const newcomer = new HollowAgent(fetcherFor(cp), "node-a");
+    await newcomer.enroll(await joinToken());
+    expect(newcomer.nodeId).toBe(a.nodeId);
+    // The newcomer is not handed the old host's leases: those tasks are lost and get re-placed.
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["lost", "lost"]);
+    expect((await newcomer.claim()).leases).toEqual([]);
+    // The old host's credential is refused, and its refused heartbeat changes nothing.
+    for (const l of a.leases.values()) l.state = "failed";
+    await expect(a.heartbeat()).rejects.toMatchObject({ status: 401 });
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["lost", "lost"]);
+    await newcomer.heartbeat();
+  });
+
+  it("the same host re-enrolling with the credential it held keeps its tasks", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await a.heartbeat();
+    cp.clock.advance(2 * 3_600_000); // offline past its credential's life; the whole fleet silent too long for recovery
+    const res = await cp.app.request("/v1/agent/enroll", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: await joinToken(), name: "node-a", capacity: { cpu: 4000, memory: 8192 }, previousCredential: a.credential }),
+    });
+    expect(res.status).toBe(200);
+    const enrolled = (await res.json()) as { nodeId: string; credential: string };
+    expect(enrolled.nodeId).toBe(a.nodeId);
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["running", "running"]);
   });
 });
 

@@ -15,21 +15,26 @@ const STORE_POLL_MS = 1_000;
 
 export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
-  for (;;) {
-    const { leases, fresh } = await claimOnce(deps, timing, node);
+  let result = await claimOnce(deps, timing, node);
+  // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
+  while (result.fresh === 0) {
     const remaining = deadline - deps.clock.now();
-    if (fresh > 0 || remaining <= 0 || abort?.aborted) {
-      const t = await timing.current();
-      return { leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
-    }
+    if (remaining <= 0 || abort?.aborted) break;
     await deps.signal.wait(node.nodeId, Math.min(remaining, STORE_POLL_MS), abort);
+    const work = await deps.store.client.execute({
+      sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
+      args: [node.nodeId],
+    });
+    if (Number(work.rows[0]?.["work"]) === 1) result = await claimOnce(deps, timing, node);
   }
+  const t = await timing.current();
+  return { leases: result.leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
 }
 
 async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
   const now = deps.clock.now();
   const { leaseTtlMs } = await timing.current();
-  const args = { node: node.nodeId, gen: node.generation, now, expires: now + leaseTtlMs };
+  const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
   const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
   const [, leased, held] = await writeBatch(deps.store.client, [
     {
@@ -39,14 +44,14 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrin
       args,
     },
     {
-      sql: `UPDATE tasks SET state = 'leased', lease_expires_at = :expires, updated_at = :now
+      sql: `UPDATE tasks SET state = 'leased', lease_expires_at = :now + max(:ttl, fence_ms), updated_at = :now
             WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode} RETURNING id`,
       args,
     },
     {
       sql: `SELECT t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
-            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND ${ownNode}`,
+            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at >= :now AND ${ownNode}`,
       args,
     },
     { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },

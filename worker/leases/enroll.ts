@@ -5,7 +5,8 @@ import type { EnrollRequest, EnrollResponse } from "../../api/agent-protocol";
 import { enrollRequestSchema } from "../../api/agent-protocol";
 import { writeBatch } from "../../db/batch";
 import { jwks } from "../auth/keys";
-import { issueNodeCredential } from "../auth/tokens";
+import { decodeJwt } from "jose";
+import { issueNodeCredential, verifyNodeCredential } from "../auth/tokens";
 import { newId, type ResolvedDeps } from "../context";
 import { conflict, forbidden, unauthorized } from "../errors";
 import { sha256Hex } from "../hash";
@@ -19,6 +20,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
   const now = deps.clock.now();
   const hash = await sha256Hex(body.token);
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
+  const continuing = body.previousCredential ? await sameHost(deps, body.previousCredential) : null;
   const args = {
     hash,
     now,
@@ -32,6 +34,8 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
     portMax: body.capacity.ports?.max ?? 32000,
     agentVersion: body.agentVersion ?? null,
     liveSince: now - leaseTtlMs,
+    continuing: continuing ? continuing.nodeId : "",
+    continuingGen: continuing ? continuing.generation : -1,
   };
   const results = await writeBatch(deps.store.client, [
     {
@@ -55,6 +59,16 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       sql: `INSERT INTO audit (at, actor, action, target, detail) SELECT :now, 'node:' || :name, 'node.enroll', :name, :detail WHERE changes() = 1`,
       args: { now, name: body.name, detail: JSON.stringify({ region: body.region, capacity: body.capacity }) },
     },
+    {
+      // A takeover of an existing name by another host fences everything the name held: those tasks are
+      // lost (and re-placed by the scheduler), so the newcomer is never handed another host's leases.
+      // The same host re-enrolling (it shows the credential it held) keeps its tasks.
+      sql: `UPDATE tasks SET state = 'lost', lost_at = :now, updated_at = :now
+            WHERE node_id = (SELECT id FROM nodes WHERE name = :name AND updated_at = :now AND id != :id)
+              AND state IN ('placed', 'leased', 'running')
+              AND NOT (node_id = :continuing AND :continuingGen + 1 = (SELECT credential_generation FROM nodes WHERE name = :name))`,
+      args,
+    },
   ]);
   const row = results[0]?.rows[0];
   if (!row) throw await enrollRefusal(deps, hash, body.region, body.name, now);
@@ -62,6 +76,17 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
   const generation = Number(row["credential_generation"]);
   const credential = await issueNodeCredential(deps.keys, deps.clock, nodeId, generation, deps.config.credentialTtl);
   return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"] };
+}
+
+/** The node a previous credential belonged to, if it verifies (expiry aside: it may have lapsed offline). */
+async function sameHost(deps: ResolvedDeps, credential: string): Promise<{ nodeId: string; generation: number } | null> {
+  try {
+    const iat = decodeJwt(credential).iat ?? 0;
+    const principal = await verifyNodeCredential(deps.keys, { now: () => iat * 1000 }, credential);
+    return { nodeId: principal.nodeId, generation: principal.generation };
+  } catch {
+    return null;
+  }
 }
 
 /** Explains a refused enrollment; runs only on the failure path. */

@@ -34,7 +34,9 @@ const REPORTS = `(SELECT json_extract(value, '$.id') AS id, json_extract(value, 
 
 /** Reported agent states map onto task states; "starting" keeps the task leased. */
 const STORED_STATE = "CASE r.state WHEN 'starting' THEN 'leased' ELSE r.state END";
-const LIVE = "t.node_id = :node AND t.state IN ('leased', 'running') AND t.lease_expires_at >= :now";
+/** Every statement of a heartbeat is void unless the credential is still the node's current one. */
+const OWN_NODE = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
+const LIVE = `t.node_id = :node AND t.state IN ('leased', 'running') AND t.lease_expires_at >= :now AND ${OWN_NODE}`;
 
 export async function heartbeat(
   deps: ResolvedDeps,
@@ -76,8 +78,8 @@ export async function heartbeat(
       message: report.message ?? null,
     })),
   );
-  const args = { node: node.nodeId, gen: node.generation, now, expires: now + leaseTtlMs, reports: payload, silentSince: now - leaseTtlMs };
-  const recovery = recoveryStatements(now, leaseTtlMs);
+  const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs, reports: payload, silentSince: now - leaseTtlMs };
+  const recovery = recoveryStatements(now, leaseTtlMs, node);
   const statements = [
     ...recovery,
     {
@@ -110,7 +112,7 @@ export async function heartbeat(
     {
       sql: `UPDATE tasks AS t SET
               state = ${STORED_STATE},
-              lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :expires ELSE t.lease_expires_at END,
+              lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :now + max(:ttl, t.fence_ms) ELSE t.lease_expires_at END,
               health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
               message = r.message, updated_at = :now,
               lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
@@ -121,7 +123,7 @@ export async function heartbeat(
     },
     { sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run') AS work", args },
     {
-      sql: `UPDATE log_requests SET status = 'sent', updated_at = :now WHERE node_id = :node AND status = 'pending'
+      sql: `UPDATE log_requests SET status = 'sent', updated_at = :now WHERE node_id = :node AND status = 'pending' AND ${OWN_NODE}
             RETURNING id, task_id, tail`,
       args,
     },

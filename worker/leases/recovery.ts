@@ -1,7 +1,8 @@
 // Recovery after a silence of the whole fleet. When no agent at all has reached the control plane for
-// longer than a lease TTL, the control plane (or its network) was the one cut off, not the hosts: the
-// first heartbeat after such a silence extends every live lease and node instead of letting the fleet
-// be marked lost and restarted. A node that really died meanwhile is replaced once this grace ends.
+// longer than a lease TTL (but less than RECOVERY_WINDOW_MS), the control plane (or its network) was the
+// one cut off, not the hosts: the first accepted heartbeat after such a silence extends every live lease
+// and node instead of letting the fleet be marked lost and restarted. A node that really died meanwhile
+// is replaced once this grace ends.
 //
 // Safety: an extension is a conditional write on tasks still leased/running at their current epoch, so
 // it never revives a task another evaluation has already marked lost or re-placed (epoch only rises).
@@ -9,30 +10,51 @@ import type { InStatement } from "@libsql/client";
 
 /** How long agents may back off before they try again (agent/run.ts caps its backoff at 30 s). */
 export const AGENT_RETRY_CEILING_MS = 30_000;
+/** A silence longer than this is not an outage of ours: the fleet is treated as gone, as usual. */
+export const RECOVERY_WINDOW_MS = 60 * 60_000;
 
-const SILENT = "coalesce((SELECT value FROM cluster_state WHERE key = 'fleet_seen_at'), :now) < :silentSince";
+// Starts from the one cluster_state row (CROSS JOIN fixes the loop order), so when the fleet was not
+// silent the statement stops at once instead of walking every live task.
+const SILENT_FROM = `cluster_state c WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart`;
 
 /** Statements that open every heartbeat batch: extend after a fleet-wide silence, then mark the fleet seen. */
-export function recoveryStatements(now: number, leaseTtlMs: number): InStatement[] {
-  const args = { now, silentSince: now - leaseTtlMs, leaseUntil: now + leaseTtlMs + AGENT_RETRY_CEILING_MS, nodesSeen: now + AGENT_RETRY_CEILING_MS };
+export function recoveryStatements(now: number, leaseTtlMs: number, node: { nodeId: string; generation: number }): InStatement[] {
+  const args = {
+    now,
+    node: node.nodeId,
+    gen: node.generation,
+    silentSince: now - leaseTtlMs,
+    windowStart: now - RECOVERY_WINDOW_MS,
+    leaseUntil: now + leaseTtlMs + AGENT_RETRY_CEILING_MS,
+  };
+  // Only a heartbeat whose credential is current may speak for the fleet.
+  const own = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
   return [
     {
-      sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE state IN ('leased', 'running') AND lease_expires_at < :leaseUntil AND ${SILENT}`,
+      sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE rowid IN (
+              SELECT t.rowid FROM cluster_state c CROSS JOIN tasks t
+              WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart
+                AND t.state IN ('leased', 'running') AND t.lease_expires_at < :leaseUntil) AND ${own}`,
       args,
     },
     {
-      sql: `UPDATE nodes SET last_heartbeat_at = :nodesSeen WHERE status IN ('ready', 'initializing', 'disconnected') AND ${SILENT}`,
+      // Silent nodes count from now: each has three TTLs to report before it is marked down.
+      sql: `UPDATE nodes SET last_heartbeat_at = :now WHERE status IN ('ready', 'initializing', 'disconnected')
+              AND EXISTS (SELECT 1 FROM ${SILENT_FROM}) AND ${own}`,
       args,
     },
     {
-      sql: `INSERT INTO cluster_state (key, value) VALUES ('fleet_seen_at', :now)
+      sql: `INSERT INTO cluster_state (key, value) SELECT 'fleet_seen_at', :now WHERE ${own}
             ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > cluster_state.value`,
       args,
     },
   ];
 }
 
-/** For the sweep: while the whole fleet is silent, nothing is marked lost or down (see above). */
+/** For the sweep: while the whole fleet is silent (within the window), nothing is marked lost or down. */
 export function fleetSilentQuery(now: number, leaseTtlMs: number): InStatement {
-  return { sql: `SELECT ${SILENT} AS silent, EXISTS (SELECT 1 FROM nodes WHERE status != 'down') AS fleet`, args: { now, silentSince: now - leaseTtlMs } };
+  return {
+    sql: `SELECT EXISTS (SELECT 1 FROM ${SILENT_FROM}) AS silent`,
+    args: { silentSince: now - leaseTtlMs, windowStart: now - RECOVERY_WINDOW_MS },
+  };
 }

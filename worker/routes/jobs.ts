@@ -5,7 +5,7 @@ import { jobSpecSchema } from "../../api/job-spec";
 import { JobFileError, parseJobDocument } from "../../api/job-file";
 import { writeBatch } from "../../db/batch";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
-import { auditRow, eventRow } from "../audit";
+import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
 import { badRequest, conflict, notFound, validationError } from "../errors";
@@ -198,11 +198,10 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
       if (!job) throw notFound(`job ${id} does not exist`);
       if (job.status === "stopped") return c.json({ job: publicJob(job) }, 200);
-      const stopped = { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ? AND status = 'stopped')", args: [id, job.modifyIndex + 1] };
       const [result] = await writeBatch(store.client, [
         db.update(jobs).set({ status: "stopped", modifyIndex: job.modifyIndex + 1, updatedAt: now }).where(and(eq(jobs.id, id), eq(jobs.modifyIndex, job.modifyIndex))),
-        auditRow(now, { actor, action: "job.stop", namespace, target: id }, stopped),
-        eventRow(now, { type: "job.stop", message: `stopped by ${actor}`, namespace, jobId: id }, stopped),
+        auditRow(now, { actor, action: "job.stop", namespace, target: id }, CHANGED),
+        eventRow(now, { type: "job.stop", message: `stopped by ${actor}`, namespace, jobId: id }, CHANGED),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while stopping it; try again`);
       const evaluation = await evaluator.evaluateJobs([id], "job-stop");
@@ -229,18 +228,18 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       if (job.status !== "stopped") throw conflict(`job ${id} is running: stop it first`);
       const live = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["placed", "leased", "running"]))).limit(1);
       if (live.length > 0) throw conflict(`job ${id} still has tasks that have not stopped`);
-      const deleted = { sql: "NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id] };
       // Guarded on modify_index and on no live task, so a racing apply or placement wins cleanly.
       const [result] = await writeBatch(store.client, [
         {
           sql: "DELETE FROM jobs WHERE id = ? AND modify_index = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ? AND state IN ('placed','leased','running'))",
           args: [id, job.modifyIndex, id],
         },
+        // Each guard reads changes() of the statement just before it: the delete, then the audit insert.
+        auditRow(now, { actor: c.get("operator").subject, action: "job.delete", namespace, target: id }, CHANGED),
+        eventRow(now, { type: "job.delete", message: `deleted by ${c.get("operator").subject}`, namespace, jobId: id }, CHANGED),
         // Explicit rather than ON DELETE CASCADE: foreign-key enforcement is per connection and not assured remotely.
         { sql: "DELETE FROM job_versions WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
         { sql: "DELETE FROM tasks WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
-        auditRow(now, { actor: c.get("operator").subject, action: "job.delete", namespace, target: id }, deleted),
-        eventRow(now, { type: "job.delete", message: `deleted by ${c.get("operator").subject}`, namespace, jobId: id }, deleted),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while deleting it; try again`);
       return c.json({ deleted: id }, 200);

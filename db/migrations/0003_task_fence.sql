@@ -1,0 +1,1 @@
+ALTER TABLE `tasks` ADD `fence_ms` integer DEFAULT 0 NOT NULL;
