@@ -1,10 +1,11 @@
 // Verifies leases against the control plane's pinned keys before the agent acts on them.
-import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JWK } from "jose";
 import { AUDIENCE, ISSUER, type LeaseClaims } from "../api/agent-protocol";
 
 export type LeaseVerdict = { ok: true; claims: LeaseClaims } | { ok: false; reason: string };
 
-export type LeaseChecker = (token: string, now: number) => Promise<LeaseVerdict>;
+/** `now` null checks the signature and claims as of the lease's issue time (adopting after a restart). */
+export type LeaseChecker = (token: string, now: number | null) => Promise<LeaseVerdict>;
 
 /**
  * A lease is acted on only if its signature verifies with a pinned key (EdDSA only), it is a lease
@@ -16,7 +17,8 @@ export function createLeaseChecker(jwks: { keys: JWK[] }, nodeId: string): Lease
   return async (token, now) => {
     let claims: LeaseClaims;
     try {
-      const { payload } = await jwtVerify(token, keySet, { algorithms: ["EdDSA"], issuer: ISSUER, audience: AUDIENCE.lease, currentDate: new Date(now) });
+      const at = now ?? (decodeJwt(token).iat ?? 0) * 1000;
+      const { payload } = await jwtVerify(token, keySet, { algorithms: ["EdDSA"], issuer: ISSUER, audience: AUDIENCE.lease, currentDate: new Date(at) });
       claims = payload as unknown as LeaseClaims;
     } catch (err) {
       return { ok: false, reason: `lease does not verify: ${(err as Error).message}` };

@@ -7,6 +7,7 @@ import { createBackoff } from "./backoff";
 import { createControlPlaneClient, ControlPlaneError, type ControlPlaneClient } from "./client";
 import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
+import { createLeaseStore } from "./lease-store";
 import { createDockerRuntime, type ContainerRuntime } from "./runtime";
 import { createSupervisor, type Logger, type Supervisor } from "./supervisor";
 
@@ -62,6 +63,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const supervisor = createSupervisor({
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
+    leaseStore: createLeaseStore(dataDir),
     nodeName: opts.name,
     now: () => Date.now(),
     log,
@@ -88,7 +90,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     (event) => {
       if (event.action === "die") {
         supervisor.onContainerExit(event.id, event.exitCode);
-        void supervisor.reconcile(lastContact);
+        supervisor.reconcile(lastContact).catch((err: unknown) => log("reconcile failed", { error: err instanceof Error ? err.message : String(err) }));
       }
     },
     { onError: (err) => log("docker events stream error", { error: err.message }) },
@@ -99,6 +101,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       const timer = setTimeout(finish, ms);
       function finish() {
         clearTimeout(timer);
+        abort.signal.removeEventListener("abort", finish);
         if (wakeable && wakeHeartbeat === finish) wakeHeartbeat = null;
         done();
       }
@@ -139,7 +142,21 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       } catch (err) {
         if (stopped) return;
         if (err instanceof ControlPlaneError && err.unauthorized) {
-          log("node credential refused; the agent must enroll again", { error: err.message });
+          // The credential lapsed (offline past its life) or was replaced: enroll again, showing the old
+          // credential so the control plane knows this is the same host and its tasks stay.
+          if (opts.joinToken) {
+            try {
+              const renewed = await enrollWith(client, opts, dataDir, log, identity.credential);
+              credential = renewed.credential;
+              Object.assign(identity, renewed);
+              backoff.reset();
+              continue;
+            } catch (enrollErr) {
+              log("re-enrollment failed", { error: enrollErr instanceof Error ? enrollErr.message : String(enrollErr) });
+            }
+          } else {
+            log("node credential refused and no join token to enroll again with", { error: err.message });
+          }
         }
         const wait = backoff.next();
         log("heartbeat failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
@@ -163,12 +180,14 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         const wait = backoff.next();
         log("claim failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
         await new Promise<void>((done) => {
-          const t = setTimeout(done, wait);
-          wakeClaimNow = () => {
+          const finish = () => {
             clearTimeout(t);
+            abort.signal.removeEventListener("abort", finish);
             done();
           };
-          abort.signal.addEventListener("abort", () => done(), { once: true });
+          const t = setTimeout(finish, wait);
+          wakeClaimNow = finish;
+          abort.signal.addEventListener("abort", finish, { once: true });
         });
         wakeClaimNow = null;
       }
@@ -207,11 +226,24 @@ async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, da
   if (!opts.joinToken) {
     throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: pass --join-token to enroll`);
   }
+  return enrollWith(client, opts, dataDir, log, undefined);
+}
+
+async function enrollWith(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, previousCredential: string | undefined): Promise<AgentIdentity> {
+  if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
   for (;;) {
     try {
-      const r = await client.enroll({ token: opts.joinToken, name: opts.name, region: opts.region, labels: opts.labels, capacity, agentVersion: AGENT_VERSION });
+      const r = await client.enroll({
+        token: opts.joinToken,
+        name: opts.name,
+        region: opts.region,
+        labels: opts.labels,
+        capacity,
+        agentVersion: AGENT_VERSION,
+        ...(previousCredential ? { previousCredential } : {}),
+      });
       const identity: AgentIdentity = { server: opts.server, name: opts.name, nodeId: r.nodeId, credential: r.credential, jwks: r.jwks as AgentIdentity["jwks"] };
       saveIdentity(dataDir, identity);
       log("enrolled", { node: opts.name, nodeId: r.nodeId, cpu: capacity.cpu, memory: capacity.memory });

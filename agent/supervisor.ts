@@ -9,6 +9,7 @@ import type { HealthCheckSpec as JobHealth } from "./health/health-check";
 import { createHealthCheck, type HealthCheck } from "./health";
 import { ContainerRuntimeError, type ContainerRuntime, type ContainerSummary, type HostPort } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
+import type { LeaseStore } from "./lease-store";
 
 export type Logger = (message: string, fields?: Record<string, unknown>) => void;
 
@@ -46,6 +47,8 @@ export interface SupervisorDeps {
   /** Asks for a reconciliation pass after `delayMs` (a restart delay ends). */
   reconcileAfter: (delayMs: number) => void;
   imagePullTimeoutMs?: number;
+  /** Where the newest lease of each held task is kept across agent restarts. */
+  leaseStore: LeaseStore;
 }
 
 export interface Supervisor {
@@ -72,6 +75,10 @@ export interface Supervisor {
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const tasks = new Map<string, HeldTask>();
   const pullTimeoutMs = deps.imagePullTimeoutMs ?? 120_000;
+
+  function persist(): void {
+    deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t) => [t.taskId, t.lease])));
+  }
 
   function hold(lease: string, claims: LeaseClaims, containerId: string | null): HeldTask {
     const t: HeldTask = {
@@ -113,6 +120,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       hold(g.lease, verdict.claims, null);
     }
+    persist();
   }
 
   async function adopt(): Promise<number> {
@@ -125,11 +133,25 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const prev = byTask.get(c.task.task);
       if (!prev || (prev.task && prev.task.epoch < c.task.epoch)) byTask.set(c.task.task, c);
     }
+    const stored = deps.leaseStore.load();
     for (const c of containers) {
-      const lease = typeof c.restore?.["lease"] === "string" ? c.restore["lease"] : undefined;
+      const labelled = typeof c.restore?.["lease"] === "string" ? c.restore["lease"] : undefined;
       const chosen = c.task && byTask.get(c.task.task) === c;
-      const verdict = lease && chosen ? await deps.checkLease(lease, deps.now()) : undefined;
-      if (!verdict?.ok) {
+      // The stored lease is the newest (renewals re-sign it); the label is the one the container started under.
+      const candidates = [c.task ? stored[c.task.task] : undefined, labelled].filter((l): l is string => l !== undefined);
+      let lease: string | undefined;
+      let verdict: Awaited<ReturnType<LeaseChecker>> | undefined;
+      for (const candidate of chosen ? candidates : []) {
+        // Signature and node only: whether the lease still holds is the control plane's answer to the next heartbeat.
+        const v = await deps.checkLease(candidate, null);
+        if (v.ok && v.claims.epoch === c.task?.epoch) {
+          lease = candidate;
+          verdict = v;
+          break;
+        }
+        verdict = v;
+      }
+      if (!verdict?.ok || lease === undefined) {
         if (c.state === "running") {
           deps.log("stopping container without a valid lease", { container: c.name, reason: verdict && !verdict.ok ? verdict.reason : "no lease label" });
           await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
@@ -150,6 +172,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       adopted++;
     }
+    persist();
     return adopted;
   }
 
@@ -252,6 +275,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     t.health?.stop();
     t.health = null;
     tasks.delete(t.taskId);
+    persist();
     if (t.containerId) {
       deps.log("stopping task", { task: t.taskId, epoch: t.claims.epoch, why });
       await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch((err: unknown) => deps.log("stop failed", { task: t.taskId, error: String(err) }));
@@ -260,8 +284,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
   async function reconcileTask(t: HeldTask, lastContact: number): Promise<void> {
     const now = deps.now();
-    // Self-fencing: cut off from the control plane past the lease's bound, a `stop` task stops.
-    if (t.spec.disconnect.policy === "stop" && now - lastContact > t.spec.disconnect.afterMs && t.containerId && t.phase === "running") {
+    // Self-fencing: cut off from the control plane past the lease's bound, a `stop` task stops — whatever
+    // its phase, so one waiting to restart is not started again either.
+    if (t.spec.disconnect.policy === "stop" && now - lastContact > t.spec.disconnect.afterMs) {
       await retire(t, `control plane unreachable for ${Math.round((now - lastContact) / 1000)}s (disconnect policy stop)`);
       return;
     }
@@ -291,7 +316,31 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
   }
 
-  async function reconcile(lastContact: number): Promise<void> {
+  // One pass at a time: a pass that overlapped another could see a container whose start() has not
+  // returned yet as unaccounted for and stop it. A request during a pass runs one more pass after it.
+  let inFlight: Promise<void> | null = null;
+  let again = false;
+  let latestContact = 0;
+  function reconcile(lastContact: number): Promise<void> {
+    latestContact = Math.max(latestContact, lastContact);
+    if (inFlight) {
+      again = true;
+      return inFlight;
+    }
+    inFlight = (async () => {
+      try {
+        do {
+          again = false;
+          await reconcilePass(latestContact);
+        } while (again);
+      } finally {
+        inFlight = null;
+      }
+    })();
+    return inFlight;
+  }
+
+  async function reconcilePass(lastContact: number): Promise<void> {
     await Promise.all(
       [...tasks.values()].map(async (t) => {
         if (t.busy) return;
@@ -341,7 +390,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         const t = tasks.get(g.taskId);
         if (t && t.claims.epoch === g.epoch && g.lease) {
           const verdict = await deps.checkLease(g.lease, deps.now());
-          if (verdict.ok) t.lease = g.lease;
+          if (verdict.ok) {
+            t.lease = g.lease;
+            persist();
+          }
         }
       }
       for (const r of reply.revoked) {
@@ -365,6 +417,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         if (t.phase === "complete" || t.phase === "failed" || t.phase === "stopped") {
           t.health?.stop();
           tasks.delete(t.taskId);
+          persist();
         }
       }
     },

@@ -1,5 +1,5 @@
 // End to end on a real Docker engine: a real control plane, `leasehold agent` processes, and the CLI.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type TaskInfo } from "../support/cluster";
@@ -201,4 +201,38 @@ describe("an agent cut off from the control plane", () => {
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await cluster.containers(node)).map((c) => c.Labels["io.leasehold.job"])).toEqual(["default/kept"]);
   }, 60_000);
+});
+
+describe("an agent restarted after its lease grant was re-signed", () => {
+  const cluster = new TestCluster();
+  const node = uniqueNode("e2e-d");
+
+  beforeAll(async () => {
+    // A one-minute grant is re-signed in its last third: about 40 s after the claim.
+    await cluster.start({ heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms", leaseGrantTtl: "1m" });
+  }, 60_000);
+  afterAll(() => cluster.stop(), 60_000);
+
+  it("re-attaches with the newest lease from its data directory, not the one in the container label", async () => {
+    let agent = await cluster.spawnAgent(node);
+    await cluster.api("POST", "/v1/jobs", { name: "long", image: TEST_IMAGE, command: ["httpd", "-f", "-p", "8080", "-h", "/www"], resources: { cpu: 50, memory: 16 }, stopGrace: "500ms" });
+    const [container] = await cluster.waitFor("the container", async () => {
+      const c = await cluster.containers(node);
+      return c.length === 1 ? c : undefined;
+    });
+    const labelled = (JSON.parse(container!.Labels["io.leasehold.spec"]!) as { lease: string }).lease;
+    const leasesFile = join(agent.dataDir, "leases.json");
+    await cluster.waitFor("a re-signed lease", async () => {
+      const stored = Object.values(JSON.parse(readFileSync(leasesFile, "utf8")) as Record<string, string>);
+      return stored.length === 1 && stored[0] !== labelled ? true : undefined;
+    }, 60_000);
+    // Past the label's grant: only the stored lease still verifies.
+    await new Promise((r) => setTimeout(r, 21_000));
+    await agent.kill("SIGKILL");
+    agent = await cluster.spawnAgent(node, { dataDir: agent.dataDir, joinToken: null });
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await cluster.containers(node)).map((c) => c.Id)).toEqual([container!.Id]);
+    expect((await cluster.job("long")).tasks.map((t) => [t.state, t.epoch])).toEqual([["running", 1]]);
+    expect(agent.output.join("")).not.toContain("without a valid lease");
+  }, 120_000);
 });
