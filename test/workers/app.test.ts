@@ -5,8 +5,10 @@ import { describe, expect, it } from "vitest";
 import { createStore } from "../../db/store.ts";
 import { generateSigningKey } from "../../worker/auth/keys.ts";
 import { bootstrap } from "../../worker/bootstrap.ts";
+import { issueOperatorToken } from "../../worker/auth/tokens.ts";
 import { systemClock } from "../../worker/clock.ts";
 import worker, { type Env } from "../../worker/index.ts";
+import { HollowAgent } from "../../bench/hollow-agent.ts";
 
 const ctx = { waitUntil: (_p: Promise<unknown>) => {}, passThroughOnException: () => {}, props: {} };
 
@@ -14,8 +16,8 @@ async function setup() {
   const { keys, privateJwk } = await generateSigningKey();
   const store = createStore(createClient({ url: env.LIBSQL_URL }));
   const admin = await bootstrap(store, keys, systemClock, 3_600_000);
-  // The suite shares one database: a second file's bootstrap finds the admin token taken.
-  const token = admin ?? "";
+  // The suite shares one database: after the first bootstrap, tests record an admin token of their own.
+  const token = admin ?? (await recordedAdminToken(store, keys));
   const workerEnv: Env = { LIBSQL_URL: env.LIBSQL_URL, LEASEHOLD_SIGNING_KEY: JSON.stringify(privateJwk) };
   const call = (method: string, path: string, body?: string, contentType = "application/json") =>
     worker.fetch(
@@ -27,7 +29,17 @@ async function setup() {
       workerEnv,
       ctx as never,
     ) as unknown as Promise<Response>;
-  return { token, call };
+  return { token, call, workerEnv };
+}
+
+async function recordedAdminToken(store: ReturnType<typeof createStore>, keys: Awaited<ReturnType<typeof generateSigningKey>>["keys"]): Promise<string> {
+  const id = crypto.randomUUID();
+  const token = await issueOperatorToken(keys, systemClock, { subject: "workers-test", tokenId: id, roles: { "*": "admin" }, ttlMs: 3_600_000 });
+  await store.client.execute({
+    sql: "INSERT INTO api_tokens (id, subject, roles, expires_at, created_by, created_at) VALUES (?, 'workers-test', '{\"*\":\"admin\"}', ?, 'test', ?)",
+    args: [id, Date.now() + 3_600_000, Date.now()],
+  });
+  return token;
 }
 
 describe("worker entry in workerd", () => {
@@ -60,6 +72,29 @@ describe("worker entry in workerd", () => {
 
     const unauth = await worker.fetch(new Request("https://leasehold.test/v1/nodes") as never, { LIBSQL_URL: env.LIBSQL_URL, LEASEHOLD_SIGNING_KEY: "{}" }, ctx as never);
     expect(unauth.status).toBe(500);
+  });
+
+  it("serves the agent protocol: enroll, claim and heartbeat through libSQL over HTTP", async () => {
+    const { call, workerEnv } = await setup();
+    const joined = await call("POST", "/v1/join-tokens", JSON.stringify({}));
+    expect(joined.status).toBe(201);
+    const { token } = (await joined.json()) as { token: string };
+    const fetcher = (path: string, init: RequestInit) =>
+      worker.fetch(new Request(`https://leasehold.test${path}`, init) as never, workerEnv, ctx as never) as unknown as Promise<Response>;
+    const agent = new HollowAgent(fetcher, "edge-1", { region: "edge" });
+    await agent.enroll(token);
+    await agent.heartbeat();
+    const yaml = "name: agent-edge\nreplicas: 2\nimage: leasehold-test/busybox:latest\nconstraints: [{ attribute: region, value: edge }]\n";
+    const applied = (await (await call("POST", "/v1/jobs", yaml, "application/yaml")).json()) as { evaluation: { placed: number } };
+    expect(applied.evaluation.placed).toBe(2);
+    // The suite shares one database: slots of earlier tests' jobs that waited for a node land here too.
+    const claimed = await agent.claim();
+    expect(claimed.leases.length).toBeGreaterThanOrEqual(2);
+    const beat = await agent.heartbeat();
+    expect(beat.revoked).toEqual([]);
+    expect(beat.renewed).toHaveLength(claimed.leases.length);
+    const job = (await (await call("GET", "/v1/namespaces/default/jobs/agent-edge")).json()) as { tasks: { state: string }[] };
+    expect(job.tasks.map((t) => t.state)).toEqual(["running", "running"]);
   });
 
   it("serves the OpenAPI document and JWKS", async () => {
