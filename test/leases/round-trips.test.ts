@@ -53,6 +53,35 @@ describe("round trips per request", () => {
   });
 });
 
+describe("group commit of heartbeats", () => {
+  it("heartbeats arriving together share batches, and each node gets only its own answers", async () => {
+    const fetcher: Fetcher = async (path, init) => cp.app.request(path, init);
+    const token = ((await (await cp.call("POST", "/v1/join-tokens", { body: {} })).json()) as { token: string }).token;
+    const agents = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const a = new HollowAgent(fetcher, `g${i}`, { cpu: 1000, memory: 4096 });
+        await a.enroll(token);
+        await a.heartbeat();
+        return a;
+      }),
+    );
+    await cp.call("POST", "/v1/jobs", { body: { name: "web", image: "i", replicas: 100, resources: { cpu: 200, memory: 64 } } });
+    for (const a of agents) await a.claim();
+    // One agent presents a copy of another node's lease: in a shared batch it must still be refused.
+    const [first, second] = agents;
+    const stolen = [...second!.leases.values()][0]!;
+    first!.leases.set(stolen.taskId, { ...stolen });
+    const batches = await measure(() => Promise.all(agents.map((a) => a.heartbeat())));
+    expect(batches).toBeLessThan(agents.length);
+    for (const a of agents) expect(a.revocations.filter((r) => r.reason !== "wrong-node")).toEqual([]);
+    expect(first!.revocations).toMatchObject([{ taskId: stolen.taskId, reason: "wrong-node" }]);
+    const rows = await cp.store.client.execute("SELECT node_id, state, count(*) AS n FROM tasks GROUP BY node_id, state");
+    expect(rows.rows.every((r) => r["state"] === "running")).toBe(true);
+    const held = new Map(agents.map((a) => [a.nodeId, [...a.leases.keys()].filter((id) => id !== stolen.taskId || a === second).length]));
+    for (const r of rows.rows) expect(Number(r["n"])).toBe(held.get(String(r["node_id"])));
+  });
+});
+
 describe("fleet timing", () => {
   it("scales the heartbeat interval and lease TTL with fleet size, keeping their ratio", () => {
     const config = parseConfig({ heartbeatInterval: "5s", leaseTtl: "15s", maxHeartbeatsPerSecond: 2000 });

@@ -1,18 +1,22 @@
-// Heartbeat: one request renews all of a node's leases in one write batch, records each task's
-// state, health and exit code, and tells the agent which leases are revoked (stop those containers).
-// Fencing: a report counts only if its lease verifies AND names the task's current epoch on this
-// node AND that lease has not expired; anything else is refused with the reason.
+// Heartbeat: renews all of a node's leases, records each task's state, health and exit code, and tells
+// the agent which leases are revoked (stop those containers).
+// Fencing: a report counts only if its lease verifies AND names the task's current epoch on this node
+// AND that lease has not expired AND the credential is still the node's current one.
+//
+// Group commit: heartbeats that arrive while a write is in flight are written together in the next
+// batch, whose statements take every node's reports as one JSON table. One heartbeat alone is one batch,
+// as before; under load the cost of each statement is shared by every heartbeat in the batch.
+import { decodeJwt } from "jose";
+import type { z } from "zod";
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
-import { taskReportSchema } from "../../api/agent-protocol";
-import type { ResolvedDeps } from "../context";
+import type { taskReportSchema } from "../../api/agent-protocol";
 import { writeBatch } from "../../db/batch";
+import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
 import { signLease, type LeaseVerifier } from "./lease-token";
 import { recoveryStatements } from "./recovery";
 import type { FleetTiming } from "./timing";
-import type { z } from "zod";
-import { decodeJwt } from "jose";
 
 type Report = z.output<typeof taskReportSchema>;
 
@@ -26,31 +30,214 @@ export interface HeartbeatOutcome {
   overdue: boolean;
 }
 
-const REPORTS = `(SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.epoch') AS epoch,
-    json_extract(value, '$.state') AS state, json_extract(value, '$.health') AS health,
-    json_extract(value, '$.exitCode') AS exit_code, json_extract(value, '$.restarts') AS restarts,
-    json(json_extract(value, '$.ports')) AS ports, json_extract(value, '$.message') AS message
-  FROM json_each(:reports))`;
+interface Accepted {
+  report: Report;
+  taskId: string;
+  epoch: number;
+  exp: number;
+  version: number;
+  task: LeaseClaims["task"];
+}
+
+/** What one node gets back from a group write. */
+interface NodeResult {
+  authorized: boolean;
+  becameReady: boolean;
+  rows: { taskId: string; jobId: string; epoch: number; state: string; desired: string; leaseExpiresAt: number }[];
+  work: boolean;
+  logRequests: { id: string; taskId: string; tail: number }[];
+  overdue: boolean;
+}
+
+interface Pending {
+  node: NodePrincipal;
+  accepted: Accepted[];
+  probe: boolean;
+  resolve: (r: NodeResult) => void;
+  reject: (e: unknown) => void;
+}
 
 /** Reported agent states map onto task states; "starting" keeps the task leased. */
 const STORED_STATE = "CASE r.state WHEN 'starting' THEN 'leased' ELSE r.state END";
-/** Every statement of a heartbeat is void unless the credential is still the node's current one. */
-const OWN_NODE = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
-const LIVE = `t.node_id = :node AND t.state IN ('leased', 'running') AND t.lease_expires_at >= :now AND ${OWN_NODE}`;
+
+/**
+ * The reports of every node in the batch as a table, parsed once per statement (MATERIALIZED keeps SQLite
+ * from re-reading the JSON for each task row it joins). A report counts only for the node that sent it,
+ * and only while that node's credential generation is current.
+ */
+const REPORTS = `WITH r AS MATERIALIZED (SELECT json_extract(value, '$.node') AS node, json_extract(value, '$.id') AS id,
+    json_extract(value, '$.epoch') AS epoch, json_extract(value, '$.state') AS state, json_extract(value, '$.health') AS health,
+    json_extract(value, '$.exitCode') AS exit_code, json_extract(value, '$.restarts') AS restarts,
+    json(json_extract(value, '$.ports')) AS ports, json_extract(value, '$.message') AS message
+  FROM json_each(:reports) WHERE json_extract(value, '$.node') IN (SELECT id FROM ok))`;
+/** The nodes of the batch whose credential is still current. */
+const OK_NODES = `ok AS MATERIALIZED (SELECT n.id FROM json_each(:nodes) j JOIN nodes n
+    ON n.id = json_extract(j.value, '$.node') AND n.credential_generation = json_extract(j.value, '$.gen'))`;
+const WITH_OK_AND_REPORTS = `WITH ${OK_NODES}, ${REPORTS.slice("WITH ".length)}`;
+// Unary + keeps SQLite from driving these joins off the state/expiry index (every live task in the fleet,
+// each checked against every report); the task is found by its primary key from each report instead.
+const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.lease_expires_at >= :now";
+
+/** Most heartbeats written in one batch. */
+const MAX_GROUP = 256;
+
+export class HeartbeatWriter {
+  private queue: Pending[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly deps: ResolvedDeps,
+    private readonly timing: FleetTiming,
+  ) {}
+
+  write(node: NodePrincipal, accepted: Accepted[], probe: boolean): Promise<NodeResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ node, accepted, probe, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        // One turn of the event loop lets heartbeats already being parsed join this batch: with an
+        // embedded engine the write blocks the loop, so nothing could join while it runs.
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        const group = this.queue.splice(0, MAX_GROUP);
+        try {
+          const results = await this.writeGroup(group);
+          group.forEach((p, i) => p.resolve(results[i] as NodeResult));
+        } catch (err) {
+          for (const p of group) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeGroup(group: Pending[]): Promise<NodeResult[]> {
+    const now = this.deps.clock.now();
+    const { leaseTtlMs } = await this.timing.current();
+    const nodes = JSON.stringify(group.map((p) => ({ node: p.node.nodeId, gen: p.node.generation })));
+    const reports = JSON.stringify(
+      group.flatMap((p) =>
+        p.accepted.map(({ report, taskId, epoch }) => ({
+          node: p.node.nodeId,
+          id: taskId,
+          epoch,
+          state: report.state,
+          health: report.health,
+          exitCode: report.exitCode,
+          restarts: report.restarts,
+          ports: report.hostPorts,
+          message: report.message ?? null,
+        })),
+      ),
+    );
+    const args = { now, ttl: leaseTtlMs, silentSince: now - leaseTtlMs, nodes, reports };
+    const recovery = recoveryStatements(now, leaseTtlMs, nodes);
+    const probe = group.some((p) => p.probe);
+    const statements = [
+      ...recovery,
+      {
+        // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
+        sql: `WITH ${OK_NODES} UPDATE nodes SET status = 'ready' WHERE id IN (SELECT id FROM ok)
+              AND (status != 'ready' OR last_heartbeat_at IS NULL OR last_heartbeat_at < :silentSince) RETURNING id`,
+        args,
+      },
+      {
+        sql: `WITH ${OK_NODES} UPDATE nodes SET last_heartbeat_at = :now, status = 'ready', updated_at = :now
+              WHERE id IN (SELECT id FROM ok) RETURNING id`,
+        args,
+      },
+      {
+        // State changes and restarts become task events, in one pass over the reports.
+        sql: `${WITH_OK_AND_REPORTS}
+              INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
+              SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.state,
+                coalesce(r.message, r.state) || coalesce(' (exit ' || r.exit_code || ')', '')
+              FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
+              WHERE ${LIVE} AND ${STORED_STATE} != t.state
+              UNION ALL
+              SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.restarted',
+                'restarted by the agent (' || r.restarts || ' restarts)' || coalesce(', last exit ' || r.exit_code, '')
+              FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
+              WHERE ${LIVE} AND r.restarts > t.restarts`,
+        args,
+      },
+      {
+        sql: `${WITH_OK_AND_REPORTS}
+              UPDATE tasks AS t SET
+                state = ${STORED_STATE},
+                lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :now + max(:ttl, t.fence_ms) ELSE t.lease_expires_at END,
+                health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
+                message = r.message, updated_at = :now,
+                lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
+              FROM r
+              WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
+              RETURNING id, node_id, job_id, epoch, state, desired, lease_expires_at`,
+        args,
+      },
+      {
+        sql: `SELECT DISTINCT node_id FROM tasks WHERE node_id IN (SELECT json_extract(value, '$.node') FROM json_each(:nodes))
+              AND state = 'placed' AND desired = 'run'`,
+        args,
+      },
+      {
+        sql: `WITH ${OK_NODES} UPDATE log_requests SET status = 'sent', updated_at = :now
+              WHERE status = 'pending' AND node_id IN (SELECT id FROM ok) RETURNING id, node_id, task_id, tail`,
+        args,
+      },
+    ];
+    if (probe) {
+      statements.push({
+        sql: `SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state IN ('leased', 'running') AND lease_expires_at < :now LIMIT 1))
+                + (SELECT count(*) FROM (SELECT 1 FROM nodes WHERE status IN ('ready', 'initializing') AND last_heartbeat_at < :silentSince LIMIT 1)) AS overdue`,
+        args,
+      });
+    }
+    const [ready, seen, , updated, work, logs, overdue] = (await writeBatch(this.deps.store.client, statements)).slice(recovery.length);
+    const idsOf = (rows: { rows: Record<string, unknown>[] } | undefined, column = "id") => new Set((rows?.rows ?? []).map((r) => String(r[column])));
+    const readyIds = idsOf(ready);
+    const seenIds = idsOf(seen);
+    const workIds = idsOf(work, "node_id");
+    const isOverdue = overdue !== undefined && Number(overdue.rows[0]?.["overdue"]) > 0;
+    return group.map((p): NodeResult => {
+      const id = p.node.nodeId;
+      return {
+        authorized: seenIds.has(id),
+        becameReady: readyIds.has(id),
+        rows: (updated?.rows ?? [])
+          .filter((r) => r["node_id"] === id)
+          .map((r) => ({
+            taskId: String(r["id"]),
+            jobId: String(r["job_id"]),
+            epoch: Number(r["epoch"]),
+            state: String(r["state"]),
+            desired: String(r["desired"]),
+            leaseExpiresAt: Number(r["lease_expires_at"]),
+          })),
+        work: workIds.has(id),
+        logRequests: (logs?.rows ?? []).filter((r) => r["node_id"] === id).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
+        overdue: p.probe && isOverdue,
+      };
+    });
+  }
+}
 
 export async function heartbeat(
   deps: ResolvedDeps,
   timing: FleetTiming,
   verifier: LeaseVerifier,
+  writer: HeartbeatWriter,
   node: NodePrincipal,
   reports: Report[],
   probeOverdue: boolean,
 ): Promise<HeartbeatOutcome> {
-  const now = deps.clock.now();
-  const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
   const revoked: Revocation[] = [];
-  const accepted: { report: Report; taskId: string; epoch: number; exp: number; version: number; task: LeaseClaims["task"] }[] = [];
-
+  const accepted: Accepted[] = [];
   for (const report of reports) {
     const check = await verifier.verify(report.lease);
     if (!check.ok) {
@@ -66,98 +253,28 @@ export async function heartbeat(
     accepted.push({ report, taskId, epoch, exp, version: ver, task });
   }
 
-  const payload = JSON.stringify(
-    accepted.map(({ report, taskId, epoch }) => ({
-      id: taskId,
-      epoch,
-      state: report.state,
-      health: report.health,
-      exitCode: report.exitCode,
-      restarts: report.restarts,
-      ports: report.hostPorts,
-      message: report.message ?? null,
-    })),
-  );
-  const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs, reports: payload, silentSince: now - leaseTtlMs };
-  const recovery = recoveryStatements(now, leaseTtlMs, node);
-  const statements = [
-    ...recovery,
-    {
-      // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
-      sql: `UPDATE nodes SET status = 'ready' WHERE id = :node AND credential_generation = :gen
-            AND (status != 'ready' OR last_heartbeat_at IS NULL OR last_heartbeat_at < :silentSince) RETURNING id`,
-      args,
-    },
-    {
-      sql: `UPDATE nodes SET last_heartbeat_at = :now, status = 'ready', updated_at = :now
-            WHERE id = :node AND credential_generation = :gen RETURNING id`,
-      args,
-    },
-    {
-      sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
-            SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.state,
-              coalesce(r.message, r.state) || coalesce(' (exit ' || r.exit_code || ')', '')
-            FROM tasks t JOIN ${REPORTS} r ON t.id = r.id AND t.epoch = r.epoch
-            WHERE ${LIVE} AND ${STORED_STATE} != t.state`,
-      args,
-    },
-    {
-      sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
-            SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.restarted',
-              'restarted by the agent (' || r.restarts || ' restarts)' || coalesce(', last exit ' || r.exit_code, '')
-            FROM tasks t JOIN ${REPORTS} r ON t.id = r.id AND t.epoch = r.epoch
-            WHERE ${LIVE} AND r.restarts > t.restarts`,
-      args,
-    },
-    {
-      sql: `UPDATE tasks AS t SET
-              state = ${STORED_STATE},
-              lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :now + max(:ttl, t.fence_ms) ELSE t.lease_expires_at END,
-              health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
-              message = r.message, updated_at = :now,
-              lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
-            FROM ${REPORTS} r
-            WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
-            RETURNING id, job_id, epoch, state, desired, lease_expires_at`,
-      args,
-    },
-    { sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run') AS work", args },
-    {
-      sql: `UPDATE log_requests SET status = 'sent', updated_at = :now WHERE node_id = :node AND status = 'pending' AND ${OWN_NODE}
-            RETURNING id, task_id, tail`,
-      args,
-    },
-  ];
-  if (probeOverdue) {
-    statements.push({
-      sql: `SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state IN ('leased', 'running') AND lease_expires_at < :now LIMIT 1))
-              + (SELECT count(*) FROM (SELECT 1 FROM nodes WHERE status IN ('ready', 'initializing') AND last_heartbeat_at < :silentSince LIMIT 1)) AS overdue`,
-      args,
-    });
-  }
-  const results = (await writeBatch(deps.store.client, statements)).slice(recovery.length);
-  if (results[1]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
+  const result = await writer.write(node, accepted, probeOverdue);
+  if (!result.authorized) throw unauthorized("node credential is no longer valid: enroll again");
+  const now = deps.clock.now();
+  const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
 
   const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
   const endedJobs = new Set<string>();
   const matched = new Set<string>();
-  for (const row of results[4]?.rows ?? []) {
-    const taskId = String(row["id"]);
-    matched.add(taskId);
-    const state = String(row["state"]);
-    const epoch = Number(row["epoch"]);
+  for (const row of result.rows) {
+    matched.add(row.taskId);
     // An ended task may free the slot or the capacity another placement waits for.
-    if (state === "failed" || state === "complete" || state === "stopped") endedJobs.add(String(row["job_id"]));
-    if (state !== "leased" && state !== "running") continue;
-    if (row["desired"] === "stop") {
-      revoked.push({ taskId, epoch, reason: "stopped", detail: "the task is no longer wanted: stop it and report it stopped" });
+    if (row.state === "failed" || row.state === "complete" || row.state === "stopped") endedJobs.add(row.jobId);
+    if (row.state !== "leased" && row.state !== "running") continue;
+    if (row.desired === "stop") {
+      revoked.push({ taskId: row.taskId, epoch: row.epoch, reason: "stopped", detail: "the task is no longer wanted: stop it and report it stopped" });
       continue;
     }
-    const grant: (typeof renewed)[number] = { taskId, epoch, expiresAt: Number(row["lease_expires_at"]) };
-    const held = accepted.find((a) => a.taskId === taskId);
+    const grant: (typeof renewed)[number] = { taskId: row.taskId, epoch: row.epoch, expiresAt: row.leaseExpiresAt };
+    const held = accepted.find((a) => a.taskId === row.taskId);
     // Re-sign only when the grant nears its end: signing every lease on every heartbeat would dominate the cost.
     if (held && held.exp * 1000 - now < deps.config.leaseGrantTtl / 3) {
-      grant.lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version: held.version, task: held.task }, deps.config.leaseGrantTtl);
+      grant.lease = await signLease(deps.keys, deps.clock, { taskId: row.taskId, nodeId: node.nodeId, epoch: row.epoch, version: held.version, task: held.task }, deps.config.leaseGrantTtl);
     }
     renewed.push(grant);
   }
@@ -169,20 +286,11 @@ export async function heartbeat(
   if (node.expiresAt - now < deps.config.credentialTtl / 2) {
     credential = await issueNodeCredential(deps.keys, deps.clock, node.nodeId, node.generation, deps.config.credentialTtl);
   }
-  const overdueRow = probeOverdue ? results[7]?.rows[0] : undefined;
   return {
-    response: {
-      renewed,
-      revoked,
-      work: Number(results[5]?.rows[0]?.["work"] ?? 0) === 1,
-      ...(credential ? { credential } : {}),
-      logRequests: (results[6]?.rows ?? []).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
-      heartbeatIntervalMs,
-      leaseTtlMs,
-    },
+    response: { renewed, revoked, work: result.work, ...(credential ? { credential } : {}), logRequests: result.logRequests, heartbeatIntervalMs, leaseTtlMs },
     endedJobs: [...endedJobs],
-    nodeReady: (results[0]?.rows.length ?? 0) > 0,
-    overdue: overdueRow !== undefined && Number(overdueRow["overdue"]) > 0,
+    nodeReady: result.becameReady,
+    overdue: result.overdue,
   };
 }
 
@@ -197,12 +305,7 @@ function peekLease(token: string): { taskId: string; epoch: number } {
 }
 
 /** Why reports were refused; a read on the rare path only. */
-async function explainRefusals(
-  deps: ResolvedDeps,
-  nodeId: string,
-  now: number,
-  refused: { taskId: string; epoch: number; report: TaskReport }[],
-): Promise<Revocation[]> {
+async function explainRefusals(deps: ResolvedDeps, nodeId: string, now: number, refused: { taskId: string; epoch: number; report: TaskReport }[]): Promise<Revocation[]> {
   const placeholders = refused.map(() => "?").join(",");
   const rows = await deps.store.client.execute({
     sql: `SELECT id, node_id, epoch, state, desired, lease_expires_at FROM tasks WHERE id IN (${placeholders})`,

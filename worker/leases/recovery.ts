@@ -18,17 +18,17 @@ export const RECOVERY_WINDOW_MS = 60 * 60_000;
 const SILENT_FROM = `cluster_state c WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart`;
 
 /** Statements that open every heartbeat batch: extend after a fleet-wide silence, then mark the fleet seen. */
-export function recoveryStatements(now: number, leaseTtlMs: number, node: { nodeId: string; generation: number }): InStatement[] {
+export function recoveryStatements(now: number, leaseTtlMs: number, nodesJson: string): InStatement[] {
   const args = {
     now,
-    node: node.nodeId,
-    gen: node.generation,
+    nodes: nodesJson,
     silentSince: now - leaseTtlMs,
     windowStart: now - RECOVERY_WINDOW_MS,
     leaseUntil: now + leaseTtlMs + AGENT_RETRY_CEILING_MS,
   };
-  // Only a heartbeat whose credential is current may speak for the fleet.
-  const own = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
+  // Only heartbeats whose credentials are current may speak for the fleet (:nodes is [{node, gen}]).
+  const own = `EXISTS (SELECT 1 FROM json_each(:nodes) j JOIN nodes n
+    ON n.id = json_extract(j.value, '$.node') AND n.credential_generation = json_extract(j.value, '$.gen'))`;
   return [
     {
       sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE rowid IN (

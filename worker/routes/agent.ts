@@ -13,7 +13,7 @@ import type { AppEnv, App, ResolvedDeps } from "../context";
 import type { Evaluator } from "../evaluator";
 import { claim } from "../leases/claim";
 import { enroll } from "../leases/enroll";
-import { heartbeat } from "../leases/heartbeat";
+import { heartbeat, HeartbeatWriter } from "../leases/heartbeat";
 import { LeaseVerifier } from "../leases/lease-token";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
@@ -38,6 +38,7 @@ const OVERDUE_PROBE_MS = 1_000;
 
 export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
   const verifier = new LeaseVerifier(deps.keys, deps.clock);
+  const writer = new HeartbeatWriter(deps, timing);
   let lastProbe = 0;
   let sweeping: Promise<unknown> | null = null;
 
@@ -82,7 +83,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const now = deps.clock.now();
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
-      const outcome = await heartbeat(deps, timing, verifier, c.get("node"), c.req.valid("json").tasks, probe);
+      const outcome = await heartbeat(deps, timing, verifier, writer, c.get("node"), c.req.valid("json").tasks, probe);
       if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.evaluateJobs(outcome.endedJobs, "task-ended"));
       if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.evaluateWaiting("node-ready"));
       if (outcome.overdue && !sweeping) {
