@@ -49,7 +49,7 @@ describe("requireDocker", () => {
   it("fails loudly, naming the endpoint and the fix, when no engine answers", async () => {
     const nowhere = new Dockerode({ socketPath: "/nonexistent/docker.sock" });
     await expect(requireDocker(nowhere, "unix:///nonexistent/docker.sock")).rejects.toThrow(
-      /^no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock \(.+\); run bash test\/ensure-docker\.sh$/,
+      /^no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock \(.+\); run bash scripts\/ensure-docker\.sh$/,
     );
   });
 });

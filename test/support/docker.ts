@@ -4,7 +4,7 @@ import Dockerode from "dockerode";
 import { nodeSelector } from "../../agent/runtime/labels";
 import type { TaskIdentity } from "../../agent/runtime/labels";
 
-/** Built locally by test/ensure-docker.sh from a static busybox: /bin/sh, busybox applets, /www/index.html. */
+/** Built locally by scripts/ensure-docker.sh from a static busybox: /bin/sh, busybox applets, /www/index.html. */
 export const TEST_IMAGE = process.env["LEASEHOLD_TEST_IMAGE"] ?? "leasehold-test/busybox:latest";
 
 export function dockerEndpoint(): string {
@@ -20,12 +20,12 @@ export async function requireDocker(docker: Dockerode = new Dockerode(), endpoin
     await within(docker.ping(), 5_000);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new Error(`no Docker engine answers at ${endpoint} (${why}); run bash test/ensure-docker.sh`, { cause: error });
+    throw new Error(`no Docker engine answers at ${endpoint} (${why}); run bash scripts/ensure-docker.sh`, { cause: error });
   }
   try {
     await within(docker.getImage(TEST_IMAGE).inspect(), 5_000);
   } catch (error) {
-    throw new Error(`test image ${TEST_IMAGE} is missing from the engine at ${endpoint}; run bash test/ensure-docker.sh`, { cause: error });
+    throw new Error(`test image ${TEST_IMAGE} is missing from the engine at ${endpoint}; run bash scripts/ensure-docker.sh`, { cause: error });
   }
   return docker;
 }
