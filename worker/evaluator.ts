@@ -56,8 +56,8 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     while (summary.attempts < MAX_ATTEMPTS) {
       summary.attempts++;
       const now = clock.now();
-      const { leaseTtlMs } = await timing.current();
-      const input = await loadView(ids, now, leaseTtlMs, summary.evalId + ":" + summary.attempts);
+      const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
+      const input = await loadView(ids, now, leaseTtlMs, heartbeatIntervalMs, summary.evalId + ":" + summary.attempts);
       summary.roundTrips++;
       const plan = schedule(input);
       summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
@@ -89,7 +89,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     return summary;
   }
 
-  async function loadView(jobIds: string[], now: number, leaseTtlMs: number, evalId: string): Promise<SchedulerInput & { fenceMs: Map<string, number> }> {
+  async function loadView(jobIds: string[], now: number, leaseTtlMs: number, heartbeatIntervalMs: number, evalId: string): Promise<SchedulerInput & { fenceMs: Map<string, number> }> {
     const marks = jobIds.map(() => "?").join(",");
     const [jobRows, nodeRows, ownTasks, usage] = await readBatch(store.client, [
       { sql: `SELECT j.id, j.namespace, j.name, j.type, j.status, j.version, v.spec FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.id IN (${marks})`, args: jobIds },
@@ -116,12 +116,17 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
         region: String(r["region"]),
         labels: JSON.parse(String(r["labels"])) as Record<string, string>,
         capacity: { cpu: Number(r["cpu"]), memory: Number(r["memory"]) },
-        status: liveStatus({ status: r["status"] as NodeView["status"], lastHeartbeatAt: r["last_heartbeat_at"] === null ? null : Number(r["last_heartbeat_at"]) }, now, leaseTtlMs),
+        status: placeableStatus(r, now, leaseTtlMs, heartbeatIntervalMs),
         eligible: Number(r["eligible"]) === 1,
         draining: drainDeadline !== null,
       };
     });
-    const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView);
+    const statusOf = new Map(nodesView.map((n) => [n.id, n.status]));
+    // A task placed on a node that has gone quiet will not be claimed there: it waits to be placed again,
+    // as if never placed. (Leased and running tasks stay put until their leases lapse: that is fencing.)
+    const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView).map((t) =>
+      t.state === "placed" && t.nodeId !== null && statusOf.get(t.nodeId) !== "ready" ? { ...t, state: "pending", nodeId: null, hostPorts: [] } : t,
+    );
     const jobsOnForcedDrain = new Set(tasksView.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
     const fenceMs = new Map<string, number>();
     const jobsView: JobView[] = (jobRows?.rows ?? []).map((r) => {
@@ -163,7 +168,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
 
   async function sweep(): Promise<SweepSummary> {
     const now = clock.now();
-    const { leaseTtlMs } = await timing.current();
+    const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
     // After a silence of the whole fleet, wait for the first heartbeat: it extends leases (see recovery.ts).
     const silence = await store.client.execute(fleetSilentQuery(now, leaseTtlMs));
     if (Number(silence.rows[0]?.["silent"]) === 1) {
@@ -195,9 +200,10 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
             WHERE (t.state IN ('leased', 'running') AND t.lease_expires_at < :now)
                OR (t.desired = 'run' AND j.status = 'running' AND (t.state IN ('pending', 'lost') OR (t.state IN ('failed', 'complete') AND j.type = 'service')))
                OR (t.state IN ${LIVE_STATES} AND t.node_id IN (SELECT id FROM nodes WHERE status = 'down' OR drain_deadline IS NOT NULL OR coalesce(last_heartbeat_at, 0) < :silent))
+               OR (t.state = 'placed' AND t.node_id IN (SELECT id FROM nodes WHERE coalesce(last_heartbeat_at, 0) < :quiet))
                OR (j.status = 'stopped' AND t.desired = 'run' AND t.state NOT IN ('stopped', 'complete', 'failed'))
             LIMIT 1000`,
-      args: { now, silent: now - leaseTtlMs },
+      args: { now, silent: now - leaseTtlMs, quiet: now - 2 * heartbeatIntervalMs },
     });
     const ids = due.rows.map((r) => String(r["job_id"]));
     const evaluation = ids.length > 0 ? await evaluateJobs(ids, "sweep") : null;
@@ -205,6 +211,18 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
   }
 
   return { evaluateJobs, evaluateWaiting, sweep };
+}
+
+/**
+ * A node's status for placement: as liveStatus, but a node silent for two heartbeat intervals takes no new
+ * work even before its lease TTL has passed — it is likely going, and work placed there would wait out the
+ * whole TTL before being placed again.
+ */
+function placeableStatus(r: Row, now: number, leaseTtlMs: number, heartbeatIntervalMs: number): NodeView["status"] {
+  const lastHeartbeatAt = r["last_heartbeat_at"] === null ? null : Number(r["last_heartbeat_at"]);
+  const status = liveStatus({ status: r["status"] as NodeView["status"], lastHeartbeatAt }, now, leaseTtlMs);
+  if (status === "ready" && lastHeartbeatAt !== null && now - lastHeartbeatAt > 2 * heartbeatIntervalMs) return "disconnected";
+  return status;
 }
 
 function taskView(r: Row): TaskView {

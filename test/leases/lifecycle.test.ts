@@ -378,6 +378,29 @@ describe("a silence of the whole fleet", () => {
   });
 });
 
+describe("placements on a node that goes quiet", () => {
+  it("work placed on a node that never claims it moves on after two missed heartbeats, before the lease TTL", async () => {
+    const a = await agent("node-a");
+    const b = await agent("node-b");
+    const { job } = await apply({ name: "web", replicas: 4 });
+    const onA = (await tasksOf(job.id)).filter((t) => t.node_id === a.nodeId);
+    expect(onA.length).toBeGreaterThan(0);
+    // a never claims; b keeps heartbeating. 11 s on (more than two 5 s intervals, less than the 15 s TTL):
+    cp.clock.advance(5_000);
+    await b.heartbeat();
+    cp.clock.advance(6_000);
+    await b.heartbeat();
+    await cp.settled();
+    await cp.evaluator.sweep();
+    const after = await tasksOf(job.id);
+    expect(after.filter((t) => t.node_id === a.nodeId)).toEqual([]);
+    expect(after.filter((t) => onA.some((o) => o.id === t.id)).map((t) => [t.node_id, t.epoch, t.state])).toEqual(onA.map(() => [b.nodeId, 2, "placed"]));
+    // A quiet node takes no new work either.
+    const other = await apply({ name: "other", replicas: 1 });
+    expect((await tasksOf(other.job.id))[0]?.node_id).toBe(b.nodeId);
+  });
+});
+
 describe("node lifecycle", () => {
   it("drains a node: tasks migrate under the job's parallelism, then all at once past the deadline", async () => {
     const a = await agent("node-a");
