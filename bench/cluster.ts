@@ -1,0 +1,129 @@
+// A control plane in its own process on a fresh file DB, with an operator client and a read connection to its DB.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { request } from "node:http";
+import { createClient, type Client } from "@libsql/client";
+import type { ConfigInput } from "../worker/config";
+import type { ControlPlaneChildOptions, ControlPlaneChildReady, ControlPlaneStats } from "./control-plane-server";
+import { benchScript, onEarlyExit, processCpuMs, spawnBenchChild, type Child } from "./processes";
+
+export interface ApplyResponse {
+  job: { id: string; version: number };
+  evaluation?: { placed: number; unplaced: unknown[]; roundTrips: number; attempts: number };
+}
+
+export interface BenchControlPlane {
+  url: string;
+  adminToken: string;
+  dataDir: string;
+  pid: number;
+  /** A separate connection to the control plane's DB file, for invariant checks. */
+  db: Client;
+  api<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs?: number): Promise<T>;
+  joinToken(): Promise<string>;
+  apply(spec: Record<string, unknown>, timeoutMs?: number): Promise<ApplyResponse>;
+  stats(): Promise<ControlPlaneStats>;
+  /** CPU time (ms) of the control-plane process so far, from /proc. */
+  cpuMs(): number;
+  /** Stops the process; removes the data directory unless `keepData`. */
+  close(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+export interface StartOptions {
+  config?: ConfigInput;
+  sweep?: boolean;
+  /** Extra node arguments for the child (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Restart on the data directory of an earlier control plane (stopped with keepData), with its admin token. */
+  reuse?: { dataDir: string; adminToken: string };
+}
+
+export async function startControlPlane(opts: StartOptions = {}): Promise<BenchControlPlane> {
+  const dataDir = opts.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), "leasehold-bench-"));
+  const childOpts: ControlPlaneChildOptions = {
+    dataDir,
+    config: opts.config ?? {},
+    sweep: opts.sweep ?? true,
+    ...(opts.reuse ? { adminToken: opts.reuse.adminToken } : {}),
+  };
+  let child: Child<ControlPlaneChildReady>;
+  try {
+    child = await spawnBenchChild<ControlPlaneChildReady>(benchScript("control-plane-server.ts"), childOpts, { nodeArgs: opts.nodeArgs ?? [] });
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const { url, adminToken, statsUrl } = child.ready;
+  const db = createClient({ url: `file:${join(dataDir, "leasehold.db")}`, timeout: 10_000 });
+  let closed = false;
+  const forget = onEarlyExit(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  async function api<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = 300_000): Promise<T> {
+    const res = await plainRequest(new URL(path, url), method, { authorization: `Bearer ${adminToken}` }, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
+    if (res.status < 200 || res.status > 299) throw new Error(`${method} ${path}: HTTP ${res.status}: ${res.text.slice(0, 500)}`);
+    return JSON.parse(res.text) as T;
+  }
+
+  return {
+    url,
+    adminToken,
+    dataDir,
+    pid: child.pid,
+    db,
+    api,
+    async joinToken() {
+      return (await api<{ token: string }>("POST", "/v1/join-tokens", {})).token;
+    },
+    apply: (spec, timeoutMs) => api<ApplyResponse>("POST", "/v1/jobs", spec, timeoutMs),
+    async stats() {
+      const res = await plainRequest(new URL(statsUrl), "GET", {}, undefined, 30_000);
+      return JSON.parse(res.text) as ControlPlaneStats;
+    },
+    cpuMs: () => processCpuMs(child.pid),
+    async close(o = {}) {
+      if (!closed) {
+        closed = true;
+        db.close();
+        await child.stop();
+      }
+      if (!o.keepData) {
+        rmSync(dataDir, { recursive: true, force: true });
+        forget();
+      }
+    },
+  };
+}
+
+/** A hollow-agent job: `replicas` tasks of a small service. */
+export function hollowJob(name: string, replicas: number, resources = { cpu: 100, memory: 64 }): Record<string, unknown> {
+  return { name, image: "leasehold-bench/hollow:1", replicas, resources };
+}
+
+/**
+ * One request on a connection of its own. The hollow fleet keeps thousands of pooled connections busy in this
+ * process; a pooled socket the server has just closed for idleness would fail a non-idempotent POST.
+ */
+function plainRequest(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent: false,
+        headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}

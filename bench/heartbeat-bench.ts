@@ -1,0 +1,332 @@
+// Heartbeat scenarios: the highest heartbeat rate with p99 under 100 ms (autocannon replaying agents' heartbeats),
+// the control plane's CPU per heartbeat, and a sustained fleet heartbeating on its own for a while with no lease lost.
+import type { ConfigInput } from "../worker/config";
+import { hollowJob, startControlPlane, type ApplyResponse, type BenchControlPlane, type StartOptions } from "./cluster";
+import { HollowFleet, now } from "./fleet";
+import { LeaseWatch, sampleLeases } from "./invariants";
+import { runLoad, searchRate, type LoadResult, type OneRequest } from "./load";
+import { percentile, sleep } from "./stats";
+
+/** Tasks per hollow agent in the heartbeat scenarios. */
+export const LEASES_PER_AGENT = 10;
+const TASK = { cpu: 100, memory: 64 };
+/** Node capacity for exactly LEASES_PER_AGENT tasks, so placement fills every agent evenly. */
+const CAPACITY = { cpu: TASK.cpu * LEASES_PER_AGENT, memory: TASK.memory * LEASES_PER_AGENT };
+const MAX_REPLICAS = 10_000;
+
+/**
+ * Enrolls up to `agents` hollow agents (as many as `deadline` allows) and applies 10 tasks per enrolled agent
+ * (in jobs of at most 10,000), so each agent is given 10.
+ */
+export async function fleetWithPlacements(
+  cp: BenchControlPlane,
+  agents: number,
+  prefix: string,
+  opts: { deadline?: number; keepAliveMs: number },
+): Promise<{ fleet: HollowFleet; roundTrips: number; jobs: number }> {
+  const deadline = opts.deadline ?? Number.POSITIVE_INFINITY;
+  const keepAliveMs = opts.keepAliveMs;
+  const fleet = new HollowFleet(cp.url);
+  // Nodes that have not heartbeat for two intervals take no placements: keep the fleet heartbeating meanwhile.
+  const alive = fleet.keepAlive(keepAliveMs);
+  try {
+    await fleet.enroll(await cp.joinToken(), agents, prefix, { ...CAPACITY, concurrency: 16, deadline });
+    const placed = await applyTenEach(cp, fleet, prefix, deadline);
+    return { fleet, ...placed };
+  } finally {
+    await alive.stop();
+  }
+}
+
+async function applyTenEach(cp: BenchControlPlane, fleet: HollowFleet, prefix: string, deadline: number): Promise<{ roundTrips: number; jobs: number }> {
+  let remaining = fleet.members.length * LEASES_PER_AGENT;
+  let roundTrips = 0;
+  let jobs = 0;
+  while (remaining > 0 && Date.now() < deadline) {
+    const replicas = Math.min(MAX_REPLICAS, remaining);
+    let r;
+    try {
+      const timeoutMs = Number.isFinite(deadline) ? Math.max(1_000, deadline - Date.now()) : undefined;
+      r = await cp.apply(hollowJob(`${prefix}-job-${jobs++}`, replicas, TASK), timeoutMs);
+    } catch (err) {
+      if (Date.now() >= deadline) break; // out of budget: the caller sees fewer tasks than agents × 10
+      throw err;
+    }
+    if ((r.evaluation?.placed ?? 0) !== replicas) throw new Error(`placed ${r.evaluation?.placed ?? 0} of ${replicas} tasks (unplaced: ${unplacedReasons(r)})`);
+    roundTrips += r.evaluation?.roundTrips ?? 0;
+    remaining -= replicas;
+  }
+  return { roundTrips, jobs };
+}
+
+/** Unplaced slots counted by reason, e.g. "no-capacity ×12". */
+export function unplacedReasons(r: ApplyResponse): string {
+  const counts = new Map<string, number>();
+  for (const u of r.evaluation?.unplaced ?? []) {
+    const reason = typeof u === "object" && u !== null && "reason" in u ? String((u as { reason: unknown }).reason) : "unknown";
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+  return [...counts.entries()].map(([reason, n]) => `${reason} ×${n}`).join(", ") || "none reported";
+}
+
+/** Each agent's heartbeat as the request autocannon sends for it (the same body HollowAgent.heartbeat sends). */
+function heartbeatRequests(fleet: HollowFleet): OneRequest[] {
+  return fleet.members.map((m) => ({
+    method: "POST",
+    path: "/v1/agent/heartbeat",
+    headers: { "content-type": "application/json", authorization: `Bearer ${m.agent.credential}` },
+    body: JSON.stringify({
+      tasks: [...m.agent.leases.values()].map((l) => ({ lease: l.lease, state: "running", health: "healthy", exitCode: null })),
+    }),
+  }));
+}
+
+export interface ThroughputRun {
+  best: LoadResult | null;
+  /** Control-plane CPU (user + system) per 1,000 heartbeats at the best step. */
+  cpuMsPer1000: number;
+  /** The same from /proc/<pid>/stat, as a cross-check. */
+  procCpuMsPer1000: number;
+  steps: LoadResult[];
+}
+
+export interface ThroughputOptions {
+  agents: number;
+  runs: number;
+  stepSec: number;
+  maxConnections: number;
+}
+
+/** Leases outlive the whole search: only heartbeats are measured, not expiries and replacements. */
+const THROUGHPUT_CONFIG: ConfigInput = { heartbeatInterval: "5s", leaseTtl: "1h" };
+
+/**
+ * Sets up a control plane with `agents` agents holding 10 leases each (claimed and reported running), then searches
+ * `runs` times for the highest rate at which heartbeats keep p99 under 100 ms.
+ */
+export async function heartbeatThroughput(opts: ThroughputOptions, log: (line: string) => void): Promise<ThroughputRun[]> {
+  const cp = await startControlPlane({ config: THROUGHPUT_CONFIG });
+  try {
+    const { fleet } = await fleetWithPlacements(cp, opts.agents, "hb", { keepAliveMs: 4_000 });
+    await fleet.claimAll();
+    await fleet.heartbeatAll();
+    const requests = heartbeatRequests(fleet);
+    let i = 0;
+    const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
+    await runLoad({ url: cp.url, durationSec: 2, connections: 4, next }); // warm-up
+    const runs: ThroughputRun[] = [];
+    for (let run = 0; run < opts.runs; run++) {
+      const cpuAt = new Map<LoadResult, { stats: number; proc: number }>();
+      let before = { stats: 0, proc: 0 };
+      const search = await searchRate(
+        { url: cp.url, durationSec: opts.stepSec, next, maxConnections: opts.maxConnections, p99BoundMs: 100 },
+        {
+          async before() {
+            const s = await cp.stats();
+            before = { stats: (s.cpu.user + s.cpu.system) / 1000, proc: cp.cpuMs() };
+          },
+          async after(step) {
+            const s = await cp.stats();
+            cpuAt.set(step, { stats: (s.cpu.user + s.cpu.system) / 1000 - before.stats, proc: cp.cpuMs() - before.proc });
+            log(`    ${step.connections} connections: ${step.rps.toFixed(0)}/s, p50 ${step.p50} ms, p99 ${step.p99} ms, failures ${step.failures}`);
+          },
+        },
+      );
+      const cpu = search.best ? cpuAt.get(search.best) : undefined;
+      const per1000 = (ms: number | undefined): number => (search.best && ms !== undefined && search.best.ok > 0 ? (ms / search.best.ok) * 1000 : Number.NaN);
+      runs.push({ best: search.best, cpuMsPer1000: per1000(cpu?.stats), procCpuMsPer1000: per1000(cpu?.proc), steps: search.steps });
+      log(`  run ${run + 1}: best ${search.best ? `${search.best.rps.toFixed(0)}/s at p99 ${search.best.p99} ms` : "none"}`);
+    }
+    return runs;
+  } finally {
+    await cp.close();
+  }
+}
+
+/** The profiled variant: a fixed number of connections for a while, with the control plane under --cpu-prof. */
+export async function profiledHeartbeats(
+  opts: { agents: number; durationSec: number; connections: number; profileDir: string },
+): Promise<{ load: LoadResult; window: { startUs: number; endUs: number }; db: { shape: string; calls: number; ms: number }[] }> {
+  const start: StartOptions = { config: THROUGHPUT_CONFIG, nodeArgs: ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] };
+  const cp = await startControlPlane(start);
+  try {
+    const { fleet } = await fleetWithPlacements(cp, opts.agents, "prof", { keepAliveMs: 4_000 });
+    await fleet.claimAll();
+    await fleet.heartbeatAll();
+    const requests = heartbeatRequests(fleet);
+    let i = 0;
+    const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
+    const before = await cp.stats();
+    const load = await runLoad({ url: cp.url, durationSec: opts.durationSec, connections: opts.connections, next });
+    const after = await cp.stats();
+    const db = Object.entries(after.dbByShape).map(([shape, a]) => {
+      const b = before.dbByShape[shape] ?? { calls: 0, ms: 0 };
+      return { shape, calls: a.calls - b.calls, ms: a.ms - b.ms };
+    });
+    return { load, window: { startUs: before.monotonicUs, endUs: after.monotonicUs }, db: db.filter((d) => d.calls > 0).sort((x, y) => y.ms - x.ms) };
+  } finally {
+    await cp.close();
+  }
+}
+
+export interface SustainedResult {
+  agents: number;
+  intervalMs: number;
+  leaseTtlMs: number;
+  durationSec: number;
+  setupSec: number;
+  heartbeats: number;
+  expectedHeartbeats: number;
+  p50: number;
+  /** Over answered heartbeats plus, as lower bounds, the ages of those still unanswered at the end. */
+  p99: number;
+  unanswered: number;
+  /** Tasks in state 'lost' (or with lost_at set) at the end. */
+  lostTasks: number;
+  /** Leases whose agent went longer than the lease TTL without an answered heartbeat (they would have lapsed). */
+  lapsedLeases: number;
+  /** Revocations agents were told about, and failed heartbeat requests. */
+  refusedRenewals: number;
+  failedRequests: number;
+  leases: LeaseWatch;
+  cpuMsPer1000: number;
+  /** Set when the window was not run (set-up did not finish within its budget). */
+  note: string;
+  /** The most frequent reasons for failed requests. */
+  failureReasons: string;
+}
+
+function notMeasured(opts: { agents: number; durationSec: number }, setupSec: number, note: string): SustainedResult {
+  const nan = Number.NaN;
+  return {
+    agents: opts.agents,
+    intervalMs: nan,
+    leaseTtlMs: nan,
+    durationSec: opts.durationSec,
+    setupSec,
+    heartbeats: 0,
+    expectedHeartbeats: 0,
+    p50: nan,
+    p99: nan,
+    unanswered: 0,
+    lostTasks: nan,
+    lapsedLeases: nan,
+    refusedRenewals: nan,
+    failedRequests: nan,
+    leases: new LeaseWatch(),
+    cpuMsPer1000: nan,
+    note,
+    failureReasons: "",
+  };
+}
+
+/**
+ * A fleet heartbeating on its own timers (no load generator), each agent holding 10 leases.
+ *
+ * Set-up runs on a control plane with long leases (enroll, apply, claim), which is then stopped and started
+ * again on the same database with the configured interval and TTL: the control plane is stateless, and
+ * this keeps leases claimed early in a long set-up from lapsing before their agents start heartbeating.
+ * Claim long-polls are not run: the workload is heartbeats only. A lease counts as lapsed when its agent
+ * goes longer than the TTL without an answered heartbeat (measured from the restart for the first one).
+ */
+export async function sustainedHeartbeats(
+  opts: { agents: number; interval: string; leaseTtl: string; durationSec: number; setupBudgetSec: number },
+  log: (line: string) => void,
+): Promise<SustainedResult> {
+  const setupStarted = Date.now();
+  const deadline = setupStarted + opts.setupBudgetSec * 1000;
+  // Set-up runs with a long interval (nodes stay placeable for two of them) and long leases; see above.
+  const setupCp = await startControlPlane({ config: { heartbeatInterval: "30s", leaseTtl: "1h" } });
+  let cp: BenchControlPlane | undefined;
+  let fleet: HollowFleet | undefined;
+  try {
+    const lap = (what: string): void => log(`  ${what} (${((Date.now() - setupStarted) / 1000).toFixed(1)} s)`);
+    const placed = await fleetWithPlacements(setupCp, opts.agents, "sus", { deadline, keepAliveMs: 25_000 });
+    fleet = placed.fleet;
+    lap(`${fleet.members.length} agents enrolled, ${placed.jobs} jobs applied`);
+    const claimed = await fleet.claimAll(16, deadline);
+    lap(`${claimed} agents claimed their leases`);
+    const leases = fleet.members.reduce((n, m) => n + m.agent.leases.size, 0);
+    if (fleet.members.length < opts.agents || leases < opts.agents * LEASES_PER_AGENT) {
+      const setupSec = (Date.now() - setupStarted) / 1000;
+      return notMeasured(opts, setupSec, `set-up exceeded its ${opts.setupBudgetSec} s budget: ${fleet.members.length} of ${opts.agents} agents enrolled, ${leases} of ${opts.agents * LEASES_PER_AGENT} leases claimed`);
+    }
+    await setupCp.close({ keepData: true });
+    cp = await startControlPlane({ config: { heartbeatInterval: opts.interval, leaseTtl: opts.leaseTtl }, reuse: { dataDir: setupCp.dataDir, adminToken: setupCp.adminToken } });
+    const setupSec = (Date.now() - setupStarted) / 1000;
+    log(`  ${opts.agents} agents enrolled, ${opts.agents * LEASES_PER_AGENT} leases claimed, control plane restarted (${setupSec.toFixed(1)} s)`);
+
+    const f = fleet;
+    f.baseUrl = cp.url;
+    // Until the restarted control plane answers, agents use the interval it was configured with.
+    const intervalConfigured = durationMs(opts.interval, 5_000);
+    for (const m of f.members) m.agent.heartbeatIntervalMs = intervalConfigured;
+    const restartedAt = now();
+    const cpuBefore = cp.cpuMs();
+    const hbBefore = f.counters.heartbeat;
+    const failedBefore = f.counters.failed;
+    const revokedBefore = f.revocations();
+    f.recording = true;
+    // Each loop waits a random part of one interval before its first heartbeat.
+    for (const m of f.members) f.startMember(m, { claimLoop: false });
+    const parsedTtl = f.members[0]?.agent.leaseTtlMs ?? 0;
+
+    const lapsed = new Set<string>();
+    const watch = new LeaseWatch();
+    let leaseTtlMs = 0;
+    let intervalMs = 0;
+    const windowEnd = Date.now() + opts.durationSec * 1000;
+    while (Date.now() < windowEnd) {
+      await sleep(Math.min(1_000, Math.max(0, windowEnd - Date.now())));
+      // The restarted control plane tells agents its TTL in the first reply; until then use the configured one.
+      const answered = f.members.find((m) => m.lastHeartbeatOkAt > restartedAt);
+      leaseTtlMs = answered?.agent.leaseTtlMs ?? durationMs(opts.leaseTtl, parsedTtl);
+      intervalMs = answered?.agent.heartbeatIntervalMs ?? intervalMs;
+      const t = now();
+      for (const m of f.members) {
+        if (t - Math.max(m.lastHeartbeatOkAt, restartedAt) > leaseTtlMs) for (const l of m.agent.leases.values()) lapsed.add(l.taskId);
+      }
+      watch.add(await sampleLeases(cp.db, f));
+    }
+    f.recording = false;
+    const unanswered = f.unansweredHeartbeatAges();
+    const heartbeats = f.counters.heartbeat - hbBefore - unanswered.length;
+    const cpu = cp.cpuMs() - cpuBefore;
+    const latencies = [...f.heartbeatLatencies, ...unanswered];
+    const failedRequests = f.counters.failed - failedBefore;
+    const refusedRenewals = f.revocations() - revokedBefore;
+    await f.stop();
+    const lost = await cp.db.execute("SELECT count(*) AS n FROM tasks WHERE state = 'lost' OR lost_at IS NOT NULL");
+    return {
+      agents: opts.agents,
+      intervalMs,
+      leaseTtlMs,
+      durationSec: opts.durationSec,
+      setupSec,
+      heartbeats,
+      expectedHeartbeats: intervalMs > 0 ? Math.round((opts.agents * opts.durationSec * 1000) / (intervalMs * 0.95)) : 0,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      unanswered: unanswered.length,
+      lostTasks: Number(lost.rows[0]?.["n"] ?? 0),
+      lapsedLeases: lapsed.size,
+      refusedRenewals,
+      failedRequests,
+      leases: watch,
+      cpuMsPer1000: heartbeats > 0 ? (cpu / heartbeats) * 1000 : Number.NaN,
+      note: "",
+      failureReasons: f.failureSummary(),
+    };
+  } finally {
+    await fleet?.stop();
+    await cp?.close();
+    await setupCp.close();
+  }
+}
+
+/** A configured duration in ms ("15s", "3s", "500ms"), or `fallback`. */
+function durationMs(ttl: string, fallback: number): number {
+  const m = /^(\d+)(ms|s|m)$/.exec(ttl);
+  if (!m) return fallback;
+  return Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1_000 : 60_000);
+}
