@@ -99,7 +99,7 @@ export async function dockerAvailable(): Promise<{ ok: true } | { ok: false; rea
   try {
     await run("docker", ["image", "inspect", TEST_IMAGE], { timeout: 10_000 });
   } catch {
-    return { ok: false, reason: `the test image ${TEST_IMAGE} is missing (build it with: bash test/ensure-docker.sh)` };
+    return { ok: false, reason: `the test image ${TEST_IMAGE} is missing (build it with: bash scripts/ensure-docker.sh)` };
   }
   return { ok: true };
 }
