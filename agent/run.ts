@@ -58,6 +58,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let stopped = false;
   const abort = new AbortController();
   let wakeHeartbeat: (() => void) | null = null;
+  // A report asked for while a heartbeat is in flight: the next wait is skipped, so nothing waits a full interval.
+  let reportPending = false;
+  const reportNow = () => {
+    reportPending = true;
+    wakeHeartbeat?.();
+  };
   let reportTimer: NodeJS.Timeout | null = null;
 
   const supervisor = createSupervisor({
@@ -78,7 +84,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       if (reportTimer || stopped) return;
       reportTimer = setTimeout(() => {
         reportTimer = null;
-        wakeHeartbeat?.();
+        reportNow();
       }, 100);
     },
   });
@@ -102,8 +108,15 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       function finish() {
         clearTimeout(timer);
         abort.signal.removeEventListener("abort", finish);
-        if (wakeable && wakeHeartbeat === finish) wakeHeartbeat = null;
+        if (wakeable && wakeHeartbeat === finish) {
+          wakeHeartbeat = null;
+          reportPending = false;
+        }
         done();
+      }
+      if (wakeable && reportPending) {
+        reportPending = false;
+        return finish();
       }
       if (wakeable) wakeHeartbeat = finish;
       abort.signal.addEventListener("abort", finish, { once: true });
@@ -174,7 +187,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         backoff.reset();
         await supervisor.accept(reply.leases);
         await supervisor.reconcile(lastContact);
-        wakeHeartbeat?.();
+        reportNow();
       } catch (err) {
         if (stopped) return;
         const wait = backoff.next();

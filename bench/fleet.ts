@@ -19,6 +19,8 @@ export interface FleetMember {
   stopped: boolean;
   /** Wakes the heartbeat loop early (after a claim brought new leases). */
   wake: (() => void) | null;
+  /** A wake asked for while no heartbeat was waiting: the next wait is skipped. */
+  wakePending: boolean;
   /** When this agent's last heartbeat was answered with 200 (performance.now() ms; 0 before the first). */
   lastHeartbeatOkAt: number;
 }
@@ -103,7 +105,7 @@ export class HollowFleet {
         ...(opts.cpu === undefined ? {} : { cpu: opts.cpu }),
         ...(opts.memory === undefined ? {} : { memory: opts.memory }),
       });
-      member = { agent, abort: new AbortController(), stopped: false, wake: null, lastHeartbeatOkAt: 0 };
+      member = { agent, abort: new AbortController(), stopped: false, wake: null, wakePending: false, lastHeartbeatOkAt: 0 };
       created.push(member);
     }
     // Each joins the fleet as soon as it is enrolled (keepAlive sees it); past the deadline, the rest never join.
@@ -200,7 +202,11 @@ export class HollowFleet {
         const before = new Set([...m.agent.leases.values()].map((l) => `${l.taskId}:${l.epoch}`));
         const reply = await m.agent.claim(waitMs);
         backoff.reset();
-        if (reply.leases.some((g) => !before.has(`${g.taskId}:${g.epoch}`))) m.wake?.();
+        if (reply.leases.some((g) => !before.has(`${g.taskId}:${g.epoch}`))) {
+          // A heartbeat in flight may have left before these leases arrived: ask for one more right after it.
+          m.wakePending = true;
+          m.wake?.();
+        }
       } catch {
         await this.pause(m, backoff.next(), false);
       }
@@ -215,10 +221,17 @@ export class HollowFleet {
       function finish(): void {
         clearTimeout(timer);
         signal.removeEventListener("abort", finish);
-        if (m.wake === finish) m.wake = null;
+        if (m.wake === finish) {
+          m.wake = null;
+          m.wakePending = false;
+        }
         done();
       }
       if (signal.aborted) return finish();
+      if (wakeable && m.wakePending) {
+        m.wakePending = false;
+        return finish();
+      }
       if (wakeable) m.wake = finish;
       signal.addEventListener("abort", finish, { once: true });
     });

@@ -66,8 +66,10 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   app.get("/v1/schema/job.json", (c) => c.json(jobSpecJsonSchema()));
 
   // Agent routes authenticate with node credentials (enroll with a join token); everything else under /v1 is operators'.
-  app.use("/v1/agent/*", async (c, next) => (c.req.path === "/v1/agent/enroll" ? next() : nodeAuth(deps)(c, next)));
-  app.use("/v1/*", async (c, next) => (c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" ? next() : operatorAuth(deps)(c, next)));
+  const authenticateNode = nodeAuth(deps);
+  const authenticateOperator = operatorAuth(deps);
+  app.use("/v1/agent/*", async (c, next) => (c.req.path === "/v1/agent/enroll" ? next() : authenticateNode(c, next)));
+  app.use("/v1/*", async (c, next) => (c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" ? next() : authenticateOperator(c, next)));
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);

@@ -38,6 +38,12 @@ export interface Evaluator {
   evaluateWaiting(trigger: string): Promise<EvaluationSummary | null>;
   /** The backstop: marks silent nodes down, finalizes stops, and evaluates every job with overdue work. */
   sweep(): Promise<SweepSummary>;
+  /**
+   * Asks for an evaluation in the background, deduplicated as in Nomad's eval broker: requests that arrive
+   * while one runs are merged into the next run, so a burst of heartbeats (a fleet joining, many tasks
+   * ending) costs a few evaluations, not one each.
+   */
+  request(work: { jobs?: string[]; waiting?: boolean }, trigger: string): Promise<void>;
 }
 
 const LIVE_STATES = "('placed', 'leased', 'running')";
@@ -210,7 +216,35 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     return { nodesDown: down?.rows.length ?? 0, tasksFinalized: (finalized?.rowsAffected ?? 0) + (drained?.rowsAffected ?? 0), drainsCompleted: doneDrains[0]?.rows.length ?? 0, evaluation };
   }
 
-  return { evaluateJobs, evaluateWaiting, sweep };
+  const queuedJobs = new Set<string>();
+  const queuedTriggers = new Set<string>();
+  let queuedWaiting = false;
+  let draining: Promise<void> | null = null;
+  async function drain(): Promise<void> {
+    try {
+      while (queuedJobs.size > 0 || queuedWaiting) {
+        const jobs = [...queuedJobs];
+        const waiting = queuedWaiting;
+        const trigger = [...queuedTriggers].join(",");
+        queuedJobs.clear();
+        queuedTriggers.clear();
+        queuedWaiting = false;
+        if (jobs.length > 0) await evaluateJobs(jobs, trigger);
+        if (waiting) await evaluateWaiting(trigger);
+      }
+    } finally {
+      draining = null;
+    }
+  }
+  function request(work: { jobs?: string[]; waiting?: boolean }, trigger: string): Promise<void> {
+    for (const id of work.jobs ?? []) queuedJobs.add(id);
+    if (work.waiting) queuedWaiting = true;
+    queuedTriggers.add(trigger);
+    draining ??= drain();
+    return draining;
+  }
+
+  return { evaluateJobs, evaluateWaiting, sweep, request };
 }
 
 /**

@@ -5,7 +5,7 @@ import { apiTokens } from "../../db/schema";
 import type { AppEnv, ResolvedDeps } from "../context";
 import { forbidden, unauthorized } from "../errors";
 import { allows, type Role } from "./roles";
-import { bearerToken, verifyNodeCredential, verifyOperatorToken } from "./tokens";
+import { bearerToken, verifyNodeCredential, verifyOperatorToken, type NodePrincipal } from "./tokens";
 
 export function operatorAuth(deps: ResolvedDeps): MiddlewareHandler<AppEnv> {
   return async function operatorAuth(c, next) {
@@ -23,9 +23,28 @@ export function operatorAuth(deps: ResolvedDeps): MiddlewareHandler<AppEnv> {
   };
 }
 
+const CREDENTIAL_CACHE_LIMIT = 50_000;
+
+/**
+ * Node credentials are presented on every heartbeat and claim; a verified one is remembered (a pure
+ * function of the token, so instances need not share the cache) and its expiry checked on every use.
+ * Revocation does not depend on this: every agent write is also guarded on the credential generation.
+ */
 export function nodeAuth(deps: ResolvedDeps): MiddlewareHandler<AppEnv> {
+  const verified = new Map<string, NodePrincipal>();
   return async function nodeAuth(c, next) {
-    c.set("node", await verifyNodeCredential(deps.keys, deps.clock, bearerToken(c.req.header("authorization"))));
+    const token = bearerToken(c.req.header("authorization"));
+    let principal = verified.get(token);
+    if (principal && principal.expiresAt <= deps.clock.now()) {
+      verified.delete(token);
+      principal = undefined;
+    }
+    if (!principal) {
+      principal = await verifyNodeCredential(deps.keys, deps.clock, token);
+      if (verified.size >= CREDENTIAL_CACHE_LIMIT) verified.clear();
+      verified.set(token, principal);
+    }
+    c.set("node", principal);
     await next();
   };
 }

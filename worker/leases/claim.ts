@@ -12,6 +12,8 @@ import type { FleetTiming } from "./timing";
 
 /** How often a waiting claim looks at the store for work placed by another instance. */
 const STORE_POLL_MS = 1_000;
+// In the held-leases query, unary + on lease_expires_at keeps SQLite on the node's own index instead of
+// the fleet-wide state/expiry index (a scan of every live lease per claim).
 
 export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
@@ -51,7 +53,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrin
     {
       sql: `SELECT t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
-            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at >= :now AND ${ownNode}`,
+            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
       args,
     },
     { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },

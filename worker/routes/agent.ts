@@ -84,8 +84,8 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
       const outcome = await heartbeat(deps, timing, verifier, writer, c.get("node"), c.req.valid("json").tasks, probe);
-      if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.evaluateJobs(outcome.endedJobs, "task-ended"));
-      if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.evaluateWaiting("node-ready"));
+      if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.request({ jobs: outcome.endedJobs }, "task-ended"));
+      if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.request({ waiting: true }, "node-ready"));
       if (outcome.overdue && !sweeping) {
         sweeping = evaluator.sweep().finally(() => (sweeping = null));
         runInBackground(c, deps, () => sweeping ?? Promise.resolve());
