@@ -2,7 +2,7 @@
 // optimistic concurrency. Every write is conditional (epoch-guarded updates, a slot-unique index,
 // placement-guard triggers), so several control-plane instances may evaluate at once: a plan built
 // on stale state either changes nothing or aborts whole, and the evaluation runs again.
-import type { InStatement, Row } from "@libsql/client";
+import type { InStatement, ResultSet, Row } from "@libsql/client";
 import type { JobSpec } from "../api/job-spec";
 import { isConstraintError, readBatch, writeBatch } from "../db/batch";
 import { CHANGED, eventRow } from "./audit";
@@ -47,6 +47,20 @@ export interface Evaluator {
 }
 
 const LIVE_STATES = "('placed', 'leased', 'running')";
+/** Statements per write batch when a plan is large. */
+const PLAN_CHUNK = 2_000;
+
+/** [from, to) ranges of at most `size` statements, cut only where a statement starts a group. */
+function* chunks(length: number, startsGroup: boolean[], size: number): Generator<[number, number]> {
+  let from = 0;
+  while (from < length) {
+    let to = Math.min(length, from + size);
+    while (to < length && !startsGroup[to]) to++;
+    yield [from, to];
+    from = to;
+  }
+}
+
 /** Retries after a lost race; the count resets whenever an attempt made progress. */
 const MAX_FRUITLESS_ATTEMPTS = 4;
 const MAX_ATTEMPTS = 20;
@@ -69,25 +83,37 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
       summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
       const writes = planStatements(plan, input, now, input.fenceMs);
       if (writes.statements.length === 0) return summary;
-      let results;
-      try {
-        results = await writeBatch(store.client, writes.statements);
-        summary.roundTrips++;
-      } catch (err) {
-        summary.roundTrips++;
-        // A placement guard or the slot index refused the whole plan: another instance got there first.
-        if (!isConstraintError(err)) throw err;
-        deps.log("plan refused by the store; evaluating again", { evalId: summary.evalId, attempt: summary.attempts, reason: err instanceof Error ? err.message : String(err), nodes: input.nodes.map((n) => `${n.name}:${n.status}${n.draining ? ":draining" : ""}${n.eligible ? "" : ":ineligible"}`).join(","), place: plan.place.length, replace: plan.replace.length, migrate: plan.migrate.length });
-        if (++fruitless >= MAX_FRUITLESS_ATTEMPTS) throw err;
-        continue;
+      // Large plans are written in chunks, yielding between them: with an embedded engine one huge batch
+      // would block every heartbeat for its whole duration. Each statement is conditional on its own, so a
+      // chunk that commits is valid without the rest; a refused chunk sends the evaluation round again.
+      const results: ResultSet[] = [];
+      let refused: unknown = null;
+      for (const [from, to] of chunks(writes.statements.length, writes.startsGroup, PLAN_CHUNK)) {
+        try {
+          results.push(...(await writeBatch(store.client, writes.statements.slice(from, to))));
+          summary.roundTrips++;
+        } catch (err) {
+          summary.roundTrips++;
+          if (!isConstraintError(err)) throw err;
+          refused = err;
+          break;
+        }
+        if (to < writes.statements.length) await new Promise<void>((resolve) => setTimeout(resolve, 0));
       }
       let missed = 0;
-      writes.checks.forEach((check, i) => {
-        const affected = results[check.index]?.rowsAffected ?? 0;
-        if (affected === 0) missed++;
+      writes.checks.forEach((check) => {
+        const result = results[check.index];
+        if (result === undefined) return;
+        if (result.rowsAffected === 0) missed++;
         else summary[check.counter]++;
       });
       for (const nodeId of writes.nodesWithWork) deps.signal.notify(nodeId);
+      if (refused !== null) {
+        // A placement guard or the slot index refused part of the plan: another instance got there first.
+        deps.log("plan refused by the store; evaluating again", { evalId: summary.evalId, attempt: summary.attempts, reason: refused instanceof Error ? refused.message : String(refused), nodes: input.nodes.length, place: plan.place.length, replace: plan.replace.length, migrate: plan.migrate.length });
+        if (++fruitless >= MAX_FRUITLESS_ATTEMPTS) throw refused;
+        continue;
+      }
       if (missed === 0) return summary;
       fruitless = writes.checks.length > missed ? 0 : fruitless + 1;
       if (fruitless >= MAX_FRUITLESS_ATTEMPTS) return summary;
@@ -309,14 +335,22 @@ function jobView(r: Row, spec: JobSpec, forceDrain: boolean): JobView {
 type Counter = "placed" | "replaced" | "migrated" | "stopped" | "lost";
 
 /** The plan as one batch of conditional statements, with which results to check and what they count. */
-function planStatements(plan: Plan, input: SchedulerInput, now: number, fenceMs: Map<string, number>): { statements: InStatement[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
+function planStatements(
+  plan: Plan,
+  input: SchedulerInput,
+  now: number,
+  fenceMs: Map<string, number>,
+): { statements: InStatement[]; startsGroup: boolean[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
   const statements: InStatement[] = [];
+  // An event guarded by CHANGED must stay in the batch of the write before it.
+  const startsGroup: boolean[] = [];
   const checks: { index: number; counter: Counter }[] = [];
   const nodesWithWork = new Set<string>();
   const tasksById = new Map(input.tasks.map((t) => [t.id, t]));
   const jobsById = new Map(input.jobs.map((j) => [j.id, j]));
   const push = (s: InStatement, counter?: Counter) => {
     if (counter) checks.push({ index: statements.length, counter });
+    startsGroup.push(typeof s === "string" || !s.sql.includes(CHANGED.sql));
     statements.push(s);
   };
   const nsOf = (jobId: string) => jobsById.get(jobId)?.namespace ?? null;
@@ -398,5 +432,5 @@ function planStatements(plan: Plan, input: SchedulerInput, now: number, fenceMs:
       args: [newId(), u.jobId, job.namespace, u.slot, job.version, job.resources.cpu, job.resources.memory, fenceMs.get(u.jobId) ?? 0, u.reason, now, now],
     });
   }
-  return { statements, checks, nodesWithWork };
+  return { statements, startsGroup, checks, nodesWithWork };
 }
