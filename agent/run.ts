@@ -183,7 +183,6 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     while (!stopped) {
       try {
         const reply = await client.claim(credential, 20_000, abort.signal);
-        if (process.env["LEASEHOLD_AGENT_DEBUG"]) log("claim reply", { leases: reply.leases.length });
         backoff.reset();
         await supervisor.accept(reply.leases);
         await supervisor.reconcile(lastContact);
