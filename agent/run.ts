@@ -140,7 +140,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 
   let wakeClaimNow: (() => void) | null = null;
-  const wakeClaim = () => wakeClaimNow?.();
+  const wakeClaim = () => {
+    if (wakeClaimNow) wakeClaimNow();
+    else claimInFlight?.abort();
+  };
 
   async function heartbeatLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
@@ -178,11 +181,23 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   }
 
+  // The long-poll in flight; a heartbeat that says work is waiting cuts it short so the claim is made at once.
+  let claimInFlight: AbortController | null = null;
   async function claimLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
     while (!stopped) {
       try {
-        const reply = await client.claim(credential, 20_000, abort.signal);
+        claimInFlight = new AbortController();
+        const signal = AbortSignal.any([abort.signal, claimInFlight.signal]);
+        let reply;
+        try {
+          reply = await client.claim(credential, 20_000, signal);
+        } catch (err) {
+          if (!stopped && claimInFlight.signal.aborted) continue; // cut short on purpose: claim again now
+          throw err;
+        } finally {
+          claimInFlight = null;
+        }
         backoff.reset();
         await supervisor.accept(reply.leases);
         await supervisor.reconcile(lastContact);

@@ -10,19 +10,24 @@ import { signLease } from "./lease-token";
 import { taskSpecOf } from "./task-spec";
 import type { FleetTiming } from "./timing";
 
-/** How often a waiting claim looks at the store for work placed by another instance. */
-const STORE_POLL_MS = 1_000;
+/**
+ * How often a waiting claim looks at the store for work placed by another instance: once per heartbeat
+ * interval (which grows with the fleet), so idle long-polls cost the store no more than heartbeats do.
+ * Work placed by this instance wakes the claim at once; agents also re-claim when a heartbeat says work waits.
+ */
+const pollInterval = (heartbeatIntervalMs: number) => Math.round(heartbeatIntervalMs * (0.75 + 0.25 * Math.random()));
 // In the held-leases query, unary + on lease_expires_at keeps SQLite on the node's own index instead of
 // the fleet-wide state/expiry index (a scan of every live lease per claim).
 
 export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
   let result = await claimOnce(deps, timing, node);
+  const { heartbeatIntervalMs } = await timing.current();
   // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
   while (result.fresh === 0) {
     const remaining = deadline - deps.clock.now();
     if (remaining <= 0 || abort?.aborted) break;
-    await deps.signal.wait(node.nodeId, Math.min(remaining, STORE_POLL_MS), abort);
+    await deps.signal.wait(node.nodeId, Math.min(remaining, pollInterval(heartbeatIntervalMs)), abort);
     const work = await deps.store.client.execute({
       sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
       args: [node.nodeId],
