@@ -153,12 +153,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
         draining: drainDeadline !== null,
       };
     });
-    const statusOf = new Map(nodesView.map((n) => [n.id, n.status]));
-    // A task placed on a node that has gone quiet will not be claimed there: it waits to be placed again,
-    // as if never placed. (Leased and running tasks stay put until their leases lapse: that is fencing.)
-    const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView).map((t) =>
-      t.state === "placed" && t.nodeId !== null && statusOf.get(t.nodeId) !== "ready" ? { ...t, state: "pending", nodeId: null, hostPorts: [] } : t,
-    );
+    const tasksView: TaskView[] = (ownTasks?.rows ?? []).map(taskView);
     const jobsOnForcedDrain = new Set(tasksView.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
     const fenceMs = new Map<string, number>();
     const jobsView: JobView[] = (jobRows?.rows ?? []).map((r) => {

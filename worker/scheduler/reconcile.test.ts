@@ -113,6 +113,15 @@ describe("lost tasks", () => {
     ]);
   });
 
+  it("moves a placed task off a quiet (disconnected) node at once, but leaves a leased one until its lease lapses", () => {
+    const nodes = [node("n1", { status: "disconnected" }), node("n2")];
+    const tasks = [task("running", { leaseExpiresAt: NOW + 5_000 }), task("placed", { slot: 1, state: "placed", leaseExpiresAt: null })];
+    const plan = schedule(input({ jobs: [job({ replicas: 2 })], nodes, tasks }));
+    expect(plan.lost).toEqual([{ taskId: "placed", nodeId: "n1", at: NOW }]);
+    expect(plan.replace.map((r) => [r.taskId, r.nodeId])).toEqual([["placed", "n2"]]);
+    expect(plan.ignore).toContain("running");
+  });
+
   it("treats a task on a node that no longer exists as lost", () => {
     const plan = schedule(input({ jobs: [job()], nodes: [node("n2")], tasks: [task("t")] }));
     expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW }]);

@@ -13,13 +13,19 @@
 //   of running, healthy tasks spend it; migrating a task that is already in flight spends nothing.
 // - Rows whose desired state is stop are on their way out and are left alone. A stopped job's
 //   finished rows are left alone too, so that restarting the job finds its slots' history.
-import type { JobView, ReplaceReason, StopReason, TaskView } from "./types";
+import type { JobView, NodeStatus, ReplaceReason, StopReason, TaskView } from "./types";
 
-/** A task is lost when its lease has expired (leased, running) or its node is down or gone (placed too). */
-export function lostSince(task: TaskView, nodeUp: boolean, now: number): number | null {
-  if (task.state !== "placed" && task.state !== "leased" && task.state !== "running") return null;
-  if (task.state !== "placed" && task.leaseExpiresAt !== null && task.leaseExpiresAt < now) return task.leaseExpiresAt;
-  return nodeUp ? null : now;
+/**
+ * A task is lost when its lease has expired (leased, running) or its node is down or gone. A placed task,
+ * which no agent has claimed yet, is lost as soon as its node is anything but ready: a node that has gone
+ * quiet will not claim it, and waiting for the node to be declared down would hold the slot for nothing.
+ * (A leased or running task on a quiet node stays until its lease lapses: that is what fencing waits for.)
+ */
+export function lostSince(task: TaskView, nodeStatus: NodeStatus | undefined, now: number): number | null {
+  if (task.state === "placed") return nodeStatus === "ready" ? null : now;
+  if (task.state !== "leased" && task.state !== "running") return null;
+  if (task.leaseExpiresAt !== null && task.leaseExpiresAt < now) return task.leaseExpiresAt;
+  return nodeStatus === undefined || nodeStatus === "down" ? now : null;
 }
 
 /** Live = on a node and holding its resources. */

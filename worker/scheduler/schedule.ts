@@ -63,7 +63,7 @@ export function schedule(input: SchedulerInput): Plan {
   for (const t of input.tasks) {
     const i = nodeIndex(t.nodeId);
     const node = i === undefined ? undefined : fleet.nodes[i];
-    const at = lostSince(t, node !== undefined && node.status !== "down", now);
+    const at = lostSince(t, node?.status, now);
     if (at !== null) {
       if (evaluated.has(t.jobId)) {
         lostAt.set(t.id, at);
