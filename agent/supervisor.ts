@@ -30,8 +30,6 @@ interface HeldTask {
   nextStartAt: number;
   health: HealthCheck | null;
   message: string | undefined;
-  /** Set once the control plane said to stop (reason "stopped"): report "stopped" when done, then forget. */
-  stopRequested: boolean;
   busy: boolean;
 }
 
@@ -95,7 +93,6 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       nextStartAt: 0,
       health: null,
       message: undefined,
-      stopRequested: false,
       busy: false,
     };
     tasks.set(t.taskId, t);
@@ -400,7 +397,6 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         const t = tasks.get(r.taskId);
         if (!t || t.claims.epoch !== r.epoch) continue;
         if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
-          t.stopRequested = true;
           t.phase = "stopping";
         } else {
           // Fenced out (stale epoch, expired, gone) or already reported: stop and forget.

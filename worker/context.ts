@@ -58,6 +58,7 @@ export function createWorkSignal(): WorkSignal {
         if (!set) waiters.set(nodeId, (set = new Set()));
         const done = () => {
           clearTimeout(timer);
+          abort?.removeEventListener("abort", done);
           set.delete(done);
           if (set.size === 0 && waiters.get(nodeId) === set) waiters.delete(nodeId);
           resolve();

@@ -201,7 +201,9 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     if (Number(silence.rows[0]?.["silent"]) === 1) {
       return { nodesDown: 0, tasksFinalized: 0, drainsCompleted: 0, evaluation: null };
     }
-    const [down, finalized, drained] = await writeBatch(store.client, [
+    // A drain is complete when the node holds nothing: it stays ineligible until an operator says otherwise.
+    const drainDone = `drain_deadline IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks WHERE node_id = nodes.id AND state IN ${LIVE_STATES})`;
+    const [down, finalized, finalizedUnstarted, , drained] = await writeBatch(store.client, [
       {
         sql: `UPDATE nodes SET status = 'down', updated_at = ? WHERE status IN ('ready', 'initializing', 'disconnected') AND coalesce(last_heartbeat_at, created_at) < ? RETURNING id`,
         args: [now, now - 3 * leaseTtlMs],
@@ -209,19 +211,14 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
       // A task told to stop whose lease lapsed is stopped: its agent is fenced out either way.
       { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ('leased', 'running') AND lease_expires_at < ?`, args: [now, now] },
       { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ('placed', 'pending')`, args: [now] },
-    ]);
-    void finalized;
-    // A drain is complete when the node holds nothing: it stays ineligible until an operator says otherwise.
-    const doneDrains = await writeBatch(store.client, [
+      // The event first, on the same condition as the update after it, in the same transaction.
       {
-        sql: `UPDATE nodes SET drain_deadline = NULL, eligible = 0, updated_at = ? WHERE drain_deadline IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM tasks WHERE node_id = nodes.id AND state IN ${LIVE_STATES}) RETURNING id, name`,
+        sql: `INSERT INTO events (at, node_id, type, message)
+              SELECT ?, id, 'node.drained', 'drain of ' || name || ' complete; node is ineligible' FROM nodes WHERE ${drainDone}`,
         args: [now],
       },
+      { sql: `UPDATE nodes SET drain_deadline = NULL, eligible = 0, updated_at = ? WHERE ${drainDone} RETURNING id`, args: [now] },
     ]);
-    for (const r of doneDrains[0]?.rows ?? []) {
-      await writeBatch(store.client, [eventRow(now, { type: "node.drained", message: `drain of ${String(r["name"])} complete; node is ineligible`, nodeId: String(r["id"]) })]);
-    }
     const due = await store.client.execute({
       sql: `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id
             WHERE (t.state IN ('leased', 'running') AND t.lease_expires_at < :now)
@@ -234,7 +231,12 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     });
     const ids = due.rows.map((r) => String(r["job_id"]));
     const evaluation = ids.length > 0 ? await evaluateJobs(ids, "sweep") : null;
-    return { nodesDown: down?.rows.length ?? 0, tasksFinalized: (finalized?.rowsAffected ?? 0) + (drained?.rowsAffected ?? 0), drainsCompleted: doneDrains[0]?.rows.length ?? 0, evaluation };
+    return {
+      nodesDown: down?.rows.length ?? 0,
+      tasksFinalized: (finalized?.rowsAffected ?? 0) + (finalizedUnstarted?.rowsAffected ?? 0),
+      drainsCompleted: drained?.rows.length ?? 0,
+      evaluation,
+    };
   }
 
   const queuedJobs = new Set<string>();

@@ -1,6 +1,7 @@
 // Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
 // so an agent that lost a reply, or restarted, gets its leases again). Long-polls for new work.
 import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
+import type { Row } from "@libsql/client";
 import type { JobSpec } from "../../api/job-spec";
 import { writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
@@ -66,12 +67,20 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrin
     if (r[3]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
     return r;
   });
+  // A node's tasks mostly share a few job versions: parse each spec once per claim.
+  const specs = new Map<string, JobSpec>();
+  const specOf = (row: Row): JobSpec => {
+    const key = `${String(row["job_id"])}@${String(row["version"])}`;
+    let spec = specs.get(key);
+    if (!spec) specs.set(key, (spec = JSON.parse(String(row["spec"])) as JobSpec));
+    return spec;
+  };
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
       const taskId = String(row["id"]);
       const epoch = Number(row["epoch"]);
       const version = Number(row["version"]);
-      const spec = JSON.parse(String(row["spec"])) as JobSpec;
+      const spec = specOf(row);
       const task = taskSpecOf(String(row["job_id"]), Number(row["slot"]), version, spec);
       const lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
       return { taskId, epoch, lease, expiresAt: Number(row["lease_expires_at"]) };

@@ -1,5 +1,5 @@
 // Agent routes: enroll (join token), claim (long-poll for leases), heartbeat (renew, report, revoke).
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import {
   claimRequestSchema,
@@ -94,5 +94,3 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
     },
   );
 }
-
-export const nodeCredentialSchema = z.string();
