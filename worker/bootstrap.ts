@@ -2,27 +2,25 @@
 // instances start together (the insert that wins prints it; the others find it taken).
 import type { Store } from "../db/store";
 import { writeBatch } from "../db/batch";
-import { auditRow } from "./audit";
+import { auditRow, CHANGED } from "./audit";
 import type { SigningKeys } from "./auth/keys";
-import { issueOperatorToken } from "./auth/tokens";
+import { newOperatorToken } from "./auth/operator-tokens";
 import type { Clock } from "./clock";
-import { newId } from "./context";
 
 export const BOOTSTRAP_SUBJECT = "bootstrap-admin";
 
 /** Returns the admin token if this call created it, or null if an earlier start already did. */
 export async function bootstrap(store: Store, keys: SigningKeys, clock: Clock, tokenTtlMs: number): Promise<string | null> {
   const now = clock.now();
-  const id = newId();
-  const token = await issueOperatorToken(keys, clock, { subject: BOOTSTRAP_SUBJECT, tokenId: id, roles: { "*": "admin" }, ttlMs: tokenTtlMs });
+  const { token, row } = await newOperatorToken(keys, clock, { subject: BOOTSTRAP_SUBJECT, roles: { "*": "admin" }, ttlMs: tokenTtlMs, createdBy: "bootstrap" });
   const results = await writeBatch(store.client, [
     { sql: "INSERT INTO namespaces (name, description, created_at) VALUES ('default', 'The default namespace', ?) ON CONFLICT DO NOTHING", args: [now] },
     {
       sql: `INSERT INTO api_tokens (id, subject, roles, expires_at, created_by, created_at)
-            SELECT ?, ?, '{"*":"admin"}', ?, 'bootstrap', ? WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE created_by = 'bootstrap')`,
-      args: [id, BOOTSTRAP_SUBJECT, now + tokenTtlMs, now],
+            SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE created_by = 'bootstrap')`,
+      args: [row.id, row.subject, JSON.stringify(row.roles), row.expiresAt, row.createdBy, row.createdAt],
     },
-    auditRow(now, { actor: "bootstrap", action: "token.issue", target: id, detail: { subject: BOOTSTRAP_SUBJECT } }, { sql: "changes() = 1", args: [] }),
+    auditRow(now, { actor: "bootstrap", action: "token.issue", target: row.id, detail: { subject: BOOTSTRAP_SUBJECT } }, CHANGED),
   ]);
   return results[1]?.rowsAffected === 1 ? token : null;
 }

@@ -7,12 +7,11 @@ import { migrateDatabase } from "../../db/migrate";
 import { createStore, type Store } from "../../db/store";
 import { createControlPlane, type ControlPlane } from "../../worker/app";
 import { generateSigningKey, type SigningKeys } from "../../worker/auth/keys";
-import { issueOperatorToken } from "../../worker/auth/tokens";
+import { recordOperatorToken } from "../../worker/auth/operator-tokens";
 import type { RoleGrants } from "../../worker/auth/roles";
 import { bootstrap } from "../../worker/bootstrap";
 import { ManualClock } from "../../worker/clock";
 import { parseConfig, type ConfigInput } from "../../worker/config";
-import { newId } from "../../worker/context";
 
 export interface TestControlPlane extends ControlPlane {
   dir: string;
@@ -63,13 +62,6 @@ export async function createTestControlPlane(opts: { config?: ConfigInput; dir?:
   };
 }
 
-async function issueRecorded(store: Store, keys: SigningKeys, clock: ManualClock, roles: RoleGrants, subject: string): Promise<string> {
-  const id = newId();
-  const ttlMs = 24 * 3_600_000;
-  const token = await issueOperatorToken(keys, clock, { subject, tokenId: id, roles, ttlMs });
-  await store.client.execute({
-    sql: "INSERT INTO api_tokens (id, subject, roles, expires_at, created_by, created_at) VALUES (?, ?, ?, ?, 'test', ?)",
-    args: [id, subject, JSON.stringify(roles), clock.now() + ttlMs, clock.now()],
-  });
-  return token;
+function issueRecorded(store: Store, keys: SigningKeys, clock: ManualClock, roles: RoleGrants, subject: string): Promise<string> {
+  return recordOperatorToken(store, keys, clock, { subject, roles, ttlMs: 24 * 3_600_000, createdBy: "test" });
 }

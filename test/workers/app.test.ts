@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createStore } from "../../db/store.ts";
 import { generateSigningKey } from "../../worker/auth/keys.ts";
 import { bootstrap } from "../../worker/bootstrap.ts";
-import { issueOperatorToken } from "../../worker/auth/tokens.ts";
+import { recordOperatorToken } from "../../worker/auth/operator-tokens.ts";
 import { systemClock } from "../../worker/clock.ts";
 import worker, { type Env } from "../../worker/index.ts";
 import { HollowAgent } from "../../bench/hollow-agent.ts";
@@ -17,7 +17,7 @@ async function setup() {
   const store = createStore(createClient({ url: env.LIBSQL_URL }));
   const admin = await bootstrap(store, keys, systemClock, 3_600_000);
   // The suite shares one database: after the first bootstrap, tests record an admin token of their own.
-  const token = admin ?? (await recordedAdminToken(store, keys));
+  const token = admin ?? (await recordOperatorToken(store, keys, systemClock, { subject: "workers-test", roles: { "*": "admin" }, ttlMs: 3_600_000, createdBy: "test" }));
   const workerEnv: Env = { LIBSQL_URL: env.LIBSQL_URL, LEASEHOLD_SIGNING_KEY: JSON.stringify(privateJwk) };
   const call = (method: string, path: string, body?: string, contentType = "application/json") =>
     worker.fetch(
@@ -30,16 +30,6 @@ async function setup() {
       ctx as never,
     ) as unknown as Promise<Response>;
   return { token, call, workerEnv };
-}
-
-async function recordedAdminToken(store: ReturnType<typeof createStore>, keys: Awaited<ReturnType<typeof generateSigningKey>>["keys"]): Promise<string> {
-  const id = crypto.randomUUID();
-  const token = await issueOperatorToken(keys, systemClock, { subject: "workers-test", tokenId: id, roles: { "*": "admin" }, ttlMs: 3_600_000 });
-  await store.client.execute({
-    sql: "INSERT INTO api_tokens (id, subject, roles, expires_at, created_by, created_at) VALUES (?, 'workers-test', '{\"*\":\"admin\"}', ?, 'test', ?)",
-    args: [id, Date.now() + 3_600_000, Date.now()],
-  });
-  return token;
 }
 
 describe("worker entry in workerd", () => {

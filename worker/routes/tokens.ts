@@ -7,7 +7,7 @@ import { apiTokens, joinTokens } from "../../db/schema";
 import { auditRow, CHANGED } from "../audit";
 import { requireFleetRole } from "../auth/middleware";
 import { canDelegate, rolesSchema } from "../auth/roles";
-import { issueOperatorToken } from "../auth/tokens";
+import { newOperatorToken } from "../auth/operator-tokens";
 import type { App, ResolvedDeps } from "../context";
 import { newId } from "../context";
 import { badRequest, forbidden, notFound } from "../errors";
@@ -57,14 +57,10 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       const caller = c.get("operator");
       if (Object.keys(body.roles).length === 0) throw badRequest("a token must grant at least one role", [{ path: "roles", message: "must not be empty" }]);
       if (!canDelegate(caller.roles, body.roles)) throw forbidden("a token can only grant roles its issuer holds as admin");
-      const now = clock.now();
-      const ttlMs = body.ttl ?? config.tokenTtl;
-      const id = newId();
-      const token = await issueOperatorToken(keys, clock, { subject: body.subject, tokenId: id, roles: body.roles, ttlMs });
-      const row = { id, subject: body.subject, roles: body.roles, expiresAt: now + ttlMs, revokedAt: null, createdBy: caller.subject, createdAt: now };
+      const { token, row } = await newOperatorToken(keys, clock, { subject: body.subject, roles: body.roles, ttlMs: body.ttl ?? config.tokenTtl, createdBy: caller.subject });
       await writeBatch(store.client, [
         db.insert(apiTokens).values(row),
-        auditRow(now, { actor: caller.subject, action: "token.issue", target: id, detail: { subject: body.subject, roles: body.roles } }),
+        auditRow(row.createdAt, { actor: caller.subject, action: "token.issue", target: row.id, detail: { subject: body.subject, roles: body.roles } }),
       ]);
       return c.json({ token, info: row }, 201);
     },
