@@ -259,6 +259,7 @@ export async function heartbeat(
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
 
   const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
+  const acceptedById = new Map(accepted.map((a) => [a.taskId, a]));
   const endedJobs = new Set<string>();
   const matched = new Set<string>();
   for (const row of result.rows) {
@@ -271,7 +272,7 @@ export async function heartbeat(
       continue;
     }
     const grant: (typeof renewed)[number] = { taskId: row.taskId, epoch: row.epoch, expiresAt: row.leaseExpiresAt };
-    const held = accepted.find((a) => a.taskId === row.taskId);
+    const held = acceptedById.get(row.taskId);
     // Re-sign only when the grant nears its end: signing every lease on every heartbeat would dominate the cost.
     if (held && held.exp * 1000 - now < deps.config.leaseGrantTtl / 3) {
       grant.lease = await signLease(deps.keys, deps.clock, { taskId: row.taskId, nodeId: node.nodeId, epoch: row.epoch, version: held.version, task: held.task }, deps.config.leaseGrantTtl);
