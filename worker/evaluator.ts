@@ -193,7 +193,15 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     return ids.length === 0 ? null : evaluateJobs(ids, trigger);
   }
 
-  async function sweep(): Promise<SweepSummary> {
+  // One sweep at a time per instance, whoever asks (the timer, a heartbeat that saw overdue work): a
+  // caller arriving during a sweep shares it rather than starting a second one over the same rows.
+  let sweeping: Promise<SweepSummary> | null = null;
+  function sweep(): Promise<SweepSummary> {
+    sweeping ??= runSweep().finally(() => (sweeping = null));
+    return sweeping;
+  }
+
+  async function runSweep(): Promise<SweepSummary> {
     const now = clock.now();
     const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
     // After a silence of the whole fleet, wait for the first heartbeat: it extends leases (see recovery.ts).

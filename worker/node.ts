@@ -63,15 +63,10 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
   const url = `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
   let sweepTimer: NodeJS.Timeout | undefined;
-  let sweeping = false;
   if (opts.sweep !== false) {
+    // The evaluator runs one sweep at a time: a tick during a long sweep joins it.
     sweepTimer = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      controlPlane.evaluator
-        .sweep()
-        .catch((err: unknown) => controlPlane.deps.log("sweep failed", { error: err instanceof Error ? err.message : String(err) }))
-        .finally(() => (sweeping = false));
+      controlPlane.evaluator.sweep().catch((err: unknown) => controlPlane.deps.log("sweep failed", { error: err instanceof Error ? err.message : String(err) }));
     }, config.sweepInterval);
     sweepTimer.unref();
   }

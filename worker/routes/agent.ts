@@ -40,7 +40,6 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
   const verifier = new LeaseVerifier(deps.keys, deps.clock);
   const writer = new HeartbeatWriter(deps, timing);
   let lastProbe = 0;
-  let sweeping: Promise<unknown> | null = null;
 
   app.openAPIRegistry.registerComponent("securitySchemes", "nodeCredential", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
@@ -86,10 +85,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const outcome = await heartbeat(deps, timing, verifier, writer, c.get("node"), c.req.valid("json").tasks, probe);
       if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.request({ jobs: outcome.endedJobs }, "task-ended"));
       if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.request({ waiting: true }, "node-ready"));
-      if (outcome.overdue && !sweeping) {
-        sweeping = evaluator.sweep().finally(() => (sweeping = null));
-        runInBackground(c, deps, () => sweeping ?? Promise.resolve());
-      }
+      if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
       return c.json(outcome.response, 200);
     },
   );
