@@ -27,7 +27,9 @@ export async function openDatabase(config: DatabaseConfig): Promise<Client> {
   const client = createClient({
     url,
     ...(config.authToken ? { authToken: config.authToken } : {}),
-    ...(isFile ? { timeout: BUSY_TIMEOUT_MS } : {}),
+    // One connection for a file: the embedded engine runs every statement synchronously, so more give no
+    // parallelism, and the pool would open them without the pragmas below (concurrent calls each borrow one).
+    ...(isFile ? { timeout: BUSY_TIMEOUT_MS, concurrency: 1 } : {}),
   });
   if (isFile) {
     // journal_mode is stored in the file; synchronous is per connection and NORMAL is safe under WAL.

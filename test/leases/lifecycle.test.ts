@@ -125,6 +125,49 @@ describe("claims and heartbeats", () => {
     expect(again.leases.map((l) => l.epoch)).toEqual([1, 1, 1]);
   });
 
+
+  it("a heartbeat that changes only health or restarts is recorded; one that changes nothing only renews", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await a.heartbeat();
+    const row = async () =>
+      (await cp.store.client.execute({ sql: "SELECT id, state, health, restarts, lease_expires_at FROM tasks WHERE job_id = ? ORDER BY slot", args: [job.id] })).rows.map((r) => ({
+        state: String(r["state"]),
+        health: r["health"],
+        restarts: Number(r["restarts"]),
+        expires: Number(r["lease_expires_at"]),
+      }));
+    const before = await row();
+    expect(before.map((r) => [r.state, r.health])).toEqual([["running", "healthy"], ["running", "healthy"]]);
+
+    cp.clock.advance(5_000);
+    const unchanged = await a.heartbeat();
+    expect(unchanged.renewed.map((g) => g.expiresAt)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+    expect((await row()).map((r) => r.expires)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+
+    // The hollow agent reports "healthy" for running tasks; send the first task as unhealthy with a restart.
+    const leases = [...a.leases.values()];
+    cp.clock.advance(5_000);
+    const res = await cp.app.request("/v1/agent/heartbeat", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${a.credential}` },
+      body: JSON.stringify({
+        tasks: leases.map((l, i) => ({ lease: l.lease, state: "running", health: i === 0 ? "unhealthy" : "healthy", restarts: i === 0 ? 1 : 0, exitCode: null })),
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { renewed: { taskId: string; expiresAt: number }[]; revoked: unknown[] };
+    expect(body.revoked).toEqual([]);
+    expect(body.renewed.map((g) => g.expiresAt)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+    const after = await row();
+    expect(after.map((r) => [r.state, r.health, r.restarts, r.expires])).toEqual([
+      ["running", "unhealthy", 1, cp.clock.now() + 15_000],
+      ["running", "healthy", 0, cp.clock.now() + 15_000],
+    ]);
+    const events = await cp.store.client.execute({ sql: "SELECT type FROM events WHERE job_id = ? AND type = 'task.restarted'", args: [job.id] });
+    expect(events.rows).toHaveLength(1);
+  });
   it("re-signs a lease grant only as it nears its end, and the agent keeps working on the new one", async () => {
     const a = await agent("node-a");
     await apply({ name: "long", replicas: 1 });

@@ -10,6 +10,7 @@ import { decodeJwt } from "jose";
 import type { z } from "zod";
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
 import type { taskReportSchema } from "../../api/agent-protocol";
+import type { InStatement } from "@libsql/client";
 import { writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
@@ -60,23 +61,34 @@ interface Pending {
 /** Reported agent states map onto task states; "starting" keeps the task leased. */
 const STORED_STATE = "CASE r.state WHEN 'starting' THEN 'leased' ELSE r.state END";
 
-/**
- * The reports of every node in the batch as a table, parsed once per statement (MATERIALIZED keeps SQLite
- * from re-reading the JSON for each task row it joins). A report counts only for the node that sent it,
- * and only while that node's credential generation is current.
- */
-const REPORTS = `WITH r AS MATERIALIZED (SELECT json_extract(value, '$.node') AS node, json_extract(value, '$.id') AS id,
-    json_extract(value, '$.epoch') AS epoch, json_extract(value, '$.state') AS state, json_extract(value, '$.health') AS health,
-    json_extract(value, '$.exitCode') AS exit_code, json_extract(value, '$.restarts') AS restarts,
-    json(json_extract(value, '$.ports')) AS ports, json_extract(value, '$.message') AS message
-  FROM json_each(:reports) WHERE json_extract(value, '$.node') IN (SELECT id FROM ok))`;
 /** The nodes of the batch whose credential is still current. */
 const OK_NODES = `ok AS MATERIALIZED (SELECT n.id FROM json_each(:nodes) j JOIN nodes n
     ON n.id = json_extract(j.value, '$.node') AND n.credential_generation = json_extract(j.value, '$.gen'))`;
-const WITH_OK_AND_REPORTS = `WITH ${OK_NODES}, ${REPORTS.slice("WITH ".length)}`;
+/**
+ * The reports of every node in the batch as a table, read out of the JSON once per batch: reading them
+ * in each statement cost more than all the statements' own work. A report counts only for the node that
+ * sent it, and only while that node's credential generation is current. The table is the connection's
+ * own (TEMP) and is emptied before each batch fills it.
+ */
+const REPORT_TABLE: InStatement[] = [
+  {
+    sql: `CREATE TEMP TABLE IF NOT EXISTS heartbeat_reports (node TEXT NOT NULL, id TEXT NOT NULL, epoch INTEGER NOT NULL,
+            state TEXT NOT NULL, health TEXT, exit_code INTEGER, restarts INTEGER, ports TEXT, message TEXT)`,
+    args: [],
+  },
+  { sql: "DELETE FROM temp.heartbeat_reports", args: [] },
+];
+const FILL_REPORTS = `WITH ${OK_NODES} INSERT INTO temp.heartbeat_reports
+  SELECT json_extract(value, '$.node'), json_extract(value, '$.id'), json_extract(value, '$.epoch'), json_extract(value, '$.state'),
+    json_extract(value, '$.health'), json_extract(value, '$.exitCode'), json_extract(value, '$.restarts'),
+    json(json_extract(value, '$.ports')), json_extract(value, '$.message')
+  FROM json_each(:reports) WHERE json_extract(value, '$.node') IN (SELECT id FROM ok)`;
 // Unary + keeps SQLite from driving these joins off the state/expiry index (every live task in the fleet,
 // each checked against every report); the task is found by its primary key from each report instead.
 const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.lease_expires_at >= :now";
+/** A report that changes more than the lease's expiry (null-safe: exactly one of renew and change matches). */
+const CHANGED = `${STORED_STATE} IS NOT t.state OR r.health IS NOT t.health OR r.exit_code IS NOT t.exit_code
+  OR r.restarts IS NOT t.restarts OR r.ports IS NOT t.bound_ports OR r.message IS NOT t.message`;
 
 /** Most heartbeats written in one batch. */
 const MAX_GROUP = 256;
@@ -152,9 +164,11 @@ export class HeartbeatWriter {
               WHERE id IN (SELECT id FROM ok) RETURNING id`,
         args,
       },
+      ...REPORT_TABLE,
+      { sql: FILL_REPORTS, args },
       {
         // State changes and restarts become task events, in one pass over the reports.
-        sql: `${WITH_OK_AND_REPORTS}
+        sql: `WITH r AS (SELECT * FROM temp.heartbeat_reports)
               INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
               SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.state,
                 coalesce(r.message, r.state) || coalesce(' (exit ' || r.exit_code || ')', '')
@@ -168,7 +182,19 @@ export class HeartbeatWriter {
         args,
       },
       {
-        sql: `${WITH_OK_AND_REPORTS}
+        // Renewal: a report that changes nothing but the expiry writes two columns. Writing the state,
+        // even unchanged, costs five times as much (its indexes and the placement guard), and most
+        // heartbeats change nothing else.
+        sql: `WITH r AS (SELECT * FROM temp.heartbeat_reports)
+              UPDATE tasks AS t SET
+                lease_expires_at = :now + max(:ttl, t.fence_ms), updated_at = :now
+              FROM r
+              WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE} AND NOT (${CHANGED})
+              RETURNING id, desired, lease_expires_at`,
+        args,
+      },
+      {
+        sql: `WITH r AS (SELECT * FROM temp.heartbeat_reports)
               UPDATE tasks AS t SET
                 state = ${STORED_STATE},
                 lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :now + max(:ttl, t.fence_ms) ELSE t.lease_expires_at END,
@@ -176,8 +202,8 @@ export class HeartbeatWriter {
                 message = r.message, updated_at = :now,
                 lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
               FROM r
-              WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
-              RETURNING id, node_id, job_id, epoch, state, desired, lease_expires_at`,
+              WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE} AND (${CHANGED})
+              RETURNING id, job_id, state, desired, lease_expires_at`,
         args,
       },
       {
@@ -198,27 +224,43 @@ export class HeartbeatWriter {
         args,
       });
     }
-    const [ready, seen, , updated, work, logs, overdue] = (await writeBatch(this.deps.store.client, statements)).slice(recovery.length);
+    const [ready, seen, , , , , renewedRows, changedRows, work, logs, overdue] = (await writeBatch(this.deps.store.client, statements)).slice(recovery.length);
     const idsOf = (rows: { rows: Record<string, unknown>[] } | undefined, column = "id") => new Set((rows?.rows ?? []).map((r) => String(r[column])));
     const readyIds = idsOf(ready);
     const seenIds = idsOf(seen);
     const workIds = idsOf(work, "node_id");
     const isOverdue = overdue !== undefined && Number(overdue.rows[0]?.["overdue"]) > 0;
-    return group.map((p): NodeResult => {
+    // Rows come back by task id; the report names the node and epoch (a row matched only at both).
+    const owner = new Map<string, { node: number; epoch: number; state: Report["state"] }>();
+    group.forEach((p, node) => {
+      for (const a of p.accepted) owner.set(a.taskId, { node, epoch: a.epoch, state: a.report.state });
+    });
+    const rowsByNode = group.map((): NodeResult["rows"] => []);
+    for (const r of renewedRows?.rows ?? []) {
+      const o = owner.get(String(r["id"]));
+      if (!o) continue;
+      // Unchanged: the stored state is the reported one (a starting container keeps its task leased).
+      const state = o.state === "starting" ? "leased" : o.state;
+      rowsByNode[o.node]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
+    }
+    for (const r of changedRows?.rows ?? []) {
+      const o = owner.get(String(r["id"]));
+      if (!o) continue;
+      rowsByNode[o.node]?.push({
+        taskId: String(r["id"]),
+        jobId: String(r["job_id"]),
+        epoch: o.epoch,
+        state: String(r["state"]),
+        desired: String(r["desired"]),
+        leaseExpiresAt: Number(r["lease_expires_at"]),
+      });
+    }
+    return group.map((p, i): NodeResult => {
       const id = p.node.nodeId;
       return {
         authorized: seenIds.has(id),
         becameReady: readyIds.has(id),
-        rows: (updated?.rows ?? [])
-          .filter((r) => r["node_id"] === id)
-          .map((r) => ({
-            taskId: String(r["id"]),
-            jobId: String(r["job_id"]),
-            epoch: Number(r["epoch"]),
-            state: String(r["state"]),
-            desired: String(r["desired"]),
-            leaseExpiresAt: Number(r["lease_expires_at"]),
-          })),
+        rows: rowsByNode[i] ?? [],
         work: workIds.has(id),
         logRequests: (logs?.rows ?? []).filter((r) => r["node_id"] === id).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
         overdue: p.probe && isOverdue,
