@@ -58,6 +58,13 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
       () => ready(s),
     );
   });
+  // Agents heartbeat every few seconds over one kept-alive connection each. Node's default (5 s) would close
+  // it between heartbeats, so each one would pay a new TCP (and TLS) handshake.
+  const keepAliveMs = Math.max(65_000, 3 * config.heartbeatInterval);
+  if ("keepAliveTimeout" in server) {
+    server.keepAliveTimeout = keepAliveMs;
+    server.headersTimeout = keepAliveMs + 1_000;
+  }
   const { port } = server.address() as AddressInfo;
   const host = opts.host && opts.host !== "0.0.0.0" ? opts.host : "127.0.0.1";
   const url = `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
