@@ -1,7 +1,7 @@
 // C1M-lite: jobs totalling many tasks applied onto a hollow fleet that claims and heartbeats like real agents;
 // times apply → every task leased and reported running, and counts database round trips per placed task.
 import { hollowJob, startControlPlane } from "./cluster";
-import { HollowFleet } from "./fleet";
+import { RemoteFleet } from "./remote-fleet";
 import { countTasks, LeaseWatch, overCommittedNodes, runStateCounts, sampleLeases, unheldRunningTasks } from "./invariants";
 import { sleep } from "./stats";
 
@@ -10,6 +10,8 @@ export interface C1mOptions {
   agents: number;
   /** Give up waiting for every task to run after this long (from the first apply). */
   capMs: number;
+  /** Processes the hollow fleet is spread over. */
+  fleetProcesses: number;
 }
 
 export interface C1mResult {
@@ -45,15 +47,17 @@ const MAX_REPLICAS = 10_000;
 
 export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Promise<C1mResult> {
   const cp = await startControlPlane({ config: {} });
-  const fleet = new HollowFleet(cp.url);
+  const fleet = await RemoteFleet.start(cp.url, opts.fleetProcesses);
   try {
     const setup = Date.now();
     await fleet.enroll(await cp.joinToken(), opts.agents, "c1m", { concurrency: 16 });
-    fleet.start({ claimWaitMs: 20_000 });
+    await fleet.start({ claimLoop: true, claimWaitMs: 20_000 });
     log(`  ${opts.agents} agents enrolled and running their loops (${((Date.now() - setup) / 1000).toFixed(1)} s)`);
     await sleep(1_000);
 
-    const before = { claims: fleet.counters.claim, heartbeats: fleet.counters.heartbeat, failed: fleet.counters.failed, db: await cp.stats() };
+    const counters = async () => (await fleet.status()).counters;
+    const c0 = await counters();
+    const before = { claims: c0.claim, heartbeats: c0.heartbeat, failed: c0.failed, db: await cp.stats() };
     const started = Date.now();
     const applyMs: number[] = [];
     let applyRoundTrips = 0;
@@ -85,9 +89,10 @@ export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Pr
     while (Date.now() < deadline) {
       running = await countTasks(cp.db, "desired = 'run' AND state = 'running'");
       if (running >= opts.tasks) break;
-      if (Date.now() - lastSample > 2_000) {
+      // Every agent's leases cross a process boundary for each sample: not too often.
+      if (Date.now() - lastSample > 5_000) {
         lastSample = Date.now();
-        watch.add(await sampleLeases(cp.db, fleet));
+        watch.add(await sampleLeases(cp.db, () => fleet.held()));
       }
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
@@ -96,8 +101,9 @@ export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Pr
       await sleep(200);
     }
     const seconds = (Date.now() - started) / 1000;
-    const after = { claims: fleet.counters.claim, heartbeats: fleet.counters.heartbeat, failed: fleet.counters.failed, db: await cp.stats() };
-    watch.add(await sampleLeases(cp.db, fleet));
+    const end = await fleet.status();
+    const after = { claims: end.counters.claim, heartbeats: end.counters.heartbeat, failed: end.counters.failed, db: await cp.stats() };
+    watch.add(await sampleLeases(cp.db, () => fleet.held()));
     const result: C1mResult = {
       tasks: opts.tasks,
       agents: opts.agents,
@@ -114,10 +120,10 @@ export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Pr
       failedRequests: after.failed - before.failed,
       leases: watch,
       overCommitted: await overCommittedNodes(cp.db),
-      unheld: await unheldRunningTasks(cp.db, fleet),
+      unheld: await unheldRunningTasks(cp.db, await fleet.held()),
       states: await runStateCounts(cp.db),
       applyError,
-      failureReasons: fleet.failureSummary(),
+      failureReasons: end.failureSummary,
       nodeStates: Object.fromEntries((await cp.db.execute("SELECT status, count(*) AS n FROM nodes GROUP BY status")).rows.map((r) => [String(r["status"]), Number(r["n"])])),
     };
     return result;

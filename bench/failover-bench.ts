@@ -1,9 +1,9 @@
 // Failover: a tenth of a hollow fleet goes silent; times until every task it held runs again on another agent,
 // as a multiple of the lease TTL, while sampling that no task is ever held under two valid leases.
 import { hollowJob, startControlPlane } from "./cluster";
-import { HollowFleet, type FleetMember } from "./fleet";
 import { unplacedReasons } from "./heartbeat-bench";
 import { LeaseWatch, overCommittedNodes, runStateCounts, sampleLeases, unheldRunningTasks } from "./invariants";
+import { RemoteFleet } from "./remote-fleet";
 import { sleep, waitFor } from "./stats";
 
 export interface FailoverOptions {
@@ -36,25 +36,25 @@ const CONFIG = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms"
 
 export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
   const cp = await startControlPlane({ config: CONFIG });
-  const fleet = new HollowFleet(cp.url);
+  const fleet = await RemoteFleet.start(cp.url, 1);
   // Room for twice the fair share, so the survivors can take the lost tasks.
   const perAgent = Math.ceil((2 * opts.tasks) / opts.agents);
   const task = { cpu: 100, memory: 64 };
   try {
     await fleet.enroll(await cp.joinToken(), opts.agents, "fo", { cpu: perAgent * task.cpu, memory: perAgent * task.memory, concurrency: 16 });
-    fleet.start({ claimWaitMs: 20_000 });
+    await fleet.start({ claimLoop: true, claimWaitMs: 20_000 });
     const applied = await cp.apply(hollowJob("failover", opts.tasks, task));
     if ((applied.evaluation?.placed ?? 0) !== opts.tasks) throw new Error(`placed ${applied.evaluation?.placed ?? 0} of ${opts.tasks} tasks (unplaced: ${unplacedReasons(applied)})`);
     await waitFor("every task running before the failure", 60_000, 100, async () => {
       const states = await runStateCounts(cp.db);
       return (states["running"] ?? 0) === opts.tasks ? true : undefined;
     });
-    const leaseTtlMs = fleet.members[0]?.agent.leaseTtlMs ?? 3_000;
+    const leaseTtlMs = (await fleet.status()).ttlMs || 3_000;
 
     // Stop the agents holding the most leases: the worst case for this fraction of the fleet.
     const count = Math.max(1, Math.round(opts.agents * opts.stopFraction));
-    const victims: FleetMember[] = [...fleet.members].sort((a, b) => b.agent.leases.size - a.agent.leases.size).slice(0, count);
-    const victimNodes = new Set(victims.map((m) => m.agent.nodeId));
+    const victims = await fleet.busiest(count);
+    const victimNodes = new Set(victims);
     const lostSlots = await cp.db.execute({
       sql: `SELECT job_id, slot FROM tasks WHERE desired = 'run' AND state = 'running' AND node_id IN (${victims.map(() => "?").join(",")})`,
       args: [...victimNodes],
@@ -65,7 +65,7 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        watch.add(await sampleLeases(cp.db, fleet));
+        watch.add(await sampleLeases(cp.db, () => fleet.held()));
         await sleep(100);
       }
     })();
@@ -76,7 +76,7 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
     });
     const stoppedWall = Date.now();
     const stoppedAt = performance.now();
-    fleet.stopMembers(victims);
+    await fleet.stopNodes(victims);
     let recovered = false;
     while (performance.now() - stoppedAt < opts.capMs) {
       const rows = await cp.db.execute("SELECT job_id, slot, node_id FROM tasks WHERE desired = 'run' AND state = 'running'");
@@ -103,7 +103,7 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
       recovered,
       leases: watch,
       overCommitted: await overCommittedNodes(cp.db),
-      unheld: await unheldRunningTasks(cp.db, fleet),
+      unheld: await unheldRunningTasks(cp.db, await fleet.held()),
       states: await runStateCounts(cp.db),
       timeline,
       lastExpiryMs: Number(expiries.rows[0]?.["e"] ?? 0) - stoppedWall,

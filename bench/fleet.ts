@@ -1,5 +1,6 @@
 // A fleet of hollow agents driven like real agents: enroll, then a heartbeat loop and a long-poll claim loop each,
 // counting every request they make and recording heartbeat latencies.
+import { Agent, fetch as undiciFetch } from "undici";
 import { createBackoff } from "../agent/backoff";
 import { HollowAgent, type Fetcher } from "./hollow-agent";
 import { mapLimit, sleep } from "./stats";
@@ -29,6 +30,12 @@ export interface FleetLoopOptions {
   /** How long a claim long-polls, as the real agent does (20 s). */
   claimWaitMs: number;
 }
+
+/**
+ * One pool per fleet process, keeping each agent's connection open between heartbeats as the control plane
+ * does (fetch's default pool closes idle connections after 4 s, so every heartbeat would connect anew).
+ */
+const dispatcher = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 30_000 } });
 
 /** Monotonic time, ms. */
 export const now = (): number => performance.now();
@@ -61,7 +68,13 @@ export class HollowFleet {
       const id = this.nextRequestId++;
       if (kind === "heartbeat") this.inFlight.set(id, started);
       try {
-        const res = await fetch(new URL(path, this.baseUrl), { ...init, signal: member().abort.signal });
+        const res = (await undiciFetch(new URL(path, this.baseUrl), {
+          method: init.method ?? "GET",
+          headers: init.headers as Record<string, string>,
+          body: init.body as string,
+          signal: member().abort.signal,
+          dispatcher,
+        })) as unknown as Response;
         if (!res.ok) this.fail(`${kind}: HTTP ${res.status}`);
         else if (kind === "heartbeat") member().lastHeartbeatOkAt = now();
         if (kind === "heartbeat" && this.recording) {

@@ -2,7 +2,7 @@
 // the control plane's CPU per heartbeat, and a sustained fleet heartbeating on its own for a while with no lease lost.
 import type { ConfigInput } from "../worker/config";
 import { hollowJob, startControlPlane, type ApplyResponse, type BenchControlPlane, type StartOptions } from "./cluster";
-import { HollowFleet, now } from "./fleet";
+import { RemoteFleet } from "./remote-fleet";
 import { LeaseWatch, sampleLeases } from "./invariants";
 import { runLoad, searchRate, type LoadResult, type OneRequest } from "./load";
 import { percentile, sleep } from "./stats";
@@ -22,24 +22,28 @@ export async function fleetWithPlacements(
   cp: BenchControlPlane,
   agents: number,
   prefix: string,
-  opts: { deadline?: number; keepAliveMs: number },
-): Promise<{ fleet: HollowFleet; roundTrips: number; jobs: number }> {
+  opts: { deadline?: number; keepAliveMs: number; processes: number },
+): Promise<{ fleet: RemoteFleet; roundTrips: number; jobs: number }> {
   const deadline = opts.deadline ?? Number.POSITIVE_INFINITY;
-  const keepAliveMs = opts.keepAliveMs;
-  const fleet = new HollowFleet(cp.url);
-  // Nodes that have not heartbeat for two intervals take no placements: keep the fleet heartbeating meanwhile.
-  const alive = fleet.keepAlive(keepAliveMs);
+  const fleet = await RemoteFleet.start(cp.url, opts.processes);
   try {
-    await fleet.enroll(await cp.joinToken(), agents, prefix, { ...CAPACITY, concurrency: 16, deadline });
-    const placed = await applyTenEach(cp, fleet, prefix, deadline);
-    return { fleet, ...placed };
-  } finally {
-    await alive.stop();
+    // Nodes that have not heartbeat for two intervals take no placements: keep the fleet heartbeating meanwhile.
+    const alive = await fleet.keepAlive(opts.keepAliveMs);
+    try {
+      await fleet.enroll(await cp.joinToken(), agents, prefix, { ...CAPACITY, concurrency: 16, ...(Number.isFinite(deadline) ? { deadline } : {}) });
+      const placed = await applyTenEach(cp, (await fleet.status()).agents, prefix, deadline);
+      return { fleet, ...placed };
+    } finally {
+      await alive.stop();
+    }
+  } catch (err) {
+    await fleet.stop();
+    throw err;
   }
 }
 
-async function applyTenEach(cp: BenchControlPlane, fleet: HollowFleet, prefix: string, deadline: number): Promise<{ roundTrips: number; jobs: number }> {
-  let remaining = fleet.members.length * LEASES_PER_AGENT;
+async function applyTenEach(cp: BenchControlPlane, agents: number, prefix: string, deadline: number): Promise<{ roundTrips: number; jobs: number }> {
+  let remaining = agents * LEASES_PER_AGENT;
   let roundTrips = 0;
   let jobs = 0;
   while (remaining > 0 && Date.now() < deadline) {
@@ -70,14 +74,12 @@ export function unplacedReasons(r: ApplyResponse): string {
 }
 
 /** Each agent's heartbeat as the request autocannon sends for it (the same body HollowAgent.heartbeat sends). */
-function heartbeatRequests(fleet: HollowFleet): OneRequest[] {
-  return fleet.members.map((m) => ({
+async function heartbeatRequests(fleet: RemoteFleet): Promise<OneRequest[]> {
+  return (await fleet.heartbeatRequests()).map((r) => ({
     method: "POST",
     path: "/v1/agent/heartbeat",
-    headers: { "content-type": "application/json", authorization: `Bearer ${m.agent.credential}` },
-    body: JSON.stringify({
-      tasks: [...m.agent.leases.values()].map((l) => ({ lease: l.lease, state: "running", health: "healthy", exitCode: null })),
-    }),
+    headers: { "content-type": "application/json", authorization: `Bearer ${r.credential}` },
+    body: r.body,
   }));
 }
 
@@ -107,10 +109,12 @@ const THROUGHPUT_CONFIG: ConfigInput = { heartbeatInterval: "5s", leaseTtl: "1h"
 export async function heartbeatThroughput(opts: ThroughputOptions, log: (line: string) => void): Promise<ThroughputRun[]> {
   const cp = await startControlPlane({ config: THROUGHPUT_CONFIG });
   try {
-    const { fleet } = await fleetWithPlacements(cp, opts.agents, "hb", { keepAliveMs: 4_000 });
+    const { fleet } = await fleetWithPlacements(cp, opts.agents, "hb", { keepAliveMs: 4_000, processes: 1 });
     await fleet.claimAll();
     await fleet.heartbeatAll();
-    const requests = heartbeatRequests(fleet);
+    const requests = await heartbeatRequests(fleet);
+    // The fleet only set up the leases; autocannon sends the heartbeats from here on.
+    await fleet.stop();
     let i = 0;
     const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
     await runLoad({ url: cp.url, durationSec: 2, connections: 4, next }); // warm-up
@@ -150,10 +154,11 @@ export async function profiledHeartbeats(
   const start: StartOptions = { config: THROUGHPUT_CONFIG, nodeArgs: ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] };
   const cp = await startControlPlane(start);
   try {
-    const { fleet } = await fleetWithPlacements(cp, opts.agents, "prof", { keepAliveMs: 4_000 });
+    const { fleet } = await fleetWithPlacements(cp, opts.agents, "prof", { keepAliveMs: 4_000, processes: 1 });
     await fleet.claimAll();
     await fleet.heartbeatAll();
-    const requests = heartbeatRequests(fleet);
+    const requests = await heartbeatRequests(fleet);
+    await fleet.stop();
     let i = 0;
     const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
     const before = await cp.stats();
@@ -230,7 +235,7 @@ function notMeasured(opts: { agents: number; durationSec: number }, setupSec: nu
  * goes longer than the TTL without an answered heartbeat (measured from the restart for the first one).
  */
 export async function sustainedHeartbeats(
-  opts: { agents: number; interval: string; leaseTtl: string; durationSec: number; setupBudgetSec: number },
+  opts: { agents: number; interval: string; leaseTtl: string; durationSec: number; setupBudgetSec: number; fleetProcesses: number },
   log: (line: string) => void,
 ): Promise<SustainedResult> {
   const setupStarted = Date.now();
@@ -238,18 +243,19 @@ export async function sustainedHeartbeats(
   // Set-up runs with a long interval (nodes stay placeable for two of them) and long leases; see above.
   const setupCp = await startControlPlane({ config: { heartbeatInterval: "30s", leaseTtl: "1h" } });
   let cp: BenchControlPlane | undefined;
-  let fleet: HollowFleet | undefined;
+  let fleet: RemoteFleet | undefined;
   try {
     const lap = (what: string): void => log(`  ${what} (${((Date.now() - setupStarted) / 1000).toFixed(1)} s)`);
-    const placed = await fleetWithPlacements(setupCp, opts.agents, "sus", { deadline, keepAliveMs: 25_000 });
+    const placed = await fleetWithPlacements(setupCp, opts.agents, "sus", { deadline, keepAliveMs: 25_000, processes: opts.fleetProcesses });
     fleet = placed.fleet;
-    lap(`${fleet.members.length} agents enrolled, ${placed.jobs} jobs applied`);
+    const enrolled = (await fleet.status()).agents;
+    lap(`${enrolled} agents enrolled, ${placed.jobs} jobs applied`);
     const claimed = await fleet.claimAll(16, deadline);
     lap(`${claimed} agents claimed their leases`);
-    const leases = fleet.members.reduce((n, m) => n + m.agent.leases.size, 0);
-    if (fleet.members.length < opts.agents || leases < opts.agents * LEASES_PER_AGENT) {
+    const leases = (await fleet.status()).leases;
+    if (enrolled < opts.agents || leases < opts.agents * LEASES_PER_AGENT) {
       const setupSec = (Date.now() - setupStarted) / 1000;
-      return notMeasured(opts, setupSec, `set-up exceeded its ${opts.setupBudgetSec} s budget: ${fleet.members.length} of ${opts.agents} agents enrolled, ${leases} of ${opts.agents * LEASES_PER_AGENT} leases claimed`);
+      return notMeasured(opts, setupSec, `set-up exceeded its ${opts.setupBudgetSec} s budget: ${enrolled} of ${opts.agents} agents enrolled, ${leases} of ${opts.agents * LEASES_PER_AGENT} leases claimed`);
     }
     await setupCp.close({ keepData: true });
     cp = await startControlPlane({ config: { heartbeatInterval: opts.interval, leaseTtl: opts.leaseTtl }, reuse: { dataDir: setupCp.dataDir, adminToken: setupCp.adminToken } });
@@ -257,46 +263,44 @@ export async function sustainedHeartbeats(
     log(`  ${opts.agents} agents enrolled, ${opts.agents * LEASES_PER_AGENT} leases claimed, control plane restarted (${setupSec.toFixed(1)} s)`);
 
     const f = fleet;
-    f.baseUrl = cp.url;
+    await f.setBaseUrl(cp.url);
     // Until the restarted control plane answers, agents use the interval it was configured with.
-    const intervalConfigured = durationMs(opts.interval, 5_000);
-    for (const m of f.members) m.agent.heartbeatIntervalMs = intervalConfigured;
-    const restartedAt = now();
+    await f.setHeartbeatInterval(durationMs(opts.interval, 5_000));
+    const configuredTtl = durationMs(opts.leaseTtl, 15_000);
     const cpuBefore = cp.cpuMs();
-    const hbBefore = f.counters.heartbeat;
-    const failedBefore = f.counters.failed;
-    const revokedBefore = f.revocations();
-    f.recording = true;
+    const before = await f.status();
+    await f.record(true);
+    // A lease lapses when its agent goes longer than the TTL without an answered heartbeat (counted from now).
+    await f.watchLapses(configuredTtl);
     // Each loop waits a random part of one interval before its first heartbeat.
-    for (const m of f.members) f.startMember(m, { claimLoop: false });
-    const parsedTtl = f.members[0]?.agent.leaseTtlMs ?? 0;
+    await f.start({ claimLoop: false });
 
-    const lapsed = new Set<string>();
     const watch = new LeaseWatch();
-    let leaseTtlMs = 0;
-    let intervalMs = 0;
+    const latencies: number[] = [];
     const windowEnd = Date.now() + opts.durationSec * 1000;
+    let lastSample = 0;
     while (Date.now() < windowEnd) {
       await sleep(Math.min(1_000, Math.max(0, windowEnd - Date.now())));
-      // The restarted control plane tells agents its TTL in the first reply; until then use the configured one.
-      const answered = f.members.find((m) => m.lastHeartbeatOkAt > restartedAt);
-      leaseTtlMs = answered?.agent.leaseTtlMs ?? durationMs(opts.leaseTtl, parsedTtl);
-      intervalMs = answered?.agent.heartbeatIntervalMs ?? intervalMs;
-      const t = now();
-      for (const m of f.members) {
-        if (t - Math.max(m.lastHeartbeatOkAt, restartedAt) > leaseTtlMs) for (const l of m.agent.leases.values()) lapsed.add(l.taskId);
+      latencies.push(...(await f.takeLatencies()));
+      // Every agent's leases cross a process boundary for each sample: every 5 s is enough.
+      if (Date.now() - lastSample >= 5_000) {
+        lastSample = Date.now();
+        watch.add(await sampleLeases(cp.db, () => f.held()));
       }
-      watch.add(await sampleLeases(cp.db, f));
     }
-    f.recording = false;
-    const unanswered = f.unansweredHeartbeatAges();
-    const heartbeats = f.counters.heartbeat - hbBefore - unanswered.length;
+    await f.record(false);
+    const unanswered = await f.unansweredAges();
+    latencies.push(...(await f.takeLatencies()));
+    const after = await f.status();
+    const lapsed = await f.lapsed();
+    const heartbeats = after.counters.heartbeat - before.counters.heartbeat - unanswered.length;
     const cpu = cp.cpuMs() - cpuBefore;
-    const latencies = [...f.heartbeatLatencies, ...unanswered];
-    const failedRequests = f.counters.failed - failedBefore;
-    const refusedRenewals = f.revocations() - revokedBefore;
+    const intervalMs = after.intervalMs;
+    const leaseTtlMs = after.ttlMs;
     await f.stop();
+    fleet = undefined;
     const lost = await cp.db.execute("SELECT count(*) AS n FROM tasks WHERE state = 'lost' OR lost_at IS NOT NULL");
+    const all = [...latencies, ...unanswered];
     return {
       agents: opts.agents,
       intervalMs,
@@ -305,17 +309,17 @@ export async function sustainedHeartbeats(
       setupSec,
       heartbeats,
       expectedHeartbeats: intervalMs > 0 ? Math.round((opts.agents * opts.durationSec * 1000) / (intervalMs * 0.95)) : 0,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
+      p50: percentile(all, 50),
+      p99: percentile(all, 99),
       unanswered: unanswered.length,
       lostTasks: Number(lost.rows[0]?.["n"] ?? 0),
-      lapsedLeases: lapsed.size,
-      refusedRenewals,
-      failedRequests,
+      lapsedLeases: lapsed,
+      refusedRenewals: after.revocations - before.revocations,
+      failedRequests: after.counters.failed - before.counters.failed,
       leases: watch,
       cpuMsPer1000: heartbeats > 0 ? (cpu / heartbeats) * 1000 : Number.NaN,
       note: "",
-      failureReasons: f.failureSummary(),
+      failureReasons: after.failureSummary,
     };
   } finally {
     await fleet?.stop();

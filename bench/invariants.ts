@@ -1,6 +1,6 @@
 // Correctness checks the benchmarks assert: no task under two valid leases, no over-committed node, every task running.
 import type { Client } from "@libsql/client";
-import type { HollowFleet } from "./fleet";
+import type { HeldLeaseRecord } from "./remote-fleet";
 
 export interface LeaseSample {
   at: number;
@@ -19,7 +19,7 @@ export interface LeaseSample {
  * One sample of the fencing invariant: reads the task table, then every agent's held leases, and counts
  * tasks held under two valid leases. Agents' expiries are the ones the control plane told them.
  */
-export async function sampleLeases(db: Client, fleet: HollowFleet): Promise<LeaseSample> {
+export async function sampleLeases(db: Client, held: () => Promise<HeldLeaseRecord[]>): Promise<LeaseSample> {
   const rows = await db.execute("SELECT id, epoch, state, node_id, lease_expires_at FROM tasks WHERE state IN ('leased', 'running')");
   const epochs = new Map<string, number>();
   const dbRows = new Map<string, { state: string; node: string; expires: number }>();
@@ -32,19 +32,18 @@ export async function sampleLeases(db: Client, fleet: HollowFleet): Promise<Leas
           GROUP BY job_id, slot HAVING count(*) > 1)`,
     args: [Date.now()],
   });
+  const leases = await held();
   const at = Date.now();
   const atEpoch = new Map<string, number>();
   const anyEpoch = new Map<string, number>();
   const holders = new Map<string, string[]>();
-  for (const m of fleet.members) {
-    for (const l of m.agent.leases.values()) {
-      if (l.expiresAt <= at || l.state === "stopped") continue;
-      anyEpoch.set(l.taskId, (anyEpoch.get(l.taskId) ?? 0) + 1);
-      if (epochs.get(l.taskId) === l.epoch) atEpoch.set(l.taskId, (atEpoch.get(l.taskId) ?? 0) + 1);
-      const list = holders.get(l.taskId) ?? [];
-      list.push(`${m.agent.name}${m.stopped ? " (stopped)" : ""} epoch ${l.epoch} valid ${l.expiresAt - at} ms more`);
-      holders.set(l.taskId, list);
-    }
+  for (const l of leases) {
+    if (l.expiresAt <= at || l.taskStopped) continue;
+    anyEpoch.set(l.taskId, (anyEpoch.get(l.taskId) ?? 0) + 1);
+    if (epochs.get(l.taskId) === l.epoch) atEpoch.set(l.taskId, (atEpoch.get(l.taskId) ?? 0) + 1);
+    const list = holders.get(l.taskId) ?? [];
+    list.push(`${l.agent}${l.agentStopped ? " (stopped)" : ""} epoch ${l.epoch} valid ${l.expiresAt - at} ms more`);
+    holders.set(l.taskId, list);
   }
   const over = (m: Map<string, number>): string[] => [...m.entries()].filter(([, n]) => n > 1).map(([id]) => id);
   const doubled = over(anyEpoch);
@@ -76,13 +75,10 @@ export async function countTasks(db: Client, where: string): Promise<number> {
 }
 
 /** Tasks that should run and every hollow agent thinks it runs: each must be held by exactly one agent at its DB epoch. */
-export async function unheldRunningTasks(db: Client, fleet: HollowFleet): Promise<number> {
+export async function unheldRunningTasks(db: Client, leases: HeldLeaseRecord[]): Promise<number> {
   const rows = await db.execute("SELECT id, epoch FROM tasks WHERE desired = 'run' AND state = 'running'");
   const held = new Set<string>();
-  for (const m of fleet.members) {
-    if (m.stopped) continue;
-    for (const l of m.agent.leases.values()) held.add(`${l.taskId}:${l.epoch}`);
-  }
+  for (const l of leases) if (!l.agentStopped) held.add(`${l.taskId}:${l.epoch}`);
   return rows.rows.filter((r) => !held.has(`${String(r["id"])}:${Number(r["epoch"])}`)).length;
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 
 export interface Child<Ready> {
   pid: number;
+  process: ChildProcess;
   ready: Ready;
   /** The last lines the child wrote to stderr (for diagnosis). */
   stderrTail(): string;
@@ -17,6 +18,8 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Open an IPC channel to the child (process.send / "message"). */
+  ipc?: boolean;
 }
 
 /** Children still running, so that none outlives the benchmark if it stops early. */
@@ -54,7 +57,7 @@ export function benchScript(name: string): string {
 /** Starts `node --import tsx <script> <arg>` and resolves with the first JSON line it prints on stdout. */
 export async function spawnBenchChild<Ready>(script: string, arg: unknown, opts: SpawnOptions = {}): Promise<Child<Ready>> {
   const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", script, JSON.stringify(arg)], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: opts.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
     // `--import tsx` resolves from the working directory: the repository root.
     cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: { ...process.env, ...(opts.env ?? {}) },
@@ -101,6 +104,7 @@ export async function spawnBenchChild<Ready>(script: string, arg: unknown, opts:
 
   return {
     pid,
+    process: proc,
     ready,
     stderrTail: () => stderr,
     async stop(graceMs = 10_000) {
