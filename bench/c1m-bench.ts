@@ -1,6 +1,7 @@
 // C1M-lite: jobs totalling many tasks applied onto a hollow fleet that claims and heartbeats like real agents;
 // times apply → every task leased and reported running, and counts database round trips per placed task.
 import { hollowJob, startControlPlane } from "./cluster";
+import { topShapes } from "./heartbeat-bench";
 import { RemoteFleet } from "./remote-fleet";
 import { countTasks, LeaseWatch, overCommittedNodes, runStateCounts, sampleLeases, unheldRunningTasks } from "./invariants";
 import { sleep } from "./stats";
@@ -102,6 +103,7 @@ export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Pr
     }
     const seconds = (Date.now() - started) / 1000;
     const end = await fleet.status();
+    log(`  control-plane DB time by statement shape: ${topShapes(before.db, await cp.stats())}`);
     const after = { claims: end.counters.claim, heartbeats: end.counters.heartbeat, failed: end.counters.failed, db: await cp.stats() };
     watch.add(await sampleLeases(cp.db, () => fleet.held()));
     const result: C1mResult = {

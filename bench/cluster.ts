@@ -49,7 +49,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<BenchC
   };
   let child: Child<ControlPlaneChildReady>;
   try {
-    child = await spawnBenchChild<ControlPlaneChildReady>(benchScript("control-plane-server.ts"), childOpts, { nodeArgs: opts.nodeArgs ?? [] });
+    // LEASEHOLD_BENCH_CPU_PROFILE=<dir> profiles every control plane a scenario starts (for diagnosis).
+    const profileDir = process.env["LEASEHOLD_BENCH_CPU_PROFILE"];
+    const nodeArgs = opts.nodeArgs ?? (profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []);
+    child = await spawnBenchChild<ControlPlaneChildReady>(benchScript("control-plane-server.ts"), childOpts, { nodeArgs });
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;

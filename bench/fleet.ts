@@ -108,7 +108,12 @@ export class HollowFleet {
   }
 
   /** Enrolls `count` agents named `<prefix>-<i>` and heartbeats each once, so that the nodes are ready for placements. */
-  async enroll(joinToken: string, count: number, prefix: string, opts: { cpu?: number; memory?: number; concurrency?: number; deadline?: number } = {}): Promise<void> {
+  async enroll(
+    joinToken: string,
+    count: number,
+    prefix: string,
+    opts: { cpu?: number; memory?: number; concurrency?: number; deadline?: number; startHeartbeats?: boolean } = {},
+  ): Promise<void> {
     const created: FleetMember[] = [];
     for (let i = 0; i < count; i++) {
       let member: FleetMember | undefined;
@@ -127,6 +132,8 @@ export class HollowFleet {
       await m.agent.enroll(joinToken);
       await m.agent.heartbeat();
       this.members.push(m);
+      // As a real agent does: heartbeats begin at enrollment, whatever else the set-up is doing.
+      if (opts.startHeartbeats) this.startMember(m, { claimLoop: false });
     });
   }
 

@@ -1,6 +1,9 @@
 // Heartbeat scenarios: the highest heartbeat rate with p99 under 100 ms (autocannon replaying agents' heartbeats),
 // the control plane's CPU per heartbeat, and a sustained fleet heartbeating on its own for a while with no lease lost.
 import type { ConfigInput } from "../worker/config";
+import { availableParallelism } from "node:os";
+import type { ControlPlaneStats } from "./control-plane-server";
+import { processCpuMs } from "./processes";
 import { hollowJob, startControlPlane, type ApplyResponse, type BenchControlPlane, type StartOptions } from "./cluster";
 import { RemoteFleet } from "./remote-fleet";
 import { LeaseWatch, sampleLeases } from "./invariants";
@@ -226,13 +229,12 @@ function notMeasured(opts: { agents: number; durationSec: number }, setupSec: nu
 }
 
 /**
- * A fleet heartbeating on its own timers (no load generator), each agent holding 10 leases.
- *
- * Set-up runs on a control plane with long leases (enroll, apply, claim), which is then stopped and started
- * again on the same database with the configured interval and TTL: the control plane is stateless, and
- * this keeps leases claimed early in a long set-up from lapsing before their agents start heartbeating.
- * Claim long-polls are not run: the workload is heartbeats only. A lease counts as lapsed when its agent
- * goes longer than the TTL without an answered heartbeat (measured from the restart for the first one).
+ * A fleet heartbeating on its own timers (no load generator), each agent holding 10 leases, on a control plane
+ * configured with the interval and TTL under test from the start. Each agent starts heartbeating as soon as it
+ * is enrolled, as a real agent does, so set-up (enroll, apply, claim) runs under the fleet's heartbeat load.
+ * Claim long-polls are not run: the workload is heartbeats only. The window starts one interval after the
+ * last claim, when every lease has been reported running. A lease counts as lapsed when its agent goes
+ * longer than the TTL without an answered heartbeat during the window; any task lost at any time counts.
  */
 export async function sustainedHeartbeats(
   opts: { agents: number; interval: string; leaseTtl: string; durationSec: number; setupBudgetSec: number; fleetProcesses: number },
@@ -240,40 +242,34 @@ export async function sustainedHeartbeats(
 ): Promise<SustainedResult> {
   const setupStarted = Date.now();
   const deadline = setupStarted + opts.setupBudgetSec * 1000;
-  // Set-up runs with a long interval (nodes stay placeable for two of them) and long leases; see above.
-  const setupCp = await startControlPlane({ config: { heartbeatInterval: "30s", leaseTtl: "1h" } });
-  let cp: BenchControlPlane | undefined;
+  const cp = await startControlPlane({ config: { heartbeatInterval: opts.interval, leaseTtl: opts.leaseTtl } });
   let fleet: RemoteFleet | undefined;
   try {
     const lap = (what: string): void => log(`  ${what} (${((Date.now() - setupStarted) / 1000).toFixed(1)} s)`);
-    const placed = await fleetWithPlacements(setupCp, opts.agents, "sus", { deadline, keepAliveMs: 25_000, processes: opts.fleetProcesses });
-    fleet = placed.fleet;
-    const enrolled = (await fleet.status()).agents;
-    lap(`${enrolled} agents enrolled, ${placed.jobs} jobs applied`);
-    const claimed = await fleet.claimAll(16, deadline);
+    const f = await RemoteFleet.start(cp.url, opts.fleetProcesses);
+    fleet = f;
+    await f.enroll(await cp.joinToken(), opts.agents, "sus", { ...CAPACITY, concurrency: 16, deadline, startHeartbeats: true });
+    const enrolled = (await f.status()).agents;
+    const placed = await applyTenEach(cp, enrolled, "sus", deadline);
+    lap(`${enrolled} agents enrolled and heartbeating, ${placed.jobs} jobs applied`);
+    const claimed = await f.claimAll(16, deadline);
     lap(`${claimed} agents claimed their leases`);
-    const leases = (await fleet.status()).leases;
+    const leases = (await f.status()).leases;
+    const setupSec = (Date.now() - setupStarted) / 1000;
     if (enrolled < opts.agents || leases < opts.agents * LEASES_PER_AGENT) {
-      const setupSec = (Date.now() - setupStarted) / 1000;
       return notMeasured(opts, setupSec, `set-up exceeded its ${opts.setupBudgetSec} s budget: ${enrolled} of ${opts.agents} agents enrolled, ${leases} of ${opts.agents * LEASES_PER_AGENT} leases claimed`);
     }
-    await setupCp.close({ keepData: true });
-    cp = await startControlPlane({ config: { heartbeatInterval: opts.interval, leaseTtl: opts.leaseTtl }, reuse: { dataDir: setupCp.dataDir, adminToken: setupCp.adminToken } });
-    const setupSec = (Date.now() - setupStarted) / 1000;
-    log(`  ${opts.agents} agents enrolled, ${opts.agents * LEASES_PER_AGENT} leases claimed, control plane restarted (${setupSec.toFixed(1)} s)`);
+    // One interval for every agent to report its new leases running.
+    const status = await f.status();
+    await sleep(status.intervalMs);
 
-    const f = fleet;
-    await f.setBaseUrl(cp.url);
-    // Until the restarted control plane answers, agents use the interval it was configured with.
-    await f.setHeartbeatInterval(durationMs(opts.interval, 5_000));
-    const configuredTtl = durationMs(opts.leaseTtl, 15_000);
     const cpuBefore = cp.cpuMs();
+    const fleetCpuBefore = f.pids().map(processCpuMs);
+    const dbBefore = await cp.stats();
     const before = await f.status();
+    await f.takeLatencies();
     await f.record(true);
-    // A lease lapses when its agent goes longer than the TTL without an answered heartbeat (counted from now).
-    await f.watchLapses(configuredTtl);
-    // Each loop waits a random part of one interval before its first heartbeat.
-    await f.start({ claimLoop: false });
+    await f.watchLapses(before.ttlMs);
 
     const watch = new LeaseWatch();
     const latencies: number[] = [];
@@ -295,20 +291,21 @@ export async function sustainedHeartbeats(
     const lapsed = await f.lapsed();
     const heartbeats = after.counters.heartbeat - before.counters.heartbeat - unanswered.length;
     const cpu = cp.cpuMs() - cpuBefore;
-    const intervalMs = after.intervalMs;
-    const leaseTtlMs = after.ttlMs;
+    const fleetCpu = f.pids().reduce((sum, pid, i) => sum + processCpuMs(pid) - (fleetCpuBefore[i] ?? 0), 0);
+    log(`  CPU in the window: control plane ${(cpu / 1000).toFixed(1)} s, fleet processes ${(fleetCpu / 1000).toFixed(1)} s, over ${opts.durationSec} s on ${availableParallelism()} cores`);
+    log(`  control-plane DB time by statement shape in the window: ${topShapes(dbBefore, await cp.stats())}`);
     await f.stop();
     fleet = undefined;
     const lost = await cp.db.execute("SELECT count(*) AS n FROM tasks WHERE state = 'lost' OR lost_at IS NOT NULL");
     const all = [...latencies, ...unanswered];
     return {
       agents: opts.agents,
-      intervalMs,
-      leaseTtlMs,
+      intervalMs: after.intervalMs,
+      leaseTtlMs: after.ttlMs,
       durationSec: opts.durationSec,
       setupSec,
       heartbeats,
-      expectedHeartbeats: intervalMs > 0 ? Math.round((opts.agents * opts.durationSec * 1000) / (intervalMs * 0.95)) : 0,
+      expectedHeartbeats: after.intervalMs > 0 ? Math.round((opts.agents * opts.durationSec * 1000) / (after.intervalMs * 0.95)) : 0,
       p50: percentile(all, 50),
       p99: percentile(all, 99),
       unanswered: unanswered.length,
@@ -323,14 +320,18 @@ export async function sustainedHeartbeats(
     };
   } finally {
     await fleet?.stop();
-    await cp?.close();
-    await setupCp.close();
+    await cp.close();
   }
 }
 
-/** A configured duration in ms ("15s", "3s", "500ms"), or `fallback`. */
-function durationMs(ttl: string, fallback: number): number {
-  const m = /^(\d+)(ms|s|m)$/.exec(ttl);
-  if (!m) return fallback;
-  return Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1_000 : 60_000);
+/** The five statement shapes the control plane spent most DB time on between two stats, "shape: calls, ms". */
+export function topShapes(before: ControlPlaneStats, after: ControlPlaneStats): string {
+  return Object.entries(after.dbByShape)
+    .map(([shape, a]) => ({ shape, calls: a.calls - (before.dbByShape[shape]?.calls ?? 0), ms: a.ms - (before.dbByShape[shape]?.ms ?? 0) }))
+    .filter((d) => d.calls > 0)
+    .sort((x, y) => y.ms - x.ms)
+    .slice(0, 5)
+    .map((d) => `${d.shape.slice(0, 90)}: ${d.calls} calls, ${d.ms.toFixed(0)} ms`)
+    .join("; ");
 }
+

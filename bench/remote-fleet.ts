@@ -24,6 +24,8 @@ interface EnrollOptions {
   memory?: number;
   concurrency?: number;
   deadline?: number;
+  /** Start each agent's heartbeat loop as soon as it is enrolled. */
+  startHeartbeats?: boolean;
 }
 
 export type FleetCommand =

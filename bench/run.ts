@@ -69,7 +69,7 @@ const PLAN = quick
       dockerRuns: 7,
       scheduler: { tasks: 100_000, nodes: 10_000, runs: 5 },
       heartbeat: { agents: 1_000, runs: 3, stepSec: 5, maxConnections: 128 },
-      sustained: { agents: 10_000, interval: "5s", leaseTtl: "15s", durationSec: 60, setupBudgetSec: 150, fleetProcesses: 2 },
+      sustained: { agents: Number(process.env["SUS_AGENTS"] ?? 10_000), interval: "5s", leaseTtl: "15s", durationSec: 60, setupBudgetSec: 150, fleetProcesses: 2 },
       c1m: { tasks: 100_000, agents: 5_000, capMs: 180_000, runs: 1, fleetProcesses: 2 },
       failover: { agents: 100, tasks: 1_000, stopFraction: 0.1, capMs: 30_000, runs: 5 },
       containers: { replicas: [1, 20], runs: 3, capMs: 120_000 },

@@ -7,7 +7,7 @@ import { writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
-import { signLease } from "./lease-token";
+import type { LeaseTokens } from "./lease-token";
 import { taskSpecOf } from "./task-spec";
 import type { FleetTiming } from "./timing";
 
@@ -20,9 +20,9 @@ const pollInterval = (heartbeatIntervalMs: number) => Math.round(heartbeatInterv
 // In the held-leases query, unary + on lease_expires_at keeps SQLite on the node's own index instead of
 // the fleet-wide state/expiry index (a scan of every live lease per claim).
 
-export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
+export async function claim(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
-  let result = await claimOnce(deps, timing, node);
+  let result = await claimOnce(deps, timing, tokens, node);
   const { heartbeatIntervalMs } = await timing.current();
   // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
   while (result.fresh === 0) {
@@ -33,13 +33,13 @@ export async function claim(deps: ResolvedDeps, timing: FleetTiming, node: NodeP
       sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
       args: [node.nodeId],
     });
-    if (Number(work.rows[0]?.["work"]) === 1) result = await claimOnce(deps, timing, node);
+    if (Number(work.rows[0]?.["work"]) === 1) result = await claimOnce(deps, timing, tokens, node);
   }
   const t = await timing.current();
   return { leases: result.leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
 }
 
-async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
+async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
   const now = deps.clock.now();
   const { leaseTtlMs } = await timing.current();
   const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
@@ -82,7 +82,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, node: NodePrin
       const version = Number(row["version"]);
       const spec = specOf(row);
       const task = taskSpecOf(String(row["job_id"]), Number(row["slot"]), version, spec);
-      const lease = await signLease(deps.keys, deps.clock, { taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
+      const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
       return { taskId, epoch, lease, expiresAt: Number(row["lease_expires_at"]) };
     }),
   );

@@ -1,7 +1,7 @@
 // Signing and verifying lease grants (JWS, EdDSA). A lease names task, node and epoch; the store decides
 // whether that epoch is still current (fencing). Invariant: a task has at most one unexpired lease,
 // because a task row has one epoch and one expiry and the epoch only rises.
-import { jwtVerify, SignJWT } from "jose";
+import { decodeJwt, jwtVerify, SignJWT } from "jose";
 import { AUDIENCE, ISSUER, type LeaseClaims, type TaskSpec } from "../../api/agent-protocol";
 import { SIGNING_ALG, type SigningKeys } from "../auth/keys";
 import type { Clock } from "../clock";
@@ -25,21 +25,46 @@ export async function signLease(
 
 export type LeaseCheck = { ok: true; claims: LeaseClaims } | { ok: false; reason: string };
 
-const CACHE_LIMIT = 100_000;
+/** Tokens remembered per instance, each way; the oldest are forgotten first. */
+const CACHE_LIMIT = 200_000;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= CACHE_LIMIT) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+  map.set(key, value);
+}
 
 /**
- * Verifies lease signatures, remembering tokens it has verified: a heartbeat presents the same tokens
- * every few seconds and an Ed25519 check per lease would dominate its cost. The cache only holds
- * results of a pure function of the token, so instances need not share it; expiry is still checked
- * against the clock on every use.
+ * Signs and verifies lease tokens, remembering both: a heartbeat presents the same tokens every few
+ * seconds, and a claim returns every lease the node holds, so an Ed25519 operation per lease per request
+ * would dominate their cost. Both caches hold results of pure functions (of the token; of the task, epoch,
+ * node and job version), so instances need not share them; expiry is still checked on every use.
  */
-export class LeaseVerifier {
+export class LeaseTokens {
   private readonly verified = new Map<string, LeaseClaims>();
+  private readonly signed = new Map<string, { token: string; exp: number }>();
 
   constructor(
     private readonly keys: SigningKeys,
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * A token for this lease: the one signed before while it has more than a third of its life left (a
+   * heartbeat re-signs it after that), else a new one. A token this instance signs needs no verifying.
+   */
+  async sign(lease: Parameters<typeof signLease>[2], ttlMs: number): Promise<string> {
+    const key = `${lease.taskId}:${lease.epoch}:${lease.nodeId}:${lease.version}`;
+    const hit = this.signed.get(key);
+    if (hit && hit.exp * 1000 - this.clock.now() > ttlMs / 3) return hit.token;
+    const token = await signLease(this.keys, this.clock, lease, ttlMs);
+    const claims = decodeJwt(token) as unknown as LeaseClaims;
+    remember(this.signed, key, { token, exp: claims.exp });
+    remember(this.verified, token, claims);
+    return token;
+  }
 
   async verify(token: string): Promise<LeaseCheck> {
     const nowSec = this.clock.now() / 1000;
@@ -57,8 +82,7 @@ export class LeaseVerifier {
       if (typeof claims.node !== "string" || typeof claims.epoch !== "number" || typeof claims.ver !== "number") {
         return { ok: false, reason: "lease claims are malformed" };
       }
-      if (this.verified.size >= CACHE_LIMIT) this.verified.clear();
-      this.verified.set(token, claims);
+      remember(this.verified, token, claims);
       return { ok: true, claims };
     } catch {
       return { ok: false, reason: "lease signature or claims do not verify" };

@@ -29,16 +29,25 @@ export function jittered(intervalMs: number, random: () => number = Math.random)
 
 const REFRESH_MS = 30_000;
 
-/** Counts live nodes at most every 30 s per instance; a cache, not state: any instance derives the same. */
+/**
+ * Counts live nodes at most every 30 s per instance; a cache, not state: any instance derives the same.
+ * One count at a time: the heartbeats that find the cache stale together share it.
+ */
 export function createFleetTiming(store: Store, clock: Clock, config: Config): FleetTiming {
   let cached: { at: number; timing: Timing } | undefined;
+  let counting: Promise<Timing> | null = null;
   return {
     async current() {
       const now = clock.now();
       if (cached && now - cached.at < REFRESH_MS && now >= cached.at) return cached.timing;
-      const rows = await store.db.$count(nodes, ne(nodes.status, "down"));
-      cached = { at: now, timing: timingFor(config, rows) };
-      return cached.timing;
+      counting ??= store.db
+        .$count(nodes, ne(nodes.status, "down"))
+        .then((live) => {
+          cached = { at: now, timing: timingFor(config, live) };
+          return cached.timing;
+        })
+        .finally(() => (counting = null));
+      return counting;
     },
   };
 }

@@ -14,7 +14,7 @@ import type { Evaluator } from "../evaluator";
 import { claim } from "../leases/claim";
 import { enroll } from "../leases/enroll";
 import { heartbeat, HeartbeatWriter } from "../leases/heartbeat";
-import { LeaseVerifier } from "../leases/lease-token";
+import { LeaseTokens } from "../leases/lease-token";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
 
@@ -37,7 +37,7 @@ export function runInBackground(c: Context<AppEnv>, deps: ResolvedDeps, work: ()
 const OVERDUE_PROBE_MS = 1_000;
 
 export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
-  const verifier = new LeaseVerifier(deps.keys, deps.clock);
+  const tokens = new LeaseTokens(deps.keys, deps.clock);
   const writer = new HeartbeatWriter(deps, timing);
   let lastProbe = 0;
 
@@ -65,7 +65,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
     }),
     async (c) => {
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { waitMs: 0 };
-      return c.json(await claim(deps, timing, c.get("node"), body.waitMs, c.req.raw.signal), 200);
+      return c.json(await claim(deps, timing, tokens, c.get("node"), body.waitMs, c.req.raw.signal), 200);
     },
   );
 
@@ -82,7 +82,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const now = deps.clock.now();
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
-      const outcome = await heartbeat(deps, timing, verifier, writer, c.get("node"), c.req.valid("json").tasks, probe);
+      const outcome = await heartbeat(deps, timing, tokens, writer, c.get("node"), c.req.valid("json").tasks, probe);
       if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.request({ jobs: outcome.endedJobs }, "task-ended"));
       if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.request({ waiting: true }, "node-ready"));
       if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
