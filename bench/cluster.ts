@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 import { createClient, type Client } from "@libsql/client";
 import type { ConfigInput } from "../worker/config";
 import type { ControlPlaneChildOptions, ControlPlaneChildReady, ControlPlaneStats } from "./control-plane-server";
@@ -60,10 +60,12 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<BenchC
   const { url, adminToken, statsUrl } = child.ready;
   const db = createClient({ url: `file:${join(dataDir, "leasehold.db")}`, timeout: 10_000 });
   let closed = false;
+  const apiAgent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const statsAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const forget = onEarlyExit(() => rmSync(dataDir, { recursive: true, force: true }));
 
   async function api<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = 300_000): Promise<T> {
-    const res = await plainRequest(new URL(path, url), method, { authorization: `Bearer ${adminToken}` }, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
+    const res = await plainRequest(apiAgent, new URL(path, url), method, { authorization: `Bearer ${adminToken}` }, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
     if (res.status < 200 || res.status > 299) throw new Error(`${method} ${path}: HTTP ${res.status}: ${res.text.slice(0, 500)}`);
     return JSON.parse(res.text) as T;
   }
@@ -80,7 +82,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<BenchC
     },
     apply: (spec, timeoutMs) => api<ApplyResponse>("POST", "/v1/jobs", spec, timeoutMs),
     async stats() {
-      const res = await plainRequest(new URL(statsUrl), "GET", {}, undefined, 30_000);
+      const res = await plainRequest(statsAgent, new URL(statsUrl), "GET", {}, undefined, 30_000);
       return JSON.parse(res.text) as ControlPlaneStats;
     },
     cpuMs: () => processCpuMs(child.pid),
@@ -88,6 +90,8 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<BenchC
       if (!closed) {
         closed = true;
         db.close();
+        apiAgent.destroy();
+        statsAgent.destroy();
         await child.stop();
       }
       if (!o.keepData) {
@@ -104,16 +108,26 @@ export function hollowJob(name: string, replicas: number, resources = { cpu: 100
 }
 
 /**
- * One request on a connection of its own. The hollow fleet keeps thousands of pooled connections busy in this
- * process; a pooled socket the server has just closed for idleness would fail a non-idempotent POST.
+ * A request on the driver's own kept-alive connection, opened when the control plane starts: under a fleet's
+ * load a new connection may wait in the server's full accept queue (connect ETIMEDOUT) while a kept one
+ * does not. The server keeps idle connections 65 s; a request on a socket it closed meanwhile is sent
+ * again once on a new one.
  */
-function plainRequest(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+function plainRequest(
+  agent: Agent,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+  retried = false,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
         method,
-        agent: false,
+        agent,
         headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
         timeout: timeoutMs,
       },
@@ -126,7 +140,11 @@ function plainRequest(url: URL, method: string, headers: Record<string, string>,
       },
     );
     req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname} timed out`)));
-    req.on("error", reject);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      if (req.reusedSocket && err.code === "ECONNRESET" && !retried) {
+        plainRequest(agent, url, method, headers, body, timeoutMs, true).then(resolve, reject);
+      } else reject(err);
+    });
     req.end(body);
   });
 }

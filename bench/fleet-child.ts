@@ -88,9 +88,17 @@ process.on("message", (msg: FleetCommand & { id: number }) => {
     .then(() => handler(msg.args))
     .then(
       (result) => send({ id: msg.id, ok: true, result: result ?? null }),
-      (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) => send({ id: msg.id, ok: false, error: describe(err) }),
     );
 });
+
+/** An error's message and, for a network error, its cause ("fetch failed: UND_ERR_HEADERS_TIMEOUT"). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : "";
+  return detail ? `${err.message}: ${detail}` : err.message;
+}
 
 function send(reply: FleetReply): void {
   process.send?.(reply);

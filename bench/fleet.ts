@@ -164,9 +164,18 @@ export class HollowFleet {
   async claimAll(concurrency = 16, deadline = Number.POSITIVE_INFINITY): Promise<number> {
     let claimed = 0;
     await mapLimit(this.members, concurrency, async (m) => {
-      if (Date.now() > deadline) return;
-      await m.agent.claim(0);
-      claimed++;
+      // A failed claim is retried with the agent's backoff, as the real agent would, until the deadline.
+      const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
+      for (let attempt = 1; Date.now() <= deadline; attempt++) {
+        try {
+          await m.agent.claim(0);
+          claimed++;
+          return;
+        } catch (err) {
+          if (attempt >= 8) throw err;
+          await sleep(backoff.next());
+        }
+      }
     });
     return claimed;
   }

@@ -18,11 +18,42 @@ import type { FleetTiming } from "./timing";
  */
 const pollInterval = (heartbeatIntervalMs: number) => Math.round(heartbeatIntervalMs * (0.75 + 0.25 * Math.random()));
 // In the held-leases query, unary + on lease_expires_at keeps SQLite on the node's own index instead of
-// the fleet-wide state/expiry index (a scan of every live lease per claim).
+// the fleet-wide state index (a scan of every live lease per claim).
 
-export async function claim(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal, waitMs: number, abort?: AbortSignal): Promise<ClaimResponse> {
+/**
+ * Bounds the claims an instance works on at once. A claim signs every new lease, so a burst (an apply that
+ * gives work to thousands of nodes) could take all of the instance's time from heartbeats, which keep the
+ * fleet's leases alive; past the bound, claims wait their turn instead.
+ */
+export class ClaimGate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+export async function claim(
+  deps: ResolvedDeps,
+  timing: FleetTiming,
+  tokens: LeaseTokens,
+  gate: ClaimGate,
+  node: NodePrincipal,
+  waitMs: number,
+  abort?: AbortSignal,
+): Promise<ClaimResponse> {
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
-  let result = await claimOnce(deps, timing, tokens, node);
+  let result = await gate.run(() => claimOnce(deps, timing, tokens, node));
   const { heartbeatIntervalMs } = await timing.current();
   // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
   while (result.fresh === 0) {
@@ -33,7 +64,7 @@ export async function claim(deps: ResolvedDeps, timing: FleetTiming, tokens: Lea
       sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
       args: [node.nodeId],
     });
-    if (Number(work.rows[0]?.["work"]) === 1) result = await claimOnce(deps, timing, tokens, node);
+    if (Number(work.rows[0]?.["work"]) === 1) result = await gate.run(() => claimOnce(deps, timing, tokens, node));
   }
   const t = await timing.current();
   return { leases: result.leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };

@@ -73,7 +73,7 @@ const WITH_REPORTS = `WITH ${OK_NODES}, r AS MATERIALIZED (SELECT value ->> 0 AS
     value ->> 3 AS state, value ->> 4 AS health, value ->> 5 AS exit_code, value ->> 6 AS restarts,
     json(value -> 7) AS ports, value ->> 8 AS message
   FROM json_each(:reports) WHERE value ->> 0 IN (SELECT id FROM ok))`;
-// Unary + keeps SQLite from driving these joins off the state/expiry index (every live task in the fleet,
+// Unary + keeps SQLite from driving these joins off the state index (every live task in the fleet,
 // each checked against every report); the task is found by its primary key from each report instead.
 const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.lease_expires_at >= :now";
 

@@ -11,7 +11,7 @@ import {
 } from "../../api/agent-protocol";
 import type { AppEnv, App, ResolvedDeps } from "../context";
 import type { Evaluator } from "../evaluator";
-import { claim } from "../leases/claim";
+import { claim, ClaimGate } from "../leases/claim";
 import { enroll } from "../leases/enroll";
 import { heartbeat, HeartbeatWriter } from "../leases/heartbeat";
 import { LeaseTokens } from "../leases/lease-token";
@@ -35,9 +35,12 @@ export function runInBackground(c: Context<AppEnv>, deps: ResolvedDeps, work: ()
 
 /** How often one instance looks for expired leases and silent nodes while serving heartbeats. */
 const OVERDUE_PROBE_MS = 1_000;
+/** Claims one instance works on at once (see ClaimGate). */
+const CLAIMS_AT_ONCE = 4;
 
 export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
   const tokens = new LeaseTokens(deps.keys, deps.clock);
+  const claims = new ClaimGate(CLAIMS_AT_ONCE);
   const writer = new HeartbeatWriter(deps, timing);
   let lastProbe = 0;
 
@@ -65,7 +68,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
     }),
     async (c) => {
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { waitMs: 0 };
-      return c.json(await claim(deps, timing, tokens, c.get("node"), body.waitMs, c.req.raw.signal), 200);
+      return c.json(await claim(deps, timing, tokens, claims, c.get("node"), body.waitMs, c.req.raw.signal), 200);
     },
   );
 

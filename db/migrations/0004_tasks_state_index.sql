@@ -1,0 +1,2 @@
+DROP INDEX `tasks_state_expiry`;--> statement-breakpoint
+CREATE INDEX `tasks_state` ON `tasks` (`state`);

@@ -1,0 +1,44 @@
+// Lease tokens are signed once and reused while they have a third of their life left; a token this
+// instance signed verifies, and one from another key does not.
+import { decodeJwt } from "jose";
+import { describe, expect, it } from "vitest";
+import { generateSigningKey } from "../../worker/auth/keys";
+import { ManualClock } from "../../worker/clock";
+import { LeaseTokens } from "../../worker/leases/lease-token";
+
+const TTL = 3_600_000;
+const lease = { taskId: "t-1", nodeId: "n-1", epoch: 3, version: 2, task: { image: "img" } as never };
+
+describe("LeaseTokens", () => {
+  it("reuses a signed token until a third of its life is left, then signs a new one", async () => {
+    const { keys } = await generateSigningKey();
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const tokens = new LeaseTokens(keys, clock);
+    const first = await tokens.sign(lease, TTL);
+    clock.advance(TTL / 2);
+    expect(await tokens.sign(lease, TTL)).toBe(first);
+    // Another epoch is another lease.
+    const other = await tokens.sign({ ...lease, epoch: 4 }, TTL);
+    expect(other).not.toBe(first);
+    expect(decodeJwt(other)["epoch"]).toBe(4);
+    clock.advance(TTL / 6 + 1_000);
+    const renewed = await tokens.sign(lease, TTL);
+    expect(renewed).not.toBe(first);
+    expect(decodeJwt(renewed).exp).toBe(Math.floor((clock.now() + TTL) / 1000));
+  });
+
+  it("verifies its own tokens and refuses another key's, and an expired one", async () => {
+    const { keys } = await generateSigningKey();
+    const { keys: otherKeys } = await generateSigningKey();
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const tokens = new LeaseTokens(keys, clock);
+    const foreign = await new LeaseTokens(otherKeys, clock).sign(lease, TTL);
+    const own = await tokens.sign(lease, TTL);
+    expect(await tokens.verify(own)).toMatchObject({ ok: true, claims: { sub: "t-1", node: "n-1", epoch: 3 } });
+    // A second instance with the same key verifies it from the signature alone.
+    expect(await new LeaseTokens(keys, clock).verify(own)).toMatchObject({ ok: true });
+    expect(await tokens.verify(foreign)).toMatchObject({ ok: false });
+    clock.advance(TTL + 1_000);
+    expect(await tokens.verify(own)).toMatchObject({ ok: false, reason: "lease grant has expired" });
+  });
+});
