@@ -73,7 +73,8 @@ export async function c1mLite(opts: C1mOptions, log: (line: string) => void): Pr
       try {
         r = await cp.apply(hollowJob(`c1m-${jobs++}`, replicas), Math.max(1_000, deadline - Date.now()));
       } catch (err) {
-        applyError = `apply ${jobs} did not succeed: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}`;
+        const logged = cp.logTail().trim().split("\n").slice(-3).join(" | ").slice(-400);
+        applyError = `apply ${jobs} did not succeed: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}${logged ? ` (control plane log: ${logged})` : ""}`;
         log(`  ${applyError}`);
         break;
       }

@@ -24,6 +24,8 @@ export interface BenchControlPlane {
   joinToken(): Promise<string>;
   apply(spec: Record<string, unknown>, timeoutMs?: number): Promise<ApplyResponse>;
   stats(): Promise<ControlPlaneStats>;
+  /** The last lines the control plane logged (stderr), for diagnosis. */
+  logTail(): string;
   /** CPU time (ms) of the control-plane process so far, from /proc. */
   cpuMs(): number;
   /** Stops the process; removes the data directory unless `keepData`. */
@@ -86,6 +88,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<BenchC
       return JSON.parse(res.text) as ControlPlaneStats;
     },
     cpuMs: () => processCpuMs(child.pid),
+    logTail: () => child.stderrTail(),
     async close(o = {}) {
       if (!closed) {
         closed = true;

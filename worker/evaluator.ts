@@ -48,7 +48,7 @@ export interface Evaluator {
 
 const LIVE_STATES = "('placed', 'leased', 'running')";
 /** Statements per write batch when a plan is large. */
-const PLAN_CHUNK = 2_000;
+const PLAN_CHUNK = 1_000;
 
 /** [from, to) ranges of at most `size` statements, cut only where a statement starts a group. */
 function* chunks(length: number, startsGroup: boolean[], size: number): Generator<[number, number]> {
@@ -251,17 +251,28 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
   const queuedTriggers = new Set<string>();
   let queuedWaiting = false;
   let draining: Promise<void> | null = null;
+  // Waiting slots are evaluated when a node becomes ready: after an outage thousands may, one after another.
+  // Each such evaluation reads every job with waiting slots, so one is run at most half of the time: the
+  // next waits at least as long as the last took (real time, as it is about this process's own work).
+  let waitingDoneAt = Number.NEGATIVE_INFINITY;
+  let waitingTook = 0;
   async function drain(): Promise<void> {
     try {
       while (queuedJobs.size > 0 || queuedWaiting) {
         const jobs = [...queuedJobs];
-        const waiting = queuedWaiting;
         const trigger = [...queuedTriggers].join(",");
         queuedJobs.clear();
         queuedTriggers.clear();
-        queuedWaiting = false;
         if (jobs.length > 0) await evaluateJobs(jobs, trigger);
-        if (waiting) await evaluateWaiting(trigger);
+        if (!queuedWaiting) continue;
+        const rest = waitingDoneAt + waitingTook - performance.now();
+        if (rest > 0 && queuedJobs.size === 0) await new Promise<void>((resolve) => setTimeout(resolve, Math.min(rest, 5_000)));
+        if (queuedJobs.size > 0) continue; // jobs asked for meanwhile go first
+        queuedWaiting = false;
+        const started = performance.now();
+        await evaluateWaiting(trigger || "waiting");
+        waitingDoneAt = performance.now();
+        waitingTook = waitingDoneAt - started;
       }
     } finally {
       draining = null;

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { serve, type ServerType } from "@hono/node-server";
+import { createAdaptorServer, type ServerType } from "@hono/node-server";
 import { openDatabase } from "../db/client";
 import { migrateDatabase } from "../db/migrate";
 import { createStore } from "../db/store";
@@ -37,6 +37,9 @@ export interface NodeServer {
   close(): Promise<void>;
 }
 
+/** Connections the kernel may queue for accepting (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4_096;
+
 export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
   const config = opts.config ?? configFromEnv(process.env);
   const clock = opts.clock ?? systemClock;
@@ -47,17 +50,13 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
   const adminToken = await bootstrap(store, keys, clock, config.tokenTtl);
   const controlPlane = createControlPlane({ store, keys, clock, config, ...(opts.log ? { log: opts.log } : {}) });
 
-  const server: ServerType = await new Promise((ready) => {
-    const s = serve(
-      {
-        fetch: controlPlane.app.fetch,
-        port: opts.port ?? 0,
-        hostname: opts.host ?? "127.0.0.1",
-        ...(opts.tls ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } } : {}),
-      },
-      () => ready(s),
-    );
+  const server: ServerType = createAdaptorServer({
+    fetch: controlPlane.app.fetch,
+    ...(opts.tls ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } } : {}),
   });
+  // A fleet reconnecting at once (after a restart, or while a long write holds the event loop) must wait
+  // in the accept queue, not have its connections dropped: Node's default backlog is 511.
+  await new Promise<void>((ready) => server.listen({ port: opts.port ?? 0, host: opts.host ?? "127.0.0.1", backlog: LISTEN_BACKLOG }, ready));
   // Agents heartbeat every few seconds over one kept-alive connection each. Node's default (5 s) would close
   // it between heartbeats, so each one would pay a new TCP (and TLS) handshake.
   const keepAliveMs = Math.max(65_000, 3 * config.heartbeatInterval);

@@ -36,7 +36,7 @@ export function runInBackground(c: Context<AppEnv>, deps: ResolvedDeps, work: ()
 /** How often one instance looks for expired leases and silent nodes while serving heartbeats. */
 const OVERDUE_PROBE_MS = 1_000;
 /** Claims one instance works on at once (see ClaimGate). */
-const CLAIMS_AT_ONCE = 4;
+const CLAIMS_AT_ONCE = 16;
 
 export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
   const tokens = new LeaseTokens(deps.keys, deps.clock);
