@@ -217,7 +217,8 @@ describe("claims and heartbeats", () => {
     expect((await a.claim()).leases.filter((l) => l.epoch === 1)).toEqual([]);
   });
 
-  it("replaces the tasks of an agent that stops heartbeating on another node at a higher epoch, and fences the old agent", async () => {
+  /** Three tasks leased to node-a, which goes silent; past the TTL they are replaced onto node-b at epoch 2. */
+  async function failedOverToB() {
     const a = await agent("node-a");
     const { job } = await apply({ name: "web", replicas: 3 });
     await a.claim();
@@ -242,7 +243,11 @@ describe("claims and heartbeats", () => {
     expect(after.map((t) => t.id)).toEqual(before.map((t) => t.id));
     const claimed = await b.claim();
     expect(claimed.leases.map((l) => l.epoch)).toEqual([2, 2, 2]);
+    return { a, b, job };
+  }
 
+  it("replaces the tasks of an agent that stops heartbeating on another node at a higher epoch, and fences the old agent", async () => {
+    const { a, job } = await failedOverToB();
     // The old agent comes back: every report is refused as stale and it is told to stop.
     const stale = await a.heartbeat();
     expect(stale.renewed).toEqual([]);
@@ -251,6 +256,26 @@ describe("claims and heartbeats", () => {
     expect(a.leases.size).toBe(0);
     const events = await cp.store.client.execute({ sql: "SELECT type FROM events WHERE job_id = ? AND type IN ('task.lost', 'task.replaced')", args: [job.id] });
     expect(events.rows).toHaveLength(6);
+  });
+
+  it("when the old and the new holder report a task in one heartbeat batch, only the new holder's lease is renewed", async () => {
+    const { a, b } = await failedOverToB();
+    await b.heartbeat(); // running at epoch 2
+    cp.clock.advance(1_000);
+    // Sent together, the two heartbeats are written in one batch; the new holder's comes first.
+    const [fresh, stale] = await Promise.all([b.heartbeat(), a.heartbeat()]);
+    expect(fresh.renewed.map((g) => [g.epoch, g.expiresAt])).toEqual([
+      [2, cp.clock.now() + 15_000],
+      [2, cp.clock.now() + 15_000],
+      [2, cp.clock.now() + 15_000],
+    ]);
+    expect(fresh.revoked).toEqual([]);
+    expect(stale.renewed).toEqual([]);
+    expect(stale.revoked.map((r) => [r.epoch, r.reason])).toEqual([
+      [1, "stale-epoch"],
+      [1, "stale-epoch"],
+      [1, "stale-epoch"],
+    ]);
   });
 
   it("a stopped job revokes its leases; the agent reports them stopped", async () => {

@@ -218,7 +218,7 @@ export class HeartbeatWriter {
                 lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
               FROM r
               WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE} AND ${STORED_STATE} IS NOT t.state
-              RETURNING id, job_id, state, desired, lease_expires_at`,
+              RETURNING id, node_id, epoch, job_id, state, desired, lease_expires_at`,
         args,
       });
     }
@@ -232,7 +232,7 @@ export class HeartbeatWriter {
               message = r.message, updated_at = :now
             FROM r
             WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE} AND ${STORED_STATE} IS t.state
-            RETURNING id, desired, lease_expires_at`,
+            RETURNING id, node_id, epoch, desired, lease_expires_at`,
       args,
     });
     const work = at({
@@ -262,28 +262,32 @@ export class HeartbeatWriter {
     const workIds = idsOf(results[work], "node_id");
     if (seenDue && seenIds.size > 0) this.fleetSeenWrittenAt = now;
     const isOverdue = overdue !== undefined && Number(overdue.rows[0]?.["overdue"]) > 0;
-    // Rows come back by task id; the report names the node and epoch (a row matched only at both).
-    const owner = new Map<string, { node: number; epoch: number; state: Report["state"]; restarts: number }>();
-    group.forEach((p, node) => {
-      for (const a of p.accepted) owner.set(a.taskId, { node, epoch: a.epoch, state: a.report.state, restarts: a.report.restarts ?? 0 });
-    });
+    // A row is matched to the report of the node and epoch it holds, as the store returned them: two nodes
+    // of one batch may report the same task (the one that lost it, at an older epoch, and its new holder),
+    // and only the holder's report may count as renewed.
+    const nodeIndex = new Map(group.map((p, i) => [p.node.nodeId, i]));
+    const reportOf = new Map<string, { state: Report["state"]; restarts: number }>();
+    for (const p of group) for (const a of p.accepted) reportOf.set(`${p.node.nodeId}:${a.taskId}:${a.epoch}`, { state: a.report.state, restarts: a.report.restarts ?? 0 });
+    const matched = (r: Record<string, unknown>) => {
+      const node = nodeIndex.get(String(r["node_id"]));
+      const epoch = Number(r["epoch"]);
+      const report = reportOf.get(`${String(r["node_id"])}:${String(r["id"])}:${epoch}`);
+      return node === undefined || !report ? null : { node, epoch, ...report };
+    };
     const rowsByNode = group.map((): NodeResult["rows"] => []);
     // A row the state change just made running is renewed too: it is reported once, from the change.
     const changedIds = new Set((changedRows?.rows ?? []).map((r) => String(r["id"])));
     for (const r of renewedRows?.rows ?? []) {
-      const o = owner.get(String(r["id"]));
+      const o = matched(r);
       if (!o) continue;
-      if (changedIds.has(String(r["id"]))) {
-        if (o.state === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
-        continue;
-      }
+      if (o.state === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
+      if (changedIds.has(String(r["id"]))) continue;
       // Renewed rows hold the reported state (a starting container keeps its task leased).
       const state = o.state === "starting" ? "leased" : o.state;
-      if (state === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
       rowsByNode[o.node]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
     }
     for (const r of changedRows?.rows ?? []) {
-      const o = owner.get(String(r["id"]));
+      const o = matched(r);
       if (!o) continue;
       rowsByNode[o.node]?.push({
         taskId: String(r["id"]),
