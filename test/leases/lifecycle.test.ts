@@ -278,6 +278,19 @@ describe("claims and heartbeats", () => {
     ]);
   });
 
+  it("two heartbeats of one agent written in one batch both renew its leases; neither is told to stop", async () => {
+    const a = await agent("node-a");
+    await apply({ name: "web", replicas: 2 });
+    await a.claim();
+    await a.heartbeat();
+    cp.clock.advance(1_000);
+    const [first, second] = await Promise.all([a.heartbeat(), a.heartbeat()]);
+    for (const reply of [first, second]) {
+      expect(reply.revoked).toEqual([]);
+      expect(reply.renewed.map((g) => g.expiresAt)).toEqual([cp.clock.now() + 15_000, cp.clock.now() + 15_000]);
+    }
+  });
+
   it("a stopped job revokes its leases; the agent reports them stopped", async () => {
     const a = await agent("node-a");
     const { job } = await apply({ name: "web", replicas: 2 });

@@ -265,14 +265,20 @@ export class HeartbeatWriter {
     // A row is matched to the report of the node and epoch it holds, as the store returned them: two nodes
     // of one batch may report the same task (the one that lost it, at an older epoch, and its new holder),
     // and only the holder's report may count as renewed.
-    const nodeIndex = new Map(group.map((p, i) => [p.node.nodeId, i]));
-    const reportOf = new Map<string, { state: Report["state"]; restarts: number }>();
-    for (const p of group) for (const a of p.accepted) reportOf.set(`${p.node.nodeId}:${a.taskId}:${a.epoch}`, { state: a.report.state, restarts: a.report.restarts ?? 0 });
+    // One node may have more than one heartbeat in the batch (an agent retrying one still in flight): a row
+    // goes to each of them that reported it.
+    const reportOf = new Map<string, { nodes: number[]; state: Report["state"]; restarts: number }>();
+    group.forEach((p, i) => {
+      for (const a of p.accepted) {
+        const key = `${p.node.nodeId}:${a.taskId}:${a.epoch}`;
+        const seen = reportOf.get(key);
+        reportOf.set(key, { nodes: [...(seen?.nodes ?? []), i], state: a.report.state, restarts: a.report.restarts ?? 0 });
+      }
+    });
     const matched = (r: Record<string, unknown>) => {
-      const node = nodeIndex.get(String(r["node_id"]));
       const epoch = Number(r["epoch"]);
       const report = reportOf.get(`${String(r["node_id"])}:${String(r["id"])}:${epoch}`);
-      return node === undefined || !report ? null : { node, epoch, ...report };
+      return report ? { epoch, ...report } : null;
     };
     const rowsByNode = group.map((): NodeResult["rows"] => []);
     // A row the state change just made running is renewed too: it is reported once, from the change.
@@ -284,19 +290,20 @@ export class HeartbeatWriter {
       if (changedIds.has(String(r["id"]))) continue;
       // Renewed rows hold the reported state (a starting container keeps its task leased).
       const state = o.state === "starting" ? "leased" : o.state;
-      rowsByNode[o.node]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
+      for (const n of o.nodes) rowsByNode[n]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
     }
     for (const r of changedRows?.rows ?? []) {
       const o = matched(r);
       if (!o) continue;
-      rowsByNode[o.node]?.push({
+      const row = {
         taskId: String(r["id"]),
         jobId: String(r["job_id"]),
         epoch: o.epoch,
         state: String(r["state"]),
         desired: String(r["desired"]),
         leaseExpiresAt: Number(r["lease_expires_at"]),
-      });
+      };
+      for (const n of o.nodes) rowsByNode[n]?.push(row);
     }
     return group.map((p, i): NodeResult => {
       const id = p.node.nodeId;
