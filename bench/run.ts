@@ -218,8 +218,8 @@ async function sustainedAt(o: (typeof PLAN.sustained)[number]): Promise<void> {
   const lost = r.lostTasks + r.lapsedLeases + r.refusedRenewals;
   row({
     scenario: "2 Heartbeats, sustained",
-    figure: "leases lost: tasks lost / leases lapsed (> TTL without an answer) / renewals refused / failed requests",
-    value: `${int(r.lostTasks)} / ${int(r.lapsedLeases)} / ${int(r.refusedRenewals)} / ${int(r.failedRequests)}`,
+    figure: "leases lost in the window: tasks lost / leases lapsed (> TTL without an answer) / renewals refused / failed requests",
+    value: `${int(r.lostTasks)} / ${int(r.lapsedLeases)} / ${int(r.refusedRenewals)} / ${int(r.failedRequests)} (tasks lost during set-up: ${int(r.lostInSetup)})`,
     runs: "1",
     goal: "0 lost",
     met: yes(lost === 0),
