@@ -122,6 +122,15 @@ describe("lost tasks", () => {
     expect(plan.ignore).toContain("running");
   });
 
+  it("moving a placed task off a quiet node is no reschedule: it keeps its attempt count and is never given up", () => {
+    const nodes = [node("n1", { status: "disconnected" }), node("n2")];
+    const exhausted = job({ type: "batch", reschedule: { attempts: 1, delayMs: 0, maxDelayMs: 0 } });
+    const tasks = [task("placed", { state: "placed", leaseExpiresAt: null, attempt: 1 })];
+    const plan = schedule(input({ jobs: [exhausted], nodes, tasks }));
+    expect(plan.failed).toEqual([]);
+    expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.attempt])).toEqual([["placed", "n2", 1]]);
+  });
+
   it("treats a task on a node that no longer exists as lost", () => {
     const plan = schedule(input({ jobs: [job()], nodes: [node("n2")], tasks: [task("t")] }));
     expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW }]);

@@ -163,6 +163,11 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       continue;
     }
     if (occupant.state === "complete" && job.type === "batch") continue; // done for good
+    if (occupant.state === "placed") {
+      // Placed on a node that went quiet before it claimed: it never ran, so moving it is no reschedule.
+      unbudgeted.push({ kind: "replace", task: occupant, reason: "lost", attempt: occupant.attempt });
+      continue;
+    }
 
     // Lost now, or a lost / failed / (service) complete row: replace it under the reschedule policy.
     const reason: ReplaceReason =
