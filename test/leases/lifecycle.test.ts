@@ -291,6 +291,24 @@ describe("claims and heartbeats", () => {
     }
   });
 
+  it("a running report for a task another instance moved back to leased is renewed, not refused, and the state is caught up", async () => {
+    const a = await agent("node-a");
+    const { job } = await apply({ name: "web", replicas: 1 });
+    await a.claim();
+    await a.heartbeat();
+    cp.clock.advance(1_000);
+    await a.heartbeat(); // this instance now knows the task as running
+    // Another instance recorded a "starting" report meanwhile (a container starting again).
+    await cp.store.client.execute({ sql: "UPDATE tasks SET state = 'leased' WHERE job_id = ?", args: [job.id] });
+    cp.clock.advance(1_000);
+    const reply = await a.heartbeat();
+    expect(reply.revoked).toEqual([]);
+    expect(reply.renewed).toHaveLength(1);
+    cp.clock.advance(1_000);
+    await a.heartbeat();
+    expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["running"]);
+  });
+
   it("a stopped job revokes its leases; the agent reports them stopped", async () => {
     const a = await agent("node-a");
     const { job } = await apply({ name: "web", replicas: 2 });

@@ -80,19 +80,31 @@ const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.l
 /**
  * What this instance last wrote for a task, at which epoch: a hint that spares a batch the statements for
  * state changes and restart events when no report can need them. It is sound because both only move
- * forward within an epoch (leased → running → ended; restarts only rise): if this instance wrote
- * "running" with n restarts at epoch e, the stored row at epoch e is running with at least n restarts,
- * or has ended, whoever wrote since. An empty or evicted hint only costs the longer batch.
+ * forward within an epoch (leased → running → ended; restarts only rise) while the agent reports running:
+ * if this instance wrote "running" with n restarts at epoch e, the stored row at epoch e is running with at
+ * least n restarts, or has ended, whoever wrote since. Only a "starting" report moves a task back (to
+ * leased), and any report other than running forgets the hint. An empty or evicted hint only costs the
+ * longer batch.
  */
 class WrittenHints {
   private readonly hints = new Map<string, { epoch: number; restarts: number }>();
   constructor(private readonly max = 200_000) {}
 
-  /** Whether this report may change the stored state or add a restart event. */
+  /**
+   * Whether this report may change the stored state or add a restart event. A report of any other state
+   * than running forgets the hint: it may move the task back to leased (a container starting again).
+   */
   mayChange(taskId: string, epoch: number, report: Report): boolean {
-    if (report.state !== "running") return true;
+    if (report.state !== "running") {
+      this.forget(taskId);
+      return true;
+    }
     const h = this.hints.get(taskId);
     return !h || h.epoch !== epoch || (report.restarts ?? 0) > h.restarts;
+  }
+
+  forget(taskId: string): void {
+    this.hints.delete(taskId);
   }
 
   wroteRunning(taskId: string, epoch: number, restarts: number): void {
@@ -224,15 +236,16 @@ export class HeartbeatWriter {
     }
     const renewed = at({
       // Renewal of every live lease reported, with health, restarts, ports and message. The state is left
-      // out: writing it, even unchanged, fires the placement guard and costs several times as much.
+      // out: writing it, even unchanged, fires the placement guard and costs several times as much. A state
+      // change, when there is one, was written by the statement before.
       sql: `${WITH_REPORTS}
             UPDATE tasks AS t SET
               lease_expires_at = :now + max(:ttl, t.fence_ms),
               health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
               message = r.message, updated_at = :now
             FROM r
-            WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE} AND ${STORED_STATE} IS t.state
-            RETURNING id, node_id, epoch, desired, lease_expires_at`,
+            WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
+            RETURNING id, node_id, epoch, state, desired, lease_expires_at`,
       args,
     });
     const work = at({
@@ -286,10 +299,14 @@ export class HeartbeatWriter {
     for (const r of renewedRows?.rows ?? []) {
       const o = matched(r);
       if (!o) continue;
-      if (o.state === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
+      const stored = String(r["state"]);
+      const reported = o.state === "starting" ? "leased" : o.state;
+      // A stored state other than the reported one means a hint was stale (another instance moved the task
+      // back to leased): the next report takes the long way, which records the state.
+      if (stored === "running" && reported === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
+      else this.hints.forget(String(r["id"]));
       if (changedIds.has(String(r["id"]))) continue;
-      // Renewed rows hold the reported state (a starting container keeps its task leased).
-      const state = o.state === "starting" ? "leased" : o.state;
+      const state = stored;
       for (const n of o.nodes) rowsByNode[n]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
     }
     for (const r of changedRows?.rows ?? []) {
