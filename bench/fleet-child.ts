@@ -25,12 +25,6 @@ const handlers: { [K in FleetCommand["op"]]: (args: Extract<FleetCommand, { op: 
   start: (a) => {
     for (const m of fleet.members) fleet.startMember(m, { claimLoop: a.claimLoop, claimWaitMs: a.claimWaitMs });
   },
-  setBaseUrl: (a) => {
-    fleet.baseUrl = a.url;
-  },
-  setInterval: (a) => {
-    for (const m of fleet.members) m.agent.heartbeatIntervalMs = a.ms;
-  },
   leaseCounts: () => fleet.members.map((m) => [m.agent.name, m.agent.leases.size, m.agent.nodeId] as const),
   stopAgents: (a) => {
     const nodes = new Set(a.nodeIds);
@@ -71,14 +65,7 @@ const handlers: { [K in FleetCommand["op"]]: (args: Extract<FleetCommand, { op: 
     clearInterval(lapseTimer);
     return lapsed.size;
   },
-  answered: (a) => fleet.members.filter((m) => m.lastHeartbeatOkAt > now() - a.withinMs).length,
-  heartbeatRequests: () =>
-    fleet.members.map((m) => ({
-      credential: m.agent.credential,
-      body: JSON.stringify({
-        tasks: [...m.agent.leases.values()].map((l) => ({ lease: l.lease, state: "running", health: "healthy", exitCode: null })),
-      }),
-    })),
+  heartbeatRequests: () => fleet.members.map((m) => ({ credential: m.agent.credential, body: JSON.stringify(m.agent.heartbeatBody()) })),
   stop: () => fleet.stop(),
 };
 

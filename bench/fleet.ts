@@ -26,11 +26,6 @@ export interface FleetMember {
   lastHeartbeatOkAt: number;
 }
 
-export interface FleetLoopOptions {
-  /** How long a claim long-polls, as the real agent does (20 s). */
-  claimWaitMs: number;
-}
-
 /**
  * One pool per fleet process, keeping each agent's connection open between heartbeats as the control plane
  * does (fetch's default pool closes idle connections after 4 s, so every heartbeat would connect anew).
@@ -56,8 +51,8 @@ export class HollowFleet {
   private readonly inFlight = new Map<number, number>();
   private nextRequestId = 0;
 
-  /** The control plane's URL; may change (a restarted control plane listens on a new port). */
-  constructor(public baseUrl: string) {}
+  /** The control plane's URL. */
+  constructor(readonly baseUrl: string) {}
 
   /** A per-agent fetcher: counts requests by path, times heartbeats, and aborts when the agent stops. */
   private fetcherFor(member: () => FleetMember): Fetcher {
@@ -187,15 +182,6 @@ export class HollowFleet {
     });
   }
 
-  /**
-   * Starts each agent's loops, as the real agent runs them: a heartbeat every interval (jittered to 90–100 %),
-   * and a claim that long-polls for new work and, when it brings new leases, triggers an early heartbeat
-   * so that they are reported running. The first heartbeats are spread over one interval.
-   */
-  start(opts: FleetLoopOptions): void {
-    for (const m of this.members) this.startMember(m, { claimLoop: true, claimWaitMs: opts.claimWaitMs });
-  }
-
   /** Starts one agent's heartbeat loop, and its claim loop unless `claimLoop` is false. */
   startMember(m: FleetMember, opts: { claimLoop: boolean; claimWaitMs?: number }): void {
     if (this.started.has(m)) return;
@@ -203,10 +189,6 @@ export class HollowFleet {
     this.started.add(m);
     this.loops.push(this.heartbeatLoop(m));
     if (opts.claimLoop) this.loops.push(this.claimLoop(m, opts.claimWaitMs ?? 20_000));
-  }
-
-  isRunning(m: FleetMember): boolean {
-    return this.started.has(m) && !m.stopped;
   }
 
   // Both loops retry failures with the real agent's backoff (500 ms doubling to 30 s, jittered).

@@ -83,14 +83,24 @@ export function unplacedReasons(r: ApplyResponse): string {
   return [...counts.entries()].map(([reason, n]) => `${reason} ×${n}`).join(", ") || "none reported";
 }
 
-/** Each agent's heartbeat as the request autocannon sends for it (the same body HollowAgent.heartbeat sends). */
-async function heartbeatRequests(fleet: RemoteFleet): Promise<OneRequest[]> {
-  return (await fleet.heartbeatRequests()).map((r) => ({
+/**
+ * Sets up `agents` agents holding 10 leases each (claimed and reported running), then stops the fleet and returns
+ * a generator of their heartbeats (the same bodies HollowAgent.heartbeat sends), rotating through the agents,
+ * for autocannon to send from then on.
+ */
+async function replayableHeartbeats(cp: BenchControlPlane, agents: number, prefix: string): Promise<() => OneRequest> {
+  const { fleet } = await fleetWithPlacements(cp, agents, prefix, { keepAliveMs: 4_000, processes: 1 });
+  await fleet.claimAll();
+  await fleet.heartbeatAll();
+  const requests: OneRequest[] = (await fleet.heartbeatRequests()).map((r) => ({
     method: "POST",
     path: "/v1/agent/heartbeat",
     headers: { "content-type": "application/json", authorization: `Bearer ${r.credential}` },
     body: r.body,
   }));
+  await fleet.stop();
+  let i = 0;
+  return () => requests[i++ % requests.length] as OneRequest;
 }
 
 export interface ThroughputRun {
@@ -119,14 +129,7 @@ const THROUGHPUT_CONFIG: ConfigInput = { heartbeatInterval: "5s", leaseTtl: "1h"
 export async function heartbeatThroughput(opts: ThroughputOptions, log: (line: string) => void): Promise<ThroughputRun[]> {
   const cp = await startControlPlane({ config: THROUGHPUT_CONFIG });
   try {
-    const { fleet } = await fleetWithPlacements(cp, opts.agents, "hb", { keepAliveMs: 4_000, processes: 1 });
-    await fleet.claimAll();
-    await fleet.heartbeatAll();
-    const requests = await heartbeatRequests(fleet);
-    // The fleet only set up the leases; autocannon sends the heartbeats from here on.
-    await fleet.stop();
-    let i = 0;
-    const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
+    const next = await replayableHeartbeats(cp, opts.agents, "hb");
     await runLoad({ url: cp.url, durationSec: 2, connections: 4, next }); // warm-up
     const runs: ThroughputRun[] = [];
     for (let run = 0; run < opts.runs; run++) {
@@ -164,21 +167,11 @@ export async function profiledHeartbeats(
   const start: StartOptions = { config: THROUGHPUT_CONFIG, nodeArgs: ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] };
   const cp = await startControlPlane(start);
   try {
-    const { fleet } = await fleetWithPlacements(cp, opts.agents, "prof", { keepAliveMs: 4_000, processes: 1 });
-    await fleet.claimAll();
-    await fleet.heartbeatAll();
-    const requests = await heartbeatRequests(fleet);
-    await fleet.stop();
-    let i = 0;
-    const next = (): OneRequest => requests[i++ % requests.length] as OneRequest;
+    const next = await replayableHeartbeats(cp, opts.agents, "prof");
     const before = await cp.stats();
     const load = await runLoad({ url: cp.url, durationSec: opts.durationSec, connections: opts.connections, next });
     const after = await cp.stats();
-    const db = Object.entries(after.dbByShape).map(([shape, a]) => {
-      const b = before.dbByShape[shape] ?? { calls: 0, ms: 0 };
-      return { shape, calls: a.calls - b.calls, ms: a.ms - b.ms };
-    });
-    return { load, window: { startUs: before.monotonicUs, endUs: after.monotonicUs }, db: db.filter((d) => d.calls > 0).sort((x, y) => y.ms - x.ms) };
+    return { load, window: { startUs: before.monotonicUs, endUs: after.monotonicUs }, db: dbByShapeBetween(before, after) };
   } finally {
     await cp.close();
   }
@@ -343,12 +336,17 @@ export async function sustainedHeartbeats(
   }
 }
 
-/** The five statement shapes the control plane spent most DB time on between two stats, "shape: calls, ms". */
-export function topShapes(before: ControlPlaneStats, after: ControlPlaneStats): string {
+/** DB calls and time by statement shape between two stats of one control plane, most time first. */
+function dbByShapeBetween(before: ControlPlaneStats, after: ControlPlaneStats): { shape: string; calls: number; ms: number }[] {
   return Object.entries(after.dbByShape)
     .map(([shape, a]) => ({ shape, calls: a.calls - (before.dbByShape[shape]?.calls ?? 0), ms: a.ms - (before.dbByShape[shape]?.ms ?? 0) }))
     .filter((d) => d.calls > 0)
-    .sort((x, y) => y.ms - x.ms)
+    .sort((x, y) => y.ms - x.ms);
+}
+
+/** The five statement shapes the control plane spent most DB time on between two stats, "shape: calls, ms". */
+export function topShapes(before: ControlPlaneStats, after: ControlPlaneStats): string {
+  return dbByShapeBetween(before, after)
     .slice(0, 5)
     .map((d) => `${d.shape.slice(0, 90)}: ${d.calls} calls, ${d.ms.toFixed(0)} ms`)
     .join("; ");

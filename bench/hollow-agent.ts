@@ -89,12 +89,17 @@ export class HollowAgent {
     return r;
   }
 
+  /** The body of this agent's heartbeat: a report for every held lease. */
+  heartbeatBody(): { tasks: { lease: string; state: TaskReport["state"]; health: "healthy" | null; exitCode: number | null }[] } {
+    return {
+      tasks: [...this.leases.values()].map((l) => ({ lease: l.lease, state: l.state, health: l.state === "running" ? "healthy" : null, exitCode: l.exitCode ?? null })),
+    };
+  }
+
   /** Reports every held lease; drops revoked ones and leases that ended. */
   async heartbeat(): Promise<HeartbeatResponse> {
     const held = [...this.leases.values()];
-    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", {
-      tasks: held.map((l) => ({ lease: l.lease, state: l.state, health: l.state === "running" ? "healthy" : null, exitCode: l.exitCode ?? null })),
-    });
+    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", this.heartbeatBody());
     for (const g of r.renewed) {
       const l = this.leases.get(g.taskId);
       if (!l || l.epoch !== g.epoch) continue;

@@ -35,8 +35,6 @@ export type FleetCommand =
   | { op: "claimAll"; args: { concurrency: number; deadline: number | null } }
   | { op: "heartbeatAll"; args: { concurrency: number } }
   | { op: "start"; args: { claimLoop: boolean; claimWaitMs: number } }
-  | { op: "setBaseUrl"; args: { url: string } }
-  | { op: "setInterval"; args: { ms: number } }
   | { op: "leaseCounts"; args: null }
   | { op: "stopAgents"; args: { nodeIds: string[] } }
   | { op: "held"; args: null }
@@ -46,7 +44,6 @@ export type FleetCommand =
   | { op: "unansweredAges"; args: null }
   | { op: "watchLapses"; args: { ttlMs: number } }
   | { op: "lapsed"; args: null }
-  | { op: "answered"; args: { withinMs: number } }
   | { op: "heartbeatRequests"; args: null }
   | { op: "stop"; args: null };
 
@@ -142,14 +139,6 @@ export class RemoteFleet {
     await this.all("start", { claimLoop: opts.claimLoop, claimWaitMs: opts.claimWaitMs ?? 20_000 });
   }
 
-  async setBaseUrl(url: string): Promise<void> {
-    await this.all("setBaseUrl", { url });
-  }
-
-  async setHeartbeatInterval(ms: number): Promise<void> {
-    await this.all("setInterval", { ms });
-  }
-
   /** Node ids of the `count` agents holding the most leases. */
   async busiest(count: number): Promise<string[]> {
     const lists = await this.all<[string, number, string][]>("leaseCounts");
@@ -212,11 +201,6 @@ export class RemoteFleet {
 
   async lapsed(): Promise<number> {
     return sum(await this.all<number>("lapsed"));
-  }
-
-  /** Agents whose last heartbeat was answered within the last `withinMs`. */
-  async answered(withinMs: number): Promise<number> {
-    return sum(await this.all<number>("answered", { withinMs }));
   }
 
   /** Each agent's own heartbeat (credential and body), for a load generator to replay. */

@@ -38,8 +38,9 @@ describe("Node server connections", () => {
     try {
       const first = await get(agent, "/healthz");
       expect(first).toEqual({ status: 200, reused: false });
-      // Longer than Node's default keep-alive timeout (5 s), which would have closed the socket by now.
-      await new Promise((r) => setTimeout(r, 5_600));
+      // Longer than Node's default keep-alive timeout (5 s, plus the 1 s it waits beyond what it announces),
+      // which would have closed the socket by now.
+      await new Promise((r) => setTimeout(r, 7_000));
       const second = await get(agent, "/healthz");
       expect(second).toEqual({ status: 200, reused: true });
     } finally {

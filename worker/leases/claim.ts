@@ -17,8 +17,6 @@ import type { FleetTiming } from "./timing";
  * Work placed by this instance wakes the claim at once; agents also re-claim when a heartbeat says work waits.
  */
 const pollInterval = (heartbeatIntervalMs: number) => Math.round(heartbeatIntervalMs * (0.75 + 0.25 * Math.random()));
-// In the held-leases query, unary + on lease_expires_at keeps SQLite on the node's own index instead of
-// the fleet-wide state index (a scan of every live lease per claim).
 
 /**
  * Bounds the claims an instance works on at once. A claim signs every new lease, so a burst (an apply that
@@ -88,6 +86,8 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
       args,
     },
     {
+      // Unary + on lease_expires_at keeps SQLite on the node's own index instead of the fleet-wide state
+      // index (a scan of every live lease per claim).
       sql: `SELECT t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
             WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,

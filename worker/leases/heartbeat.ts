@@ -245,7 +245,7 @@ export class HeartbeatWriter {
               message = r.message, updated_at = :now
             FROM r
             WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}
-            RETURNING id, node_id, epoch, state, desired, lease_expires_at`,
+            RETURNING id, node_id, epoch, job_id, state, desired, lease_expires_at`,
       args,
     });
     const work = at({
@@ -293,23 +293,20 @@ export class HeartbeatWriter {
       const report = reportOf.get(`${String(r["node_id"])}:${String(r["id"])}:${epoch}`);
       return report ? { epoch, ...report } : null;
     };
-    const rowsByNode = group.map((): NodeResult["rows"] => []);
-    // A row the state change just made running is renewed too: it is reported once, from the change.
-    const changedIds = new Set((changedRows?.rows ?? []).map((r) => String(r["id"])));
+    // A row the state change just made running is renewed too: it is taken once, from the change.
+    const rows = new Map((changedRows?.rows ?? []).map((r) => [String(r["id"]), r]));
     for (const r of renewedRows?.rows ?? []) {
       const o = matched(r);
       if (!o) continue;
-      const stored = String(r["state"]);
-      const reported = o.state === "starting" ? "leased" : o.state;
       // A stored state other than the reported one means a hint was stale (another instance moved the task
       // back to leased): the next report takes the long way, which records the state.
-      if (stored === "running" && reported === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
+      const reported = o.state === "starting" ? "leased" : o.state;
+      if (r["state"] === "running" && reported === "running") this.hints.wroteRunning(String(r["id"]), o.epoch, o.restarts);
       else this.hints.forget(String(r["id"]));
-      if (changedIds.has(String(r["id"]))) continue;
-      const state = stored;
-      for (const n of o.nodes) rowsByNode[n]?.push({ taskId: String(r["id"]), jobId: "", epoch: o.epoch, state, desired: String(r["desired"]), leaseExpiresAt: Number(r["lease_expires_at"]) });
+      if (!rows.has(String(r["id"]))) rows.set(String(r["id"]), r);
     }
-    for (const r of changedRows?.rows ?? []) {
+    const rowsByNode = group.map((): NodeResult["rows"] => []);
+    for (const r of rows.values()) {
       const o = matched(r);
       if (!o) continue;
       const row = {
