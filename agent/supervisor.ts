@@ -364,9 +364,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
   }
 
+  function reportedState(t: HeldTask): TaskReport["state"] {
+    return t.phase === "running" ? "running" : t.phase === "complete" ? "complete" : t.phase === "failed" ? "failed" : t.phase === "stopped" ? "stopped" : "starting";
+  }
+
   function reportOf(t: HeldTask): TaskReport {
-    const state: TaskReport["state"] =
-      t.phase === "running" ? "running" : t.phase === "complete" ? "complete" : t.phase === "failed" ? "failed" : t.phase === "stopped" ? "stopped" : "starting";
+    const state = reportedState(t);
     const health = t.health ? t.health.status() : null;
     return {
       lease: t.lease,
@@ -406,11 +409,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     },
     reports: () => [...tasks.values()].map(reportOf),
     delivered(reports) {
-      const sent = new Set(reports.map((r) => r.lease));
+      // What was sent, not what holds now: a task that ended while its heartbeat was in flight was
+      // reported running, and is forgotten only once its end has been reported too.
+      const sent = new Map(reports.map((r) => [r.lease, r.state]));
       for (const t of [...tasks.values()]) {
-        if (!sent.has(t.lease)) continue;
+        const state = sent.get(t.lease);
+        if (state === undefined) continue;
         // Ends are reported once; the container stays (exited) for logs and is cleared later.
-        if (t.phase === "complete" || t.phase === "failed" || t.phase === "stopped") {
+        if ((state === "complete" || state === "failed" || state === "stopped") && state === reportedState(t)) {
           t.health?.stop();
           tasks.delete(t.taskId);
           persist();

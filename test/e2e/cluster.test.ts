@@ -115,7 +115,8 @@ describe("a service on one agent", () => {
       const t = (await cluster.job("fails")).tasks[0];
       return t?.state === "failed" && t.epoch === 2 ? t : undefined;
     }, 60_000);
-    expect(failed.exitCode).toBe(3);
+    const history = () => cluster.api("GET", "/v1/namespaces/default/jobs/fails/events").then((r) => JSON.stringify(r));
+    expect(failed.exitCode, failed.exitCode === 3 ? "" : await history()).toBe(3);
     expect(failed.restarts).toBe(2);
     // Given up after one replacement: it stays failed.
     await new Promise((r) => setTimeout(r, 2_000));

@@ -309,6 +309,26 @@ describe("claims and heartbeats", () => {
     expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["running"]);
   });
 
+  it("starting reports of two agents in one batch are recorded, and so is each one's next running report", async () => {
+    // Room for one task each, so each agent holds one.
+    const a = await agent("node-a", { cpu: 1000 });
+    const b = await agent("node-b", { cpu: 1000 });
+    const { job } = await apply({ name: "web", replicas: 2, resources: { cpu: 600, memory: 256 } });
+    await a.claim();
+    await b.claim();
+    const byNode = async () => new Map((await tasksOf(job.id)).map((t) => [t.node_id, t.state]));
+    expect([...a.leases.values(), ...b.leases.values()]).toHaveLength(2);
+    await Promise.all([a.heartbeat(), b.heartbeat()]); // both running: this instance knows them as running
+    for (const l of [...a.leases.values(), ...b.leases.values()]) l.state = "starting";
+    cp.clock.advance(1_000);
+    await Promise.all([a.heartbeat(), b.heartbeat()]); // one batch, both starting again
+    expect([...(await byNode()).values()]).toEqual(["leased", "leased"]);
+    for (const l of b.leases.values()) l.state = "running";
+    cp.clock.advance(1_000);
+    await b.heartbeat();
+    expect((await byNode()).get(b.nodeId)).toBe("running");
+  });
+
   it("a stopped job revokes its leases; the agent reports them stopped", async () => {
     const a = await agent("node-a");
     const { job } = await apply({ name: "web", replicas: 2 });
