@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createClient, type Client } from "@libsql/client";
+import { cachePreparedStatements } from "./statement-cache";
 
 /** How long a local connection waits on a locked file before SQLITE_BUSY. Without it, @libsql/client drops writes. */
 export const BUSY_TIMEOUT_MS = 10_000;
@@ -23,7 +24,10 @@ export function databaseUrl(config: DatabaseConfig): string {
 export async function openDatabase(config: DatabaseConfig): Promise<Client> {
   const url = databaseUrl(config);
   const isFile = url.startsWith("file:");
-  if (isFile) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
+  if (isFile) {
+    mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
+    cachePreparedStatements();
+  }
   const client = createClient({
     url,
     ...(config.authToken ? { authToken: config.authToken } : {}),
