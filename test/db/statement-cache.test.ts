@@ -41,6 +41,36 @@ describe("prepared statements kept per connection", () => {
     expect(cachedStatements(db)).toBe(0);
   });
 
+  it("remembers that a statement returns no rows, and still runs it and reports what it changed", async () => {
+    const db = new Database(join(dir, "raw.db"));
+    try {
+      db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY)");
+      const insert = db.prepare("INSERT INTO t (k) VALUES (?)") as { raw(on?: boolean): unknown; run(args: unknown[]): { changes: number } };
+      const refusal = (): unknown => {
+        try {
+          insert.raw(true);
+        } catch (err) {
+          return err;
+        }
+        return null;
+      };
+      const first = refusal();
+      expect(first).toBeInstanceOf(Error);
+      expect(refusal()).toBe(first);
+      expect(insert.run([1]).changes).toBe(1);
+      const select = db.prepare("SELECT k FROM t") as { raw(on?: boolean): unknown };
+      expect(() => select.raw(true)).not.toThrow();
+    } finally {
+      db.close();
+    }
+    await client.execute("CREATE TABLE counted (k INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)");
+    for (const k of [1, 2, 3]) await client.execute({ sql: "INSERT INTO counted (k) VALUES (?)", args: [k] });
+    const written = await Promise.all([1, 2, 3].map((k) => client.execute({ sql: "UPDATE counted SET n = n + 1 WHERE k <= ?", args: [k] })));
+    expect(written.map((r) => r.rowsAffected)).toEqual([1, 2, 3]);
+    const sums = await client.execute("SELECT sum(n) AS n FROM counted");
+    expect(Number(sums.rows[0]?.["n"])).toBe(6);
+  });
+
   it("answers each of many concurrent calls of one statement with its own arguments", async () => {
     await client.batch(Array.from({ length: 200 }, (_, k) => ({ sql: "INSERT INTO kv (k, v) VALUES (?, ?)", args: [k, `v${k}`] })), "write");
     const reads = await Promise.all(Array.from({ length: 200 }, (_, k) => client.execute({ sql: "SELECT v FROM kv WHERE k = ?", args: [k] })));
