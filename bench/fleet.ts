@@ -27,8 +27,9 @@ export interface FleetMember {
 }
 
 /**
- * One pool per fleet process, keeping each agent's connection open between heartbeats as the control plane
- * does (fetch's default pool closes idle connections after 4 s, so every heartbeat would connect anew).
+ * One pool per fleet process, keeping connections open between heartbeats as the control plane allows (its
+ * keep-alive hint is 65 s; without a hint, a pool closes idle connections after 4 s), and waiting longer to
+ * connect than the default 10 s, as a loaded control plane accepts late.
  */
 const dispatcher = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 30_000 } });
 
