@@ -10,6 +10,21 @@ const TTL = 3_600_000;
 const lease = { taskId: "t-1", nodeId: "n-1", epoch: 3, version: 2, task: { image: "img" } as never };
 
 describe("LeaseTokens", () => {
+  it("builds the task spec only for a token it signs, not for one it reuses", async () => {
+    const { keys } = await generateSigningKey();
+    const tokens = new LeaseTokens(keys, new ManualClock(Date.UTC(2026, 0, 1)));
+    let built = 0;
+    const task = () => {
+      built++;
+      return { image: "img" } as never;
+    };
+    const first = await tokens.sign({ ...lease, task }, TTL);
+    expect(decodeJwt(first)["task"]).toEqual({ image: "img" });
+    expect(await tokens.sign({ ...lease, task }, TTL)).toBe(first);
+    expect(built).toBe(1);
+  });
+
+
   it("reuses a signed token until a third of its life is left, then signs a new one", async () => {
     const { keys } = await generateSigningKey();
     const clock = new ManualClock(Date.UTC(2026, 0, 1));

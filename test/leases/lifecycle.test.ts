@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt } from "jose";
 import { HollowAgent, ProtocolError, type Fetcher } from "../../bench/hollow-agent";
 import { createTestControlPlane, type TestControlPlane } from "../support/control-plane";
+import { jobSpecSchema } from "../../api/job-spec";
+import { applyJob } from "../../worker/jobs/apply";
 
 let cp: TestControlPlane;
 
@@ -517,6 +519,22 @@ describe("placements on a node that goes quiet", () => {
     // A quiet node takes no new work either.
     const other = await apply({ name: "other", replicas: 1 });
     expect((await tasksOf(other.job.id))[0]?.node_id).toBe(b.nodeId);
+  });
+});
+
+describe("evaluations in one instance", () => {
+  it("run one at a time: two jobs competing for the last room do not refuse each other's plan", async () => {
+    await agent("node-a", { cpu: 500, memory: 512 });
+    await cp.settled();
+    // Stored without evaluating, then evaluated at once: room for one of them.
+    const stored = await Promise.all(
+      ["first", "second"].map((name) => applyJob(cp.store, cp.clock.now(), "test", jobSpecSchema.parse({ name, image: "img", resources: { cpu: 400, memory: 256 } }))),
+    );
+    const [a, b] = await Promise.all(stored.map((r) => cp.evaluator.evaluateJobs([r.job.id], "test")));
+    expect([a!.placed, b!.placed]).toEqual([1, 0]);
+    expect(b!.unplaced.map((u) => u.reason)).toHaveLength(1);
+    // The second read the first's placement: one attempt each, no plan refused by the store.
+    expect([a!.attempts, b!.attempts]).toEqual([1, 1]);
   });
 });
 

@@ -1,7 +1,6 @@
 // Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
 // so an agent that lost a reply, or restarted, gets its leases again). Long-polls for new work.
 import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
-import type { Row } from "@libsql/client";
 import type { JobSpec } from "../../api/job-spec";
 import { writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
@@ -88,7 +87,8 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     {
       // Unary + on lease_expires_at keeps SQLite on the node's own index instead of the fleet-wide state
       // index (a scan of every live lease per claim).
-      sql: `SELECT t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at, v.spec
+      // Each row as one JSON array and the spec beside it: the client builds row objects column by column.
+      sql: `SELECT json_array(t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at) AS r, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
             WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
       args,
@@ -100,21 +100,18 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   });
   // A node's tasks mostly share a few job versions: parse each spec once per claim.
   const specs = new Map<string, JobSpec>();
-  const specOf = (row: Row): JobSpec => {
-    const key = `${String(row["job_id"])}@${String(row["version"])}`;
+  const specOf = (jobId: string, version: number, text: unknown): JobSpec => {
+    const key = `${jobId}@${version}`;
     let spec = specs.get(key);
-    if (!spec) specs.set(key, (spec = JSON.parse(String(row["spec"])) as JobSpec));
+    if (!spec) specs.set(key, (spec = JSON.parse(String(text)) as JobSpec));
     return spec;
   };
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
-      const taskId = String(row["id"]);
-      const epoch = Number(row["epoch"]);
-      const version = Number(row["version"]);
-      const spec = specOf(row);
-      const task = taskSpecOf(String(row["job_id"]), Number(row["slot"]), version, spec);
+      const [taskId, jobId, slot, version, epoch, expiresAt] = JSON.parse(String(row["r"])) as [string, string, number, number, number, number];
+      const task = () => taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]));
       const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
-      return { taskId, epoch, lease, expiresAt: Number(row["lease_expires_at"]) };
+      return { taskId, epoch, lease, expiresAt };
     }),
   );
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).

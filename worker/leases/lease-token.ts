@@ -54,12 +54,15 @@ export class LeaseTokens {
   /**
    * A token for this lease: the one signed before while it has more than a third of its life left (a
    * heartbeat re-signs it after that), else a new one. A token this instance signs needs no verifying.
+   * `task` may be a function, called only when a token is signed.
    */
-  async sign(lease: Parameters<typeof signLease>[2], ttlMs: number): Promise<string> {
+  async sign(lease: Omit<Parameters<typeof signLease>[2], "task"> & { task: TaskSpec | (() => TaskSpec) }, ttlMs: number): Promise<string> {
     const key = `${lease.taskId}:${lease.epoch}:${lease.nodeId}:${lease.version}`;
     const hit = this.signed.get(key);
     if (hit && hit.exp * 1000 - this.clock.now() > ttlMs / 3) return hit.token;
-    const token = await signLease(this.keys, this.clock, lease, ttlMs);
+    // The task spec is built only for a token that is signed: a claim returns every lease the node holds.
+    const task = typeof lease.task === "function" ? lease.task() : lease.task;
+    const token = await signLease(this.keys, this.clock, { ...lease, task }, ttlMs);
     const claims = decodeJwt(token) as unknown as LeaseClaims;
     remember(this.signed, key, { token, exp: claims.exp });
     remember(this.verified, token, claims);

@@ -131,6 +131,29 @@ describe("lost tasks", () => {
     expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.attempt])).toEqual([["placed", "n2", 1]]);
   });
 
+  it("leaves a placed task on a quiet node while no ready node has room for it: moving it would only leave it pending", () => {
+    // n2 is full with another slot of the job; the quiet node's placement has nowhere to go.
+    const nodes = [node("n1", { status: "disconnected" }), node("n2", { capacity: { cpu: 500, memory: 256 } })];
+    const tasks = [task("placed", { state: "placed", leaseExpiresAt: null }), task("full", { slot: 1, nodeId: "n2" })];
+    const plan = schedule(input({ jobs: [job({ replicas: 2 })], nodes, tasks }));
+    expect(plan.lost).toEqual([]);
+    expect(plan.replace).toEqual([]);
+    expect(plan.unplaced).toEqual([]);
+    expect(plan.ignore).toEqual(expect.arrayContaining(["placed", "full"]));
+  });
+
+  it("moves as many of a quiet node's placements as the ready nodes have room for, and leaves the rest", () => {
+    const nodes = [node("n1", { status: "disconnected" }), node("n2", { capacity: { cpu: 1000, memory: 512 } })];
+    const tasks = [0, 1, 2].map((slot) => task(`placed-${slot}`, { slot, state: "placed", leaseExpiresAt: null }));
+    const plan = schedule(input({ jobs: [job({ replicas: 3 })], nodes, tasks }));
+    expect(plan.lost.map((l) => l.taskId)).toEqual(["placed-0", "placed-1"]);
+    expect(plan.replace.map((r) => [r.taskId, r.nodeId])).toEqual([
+      ["placed-0", "n2"],
+      ["placed-1", "n2"],
+    ]);
+    expect(plan.ignore).toContain("placed-2");
+  });
+
   it("treats a task on a node that no longer exists as lost", () => {
     const plan = schedule(input({ jobs: [job()], nodes: [node("n2")], tasks: [task("t")] }));
     expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW }]);

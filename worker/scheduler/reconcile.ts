@@ -19,6 +19,7 @@ import type { JobView, NodeStatus, ReplaceReason, StopReason, TaskView } from ".
  * A task is lost when its lease has expired (leased, running) or its node is down or gone. A placed task,
  * which no agent has claimed yet, is lost as soon as its node is anything but ready: a node that has gone
  * quiet will not claim it, and waiting for the node to be declared down would hold the slot for nothing.
+ * (schedule() keeps it where it is, though, while no ready node has room for it.)
  * (A leased or running task on a quiet node stays until its lease lapses: that is what fencing waits for.)
  */
 export function lostSince(task: TaskView, nodeStatus: NodeStatus | undefined, now: number): number | null {

@@ -60,11 +60,16 @@ export function schedule(input: SchedulerInput): Plan {
   const evaluated = new Set(input.jobs.map((j) => j.id));
   const lostAt = new Map<string, number>();
   const tasksByJob = new Map<string, TaskView[]>();
+  const quiet: { task: TaskView; node: number }[] = [];
   for (const t of input.tasks) {
     const i = nodeIndex(t.nodeId);
     const node = i === undefined ? undefined : fleet.nodes[i];
     const at = lostSince(t, node?.status, now);
-    if (at !== null) {
+    if (at !== null && i !== undefined && t.state === "placed" && node?.status === "disconnected" && evaluated.has(t.jobId)) {
+      // Decided below, once the fleet's free capacity is known.
+      fleet.reserve(i, t);
+      quiet.push({ task: t, node: i });
+    } else if (at !== null) {
       if (evaluated.has(t.jobId)) {
         lostAt.set(t.id, at);
         plan.lost.push({ taskId: t.id, nodeId: t.nodeId, at });
@@ -73,6 +78,35 @@ export function schedule(input: SchedulerInput): Plan {
     let list = tasksByJob.get(t.jobId);
     if (list === undefined) tasksByJob.set(t.jobId, (list = []));
     list.push(t);
+  }
+  // A task placed on a node that went quiet (not down) before claiming it moves only while the nodes that
+  // take work have room for it: in a full fleet the move would leave it pending, which is worse than
+  // waiting for the node's next heartbeat. A control plane that is itself overloaded makes heartbeats late,
+  // and without this a full fleet's placements churned. The room is bounded from above (the largest free
+  // node, and what all of them have left), so a task let go may still find no node: it waits as pending.
+  if (quiet.length > 0) {
+    let maxCpu = 0;
+    let maxMemory = 0;
+    let sumCpu = 0;
+    let sumMemory = 0;
+    fleet.nodes.forEach((node, i) => {
+      if (node.status !== "ready" || !node.eligible || node.draining || fleet.indexById.get(node.id) !== i) return;
+      const cpu = Math.max(0, fleet.freeCpu[i] as number);
+      const memory = Math.max(0, fleet.freeMemory[i] as number);
+      maxCpu = Math.max(maxCpu, cpu);
+      maxMemory = Math.max(maxMemory, memory);
+      sumCpu += cpu;
+      sumMemory += memory;
+    });
+    for (const { task, node } of quiet) {
+      const { cpu, memory } = task.resources;
+      if (cpu > maxCpu || memory > maxMemory || cpu > sumCpu || memory > sumMemory) continue;
+      sumCpu -= cpu;
+      sumMemory -= memory;
+      fleet.release(node, task);
+      lostAt.set(task.id, now);
+      plan.lost.push({ taskId: task.id, nodeId: task.nodeId, at: now });
+    }
   }
 
   // 2. Reconcile each job, in id order, so the order jobs arrive in does not change the plan.
