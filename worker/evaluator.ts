@@ -47,6 +47,8 @@ export interface Evaluator {
 }
 
 const LIVE_STATES = "('placed', 'leased', 'running')";
+/** The most of its time an instance spends evaluating waiting slots. */
+const WAITING_DUTY = 0.25;
 /** Statements per write batch when a plan is large. */
 const PLAN_CHUNK = 1_000;
 
@@ -276,8 +278,9 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
   let queuedWaiting = false;
   let draining: Promise<void> | null = null;
   // Waiting slots are evaluated when a node becomes ready: after an outage thousands may, one after another.
-  // Each such evaluation reads every job with waiting slots, so one is run at most half of the time: the
-  // next waits at least as long as the last took (real time, as it is about this process's own work).
+  // Each such evaluation reads every job with waiting slots, so they run at most a quarter of the time: the
+  // next waits three times as long as the last took (real time, as it is about this process's own work).
+  // Under load the rest goes to heartbeats, which keep leases from lapsing and starting more work.
   let waitingDoneAt = Number.NEGATIVE_INFINITY;
   let waitingTook = 0;
   async function drain(): Promise<void> {
@@ -289,7 +292,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
         queuedTriggers.clear();
         if (jobs.length > 0) await evaluateJobs(jobs, trigger);
         if (!queuedWaiting) continue;
-        const rest = waitingDoneAt + waitingTook - performance.now();
+        const rest = waitingDoneAt + waitingTook * (1 / WAITING_DUTY - 1) - performance.now();
         if (rest > 0 && queuedJobs.size === 0) await new Promise<void>((resolve) => setTimeout(resolve, Math.min(rest, 5_000)));
         if (queuedJobs.size > 0) continue; // jobs asked for meanwhile go first
         queuedWaiting = false;
