@@ -522,6 +522,37 @@ describe("placements on a node that goes quiet", () => {
   });
 });
 
+describe("lease expiry", () => {
+  it("never moves back when the fleet shrinks and the TTL with it: an agent that missed the reply still holds a valid lease", async () => {
+    await cp.close();
+    // One heartbeat a second for the whole fleet: 4 nodes beat every 4 s with a 12 s TTL, 2 nodes every 2 s with 6 s.
+    cp = await createTestControlPlane({ config: { heartbeatInterval: "1s", leaseTtl: "3s", maxHeartbeatsPerSecond: 1 } });
+    const fleet = [await agent("node-a"), await agent("node-b"), await agent("node-c"), await agent("node-d")];
+    const [a, b] = fleet as [HollowAgent, HollowAgent];
+    // The fleet size is cached for 30 s: let it be counted again with all four ready.
+    cp.clock.advance(31_000);
+    await cp.settled();
+    await cp.store.client.execute("UPDATE nodes SET status = 'ready'");
+    for (const n of fleet) await n.heartbeat();
+    await apply({ name: "web", replicas: 1, resources: { cpu: 100, memory: 64 }, constraints: [{ attribute: "name", operator: "=", value: "node-a" }] });
+    await a.claim();
+    const stored = async () => Number((await cp.store.client.execute("SELECT lease_expires_at AS e FROM tasks")).rows[0]?.["e"]);
+    const told = (await a.heartbeat()).renewed[0]!.expiresAt;
+    expect(told - cp.clock.now()).toBe(12_000);
+    await cp.store.client.execute("UPDATE nodes SET status = 'down' WHERE name IN ('node-c', 'node-d')");
+    // Past the 30 s the fleet size is cached for, with a and b beating within the TTL.
+    let best = told;
+    for (let i = 0; i < 11; i++) {
+      cp.clock.advance(3_000);
+      await b.heartbeat();
+      const reply = await a.heartbeat();
+      best = Math.max(best, reply.renewed[0]!.expiresAt);
+      expect(await stored()).toBeGreaterThanOrEqual(best);
+    }
+    expect(a.leaseTtlMs).toBe(6_000);
+  });
+});
+
 describe("evaluations in one instance", () => {
   it("run one at a time: two jobs competing for the last room do not refuse each other's plan", async () => {
     await agent("node-a", { cpu: 500, memory: 512 });

@@ -128,6 +128,13 @@ function leaseRows(result: ResultSet | undefined): LeaseRow[] {
   });
 }
 
+/**
+ * A renewal never moves an expiry back. The TTL shrinks when the fleet does (see timing.ts), and an agent
+ * whose latest reply was lost still counts on the expiry it was told before; an earlier stored expiry
+ * would let the task be replaced while that agent's lease is still valid.
+ */
+const RENEWED_EXPIRY = "max(coalesce(t.lease_expires_at, 0), :now + max(:ttl, t.fence_ms))";
+
 /** How long a batch waits for more heartbeats to join it. */
 const GROUP_WINDOW_MS = 5;
 /** Most heartbeats written in one batch. */
@@ -239,7 +246,7 @@ export class HeartbeatWriter {
         sql: `${WITH_REPORTS}
               UPDATE tasks AS t SET
                 state = ${STORED_STATE},
-                lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN :now + max(:ttl, t.fence_ms) ELSE t.lease_expires_at END,
+                lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN ${RENEWED_EXPIRY} ELSE t.lease_expires_at END,
                 health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
                 message = r.message, updated_at = :now,
                 lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
@@ -255,7 +262,7 @@ export class HeartbeatWriter {
       // change, when there is one, was written by the statement before.
       sql: `${WITH_REPORTS}
             UPDATE tasks AS t SET
-              lease_expires_at = :now + max(:ttl, t.fence_ms),
+              lease_expires_at = ${RENEWED_EXPIRY},
               health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
               message = r.message, updated_at = :now
             FROM r
