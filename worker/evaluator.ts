@@ -260,6 +260,9 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
                OR (t.state IN ${LIVE_STATES} AND t.node_id IN (SELECT id FROM nodes WHERE status = 'down' OR drain_deadline IS NOT NULL OR coalesce(last_heartbeat_at, 0) < :silent))
                OR (t.state = 'placed' AND t.node_id IN (SELECT id FROM nodes WHERE coalesce(last_heartbeat_at, 0) < :quiet))
                OR (j.status = 'stopped' AND t.desired = 'run' AND t.state NOT IN ('stopped', 'complete', 'failed'))
+            UNION
+            -- A running job with no slot rows at all: its first evaluation did not get written (lost races).
+            SELECT j.id FROM jobs j WHERE j.status = 'running' AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
             LIMIT 1000`,
       args: { now, silent: now - leaseTtlMs, quiet: now - 2 * heartbeatIntervalMs },
     });

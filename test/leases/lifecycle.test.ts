@@ -522,6 +522,23 @@ describe("placements on a node that goes quiet", () => {
   });
 });
 
+describe("an apply whose placement keeps losing races", () => {
+  it("answers 200 with the evaluation deferred, stores the job, and a later sweep places it", async () => {
+    await agent("node-a");
+    // Stands in for other instances winning every race: the store refuses every new slot row.
+    await cp.store.client.execute(`CREATE TRIGGER refuse_all BEFORE INSERT ON tasks BEGIN SELECT RAISE(ABORT, 'placement refused: node over-committed'); END`);
+    const res = await cp.call("POST", "/v1/jobs", { body: { name: "web", image: "img", resources: { cpu: 100, memory: 64 } } });
+    const body = (await res.json()) as { job: { id: string }; evaluation?: { deferred?: string } };
+    expect(res.status).toBe(200);
+    expect(body.evaluation?.deferred).toMatch(/losing races/);
+    expect(await tasksOf(body.job.id)).toEqual([]);
+    await cp.settled();
+    await cp.store.client.execute("DROP TRIGGER refuse_all");
+    await cp.evaluator.sweep();
+    expect((await tasksOf(body.job.id)).map((t) => t.state)).toEqual(["placed"]);
+  });
+});
+
 describe("lease expiry", () => {
   it("never moves back when the fleet shrinks and the TTL with it: an agent that missed the reply still holds a valid lease", async () => {
     await cp.close();
