@@ -31,8 +31,11 @@ export function cachePreparedStatements(): void {
   const prepare = proto.prepare;
   const close = proto.close;
   proto.prepare = function cachedPrepare(sql: string) {
-    if (DDL.test(sql)) caches.delete(this);
-    if (EXPANDS_COLUMNS.test(sql) || DDL.test(sql)) return prepare.call(this, sql);
+    if (DDL.test(sql)) {
+      caches.delete(this);
+      return prepare.call(this, sql);
+    }
+    if (EXPANDS_COLUMNS.test(sql)) return prepare.call(this, sql);
     let cache = caches.get(this);
     if (!cache) caches.set(this, (cache = new Map()));
     const hit = cache.get(sql);

@@ -4,7 +4,7 @@
 // on stale state either changes nothing or aborts whole, and the evaluation runs again.
 import type { InStatement, ResultSet, Row } from "@libsql/client";
 import type { JobSpec } from "../api/job-spec";
-import { isConstraintError, readBatch, writeBatch } from "../db/batch";
+import { isConstraintError, jsonCell, readBatch, writeBatch } from "../db/batch";
 import { CHANGED, eventRow } from "./audit";
 import { newId, type ResolvedDeps } from "./context";
 import { schedule, type JobView, type NodeView, type Plan, type SchedulerInput, type TaskView } from "./scheduler";
@@ -23,6 +23,8 @@ export interface EvaluationSummary {
   unplaced: { jobId: string; slot: number; reason: string }[];
   attempts: number;
   roundTrips: number;
+  /** Set when the plan kept losing races with other instances and was given up for now (nothing failed). */
+  deferred?: string;
 }
 
 export interface SweepSummary {
@@ -93,7 +95,12 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
       // race on the rest goes on.
       fruitless = outcome.progress ? 0 : fruitless + 1;
       if (fruitless < MAX_FRUITLESS_ATTEMPTS) continue;
-      if (outcome.refused !== null) throw outcome.refused;
+      if (outcome.refused !== null) {
+        // The jobs are stored and nothing failed: their placement lost every race so far. The caller may
+        // ask again; the sweep evaluates jobs whose slots never got written.
+        deps.log("evaluation deferred after lost races", { evalId: summary.evalId, jobs: ids, reason: outcome.refused instanceof Error ? outcome.refused.message : String(outcome.refused) });
+        summary.deferred = "placement kept losing races with other control-plane instances; it goes on in the background";
+      }
       return summary;
     }
     return summary;
@@ -261,8 +268,9 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
                OR (t.state = 'placed' AND t.node_id IN (SELECT id FROM nodes WHERE coalesce(last_heartbeat_at, 0) < :quiet))
                OR (j.status = 'stopped' AND t.desired = 'run' AND t.state NOT IN ('stopped', 'complete', 'failed'))
             UNION
-            -- A running job with no slot rows at all: its first evaluation did not get written (lost races).
-            SELECT j.id FROM jobs j WHERE j.status = 'running' AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
+            -- A running job with replicas but no slot rows at all: its first evaluation was not written (lost races).
+            SELECT j.id FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
+            WHERE j.status = 'running' AND v.spec ->> '$.replicas' > 0 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
             LIMIT 1000`,
       args: { now, silent: now - leaseTtlMs, quiet: now - 2 * heartbeatIntervalMs },
     });
@@ -332,8 +340,7 @@ function placeableStatus(stored: string, lastHeartbeatAt: number | null, now: nu
 
 /** The rows of a `SELECT json_group_array(json_array(...)) AS v` as tuples. */
 function jsonRows<T>(result: ResultSet | undefined): T[] {
-  const v = result?.rows[0]?.["v"];
-  return typeof v === "string" ? (JSON.parse(v) as T[]) : [];
+  return jsonCell<T[]>(result?.rows[0], "v") ?? [];
 }
 
 const NODE_COLUMNS = "id, name, region, json(labels), cpu, memory, status, eligible, drain_deadline, last_heartbeat_at";

@@ -2,7 +2,7 @@
 // so an agent that lost a reply, or restarted, gets its leases again). Long-polls for new work.
 import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
-import { writeBatch } from "../../db/batch";
+import { jsonCell, writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
@@ -87,7 +87,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     {
       // Unary + on lease_expires_at keeps SQLite on the node's own index instead of the fleet-wide state
       // index (a scan of every live lease per claim).
-      // Each row as one JSON array and the spec beside it: the client builds row objects column by column.
+      // Each row as one JSON array (see jsonCell), and the spec beside it.
       sql: `SELECT json_array(t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at) AS r, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
             WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
@@ -108,7 +108,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   };
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
-      const [taskId, jobId, slot, version, epoch, expiresAt] = JSON.parse(String(row["r"])) as [string, string, number, number, number, number];
+      const [taskId, jobId, slot, version, epoch, expiresAt] = jsonCell<[string, string, number, number, number, number]>(row, "r")!;
       const task = () => taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]));
       const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
       return { taskId, epoch, lease, expiresAt };

@@ -11,7 +11,7 @@ import type { z } from "zod";
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
 import type { taskReportSchema } from "../../api/agent-protocol";
 import type { InStatement, ResultSet } from "@libsql/client";
-import { writeBatch } from "../../db/batch";
+import { jsonCell, writeBatch } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
@@ -113,17 +113,13 @@ class WrittenHints {
   }
 }
 
-/**
- * A task row as the renewal and state-change statements return it: one JSON array per row, because the
- * client builds a row object property by property, which for seven columns cost more than the array's
- * parse (the renewal returns every lease of every heartbeat in the batch).
- */
+/** A task row as the renewal and state-change statements return it: one JSON array per row (see jsonCell). */
 const LEASE_ROW = "json_array(id, node_id, epoch, job_id, state, desired, lease_expires_at) AS r";
 type LeaseRow = { taskId: string; nodeId: string; epoch: number; jobId: string; state: string; desired: string; leaseExpiresAt: number };
 
 function leaseRows(result: ResultSet | undefined): LeaseRow[] {
   return (result?.rows ?? []).map((row) => {
-    const [taskId, nodeId, epoch, jobId, state, desired, leaseExpiresAt] = JSON.parse(String(row["r"])) as [string, string, number, string, string, string, number];
+    const [taskId, nodeId, epoch, jobId, state, desired, leaseExpiresAt] = jsonCell<[string, string, number, string, string, string, number]>(row, "r")!;
     return { taskId, nodeId, epoch, jobId, state, desired, leaseExpiresAt };
   });
 }
@@ -310,9 +306,13 @@ export class HeartbeatWriter {
         reportOf.set(key, { nodes: [...(seen?.nodes ?? []), i], state: a.report.state, restarts: a.report.restarts ?? 0 });
       }
     });
-    const matched = (r: LeaseRow) => reportOf.get(`${r.nodeId}:${r.taskId}:${r.epoch}`) ?? null;
+    const matched = (r: LeaseRow) => reportOf.get(`${r.nodeId}:${r.taskId}:${r.epoch}`);
     // A row the state change just made running is renewed too: it is taken once, from the change.
-    const rows = new Map(leaseRows(changedRows).map((r) => [r.taskId, r]));
+    const rows = new Map<string, { r: LeaseRow; o: NonNullable<ReturnType<typeof matched>> }>();
+    for (const r of leaseRows(changedRows)) {
+      const o = matched(r);
+      if (o) rows.set(r.taskId, { r, o });
+    }
     for (const r of leaseRows(renewedRows)) {
       const o = matched(r);
       if (!o) continue;
@@ -321,12 +321,10 @@ export class HeartbeatWriter {
       const reported = o.state === "starting" ? "leased" : o.state;
       if (r.state === "running" && reported === "running") this.hints.wroteRunning(r.taskId, r.epoch, o.restarts);
       else this.hints.forget(r.taskId);
-      if (!rows.has(r.taskId)) rows.set(r.taskId, r);
+      if (!rows.has(r.taskId)) rows.set(r.taskId, { r, o });
     }
     const rowsByNode = group.map((): NodeResult["rows"] => []);
-    for (const r of rows.values()) {
-      const o = matched(r);
-      if (!o) continue;
+    for (const { r, o } of rows.values()) {
       const { nodeId: _, ...row } = r;
       for (const n of o.nodes) rowsByNode[n]?.push(row);
     }

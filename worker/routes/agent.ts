@@ -1,6 +1,5 @@
 // Agent routes: enroll (join token), claim (long-poll for leases), heartbeat (renew, report, revoke).
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import {
   claimRequestSchema,
   claimResponseSchema,
@@ -9,7 +8,8 @@ import {
   heartbeatRequestSchema,
   heartbeatResponseSchema,
 } from "../../api/agent-protocol";
-import type { AppEnv, App, ResolvedDeps } from "../context";
+import type { App, ResolvedDeps } from "../context";
+import { runInBackground } from "./background";
 import type { Evaluator } from "../evaluator";
 import { claim, ClaimGate } from "../leases/claim";
 import { enroll } from "../leases/enroll";
@@ -19,19 +19,6 @@ import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
 
 const nodeBearer = [{ nodeCredential: [] }];
-
-/** Runs work after the response: waitUntil on Workers, a detached promise on Node. */
-export function runInBackground(c: Context<AppEnv>, deps: ResolvedDeps, work: () => Promise<unknown>): void {
-  const promise = work()
-    .catch((err: unknown) => deps.log("background work failed", { error: err instanceof Error ? err.message : String(err) }))
-    .finally(() => deps.inFlight.delete(promise));
-  deps.inFlight.add(promise);
-  try {
-    c.executionCtx.waitUntil(promise);
-  } catch {
-    // Node has no execution context: the promise simply runs on.
-  }
-}
 
 /** How often one instance looks for expired leases and silent nodes while serving heartbeats. */
 const OVERDUE_PROBE_MS = 1_000;

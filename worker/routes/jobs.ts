@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import { jobSpecSchema } from "../../api/job-spec";
 import { JobFileError, parseJobDocument } from "../../api/job-file";
-import { isConstraintError, writeBatch } from "../../db/batch";
+import { writeBatch } from "../../db/batch";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole } from "../auth/middleware";
@@ -11,7 +11,7 @@ import type { App, ResolvedDeps } from "../context";
 import { badRequest, conflict, notFound, validationError } from "../errors";
 import { applyJob, jobIdOf } from "../jobs/apply";
 import type { Evaluator } from "../evaluator";
-import { runInBackground } from "./agent";
+import { runInBackground } from "./background";
 import { bearer, errorResponses, jobParams, json, namespaceParam } from "./schemas";
 
 const jobSchema = z
@@ -88,17 +88,8 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     const spec = parsed.data;
     requireRole(c, spec.namespace, "operator");
     const result = await applyJob(store, clock.now(), c.get("operator").subject, spec);
-    let evaluation: unknown;
-    try {
-      evaluation = result.changed ? await evaluator.evaluateJobs([result.job.id], "job-apply") : undefined;
-    } catch (err) {
-      if (!isConstraintError(err)) throw err;
-      // The job is stored; only its placement kept losing races with other instances. Say so, and go on
-      // placing it in the background rather than answer as if the apply had failed.
-      deps.log("evaluation deferred after lost races", { job: result.job.id, reason: err instanceof Error ? err.message : String(err) });
-      runInBackground(c, deps, () => evaluator.request({ jobs: [result.job.id] }, "job-apply-retry"));
-      evaluation = { deferred: "placement kept losing races with other control-plane instances; it goes on in the background" };
-    }
+    const evaluation = result.changed ? await evaluator.evaluateJobs([result.job.id], "job-apply") : undefined;
+    if (evaluation?.deferred) runInBackground(c, deps, () => evaluator.request({ jobs: [result.job.id] }, "job-apply-retry"));
     return c.json({ job: publicJob(result.job), changed: result.changed, ...(evaluation ? { evaluation } : {}) }, 200);
   });
 

@@ -64,6 +64,11 @@ export class FeasibilityIndex {
     }
   }
 
+  /** Whether node i can take any work at all (ready, eligible, not draining, not a repeated id). */
+  takesWork(i: number): boolean {
+    return this.baseReason[i] === null;
+  }
+
   /** The feasible set for a list of constraints; cached, since many jobs share a constraint set. */
   forConstraints(constraints: readonly Constraint[]): FeasibleSet {
     const key = JSON.stringify(constraints.map((c) => [c.attribute, c.operator, c.value ?? null]));

@@ -52,6 +52,7 @@ export function schedule(input: SchedulerInput): Plan {
     unplaced: [],
   };
   const fleet = new Fleet(input.nodes);
+  const feasibility = new FeasibilityIndex(fleet, evalId);
   const nodeIndex = (nodeId: string | null): number | undefined => (nodeId === null ? undefined : fleet.indexById.get(nodeId));
 
   // 1. Lost tasks, and the usage of everything else that is live: the only pass over all tasks.
@@ -89,8 +90,8 @@ export function schedule(input: SchedulerInput): Plan {
     let maxMemory = 0;
     let sumCpu = 0;
     let sumMemory = 0;
-    fleet.nodes.forEach((node, i) => {
-      if (node.status !== "ready" || !node.eligible || node.draining || fleet.indexById.get(node.id) !== i) return;
+    fleet.nodes.forEach((_, i) => {
+      if (!feasibility.takesWork(i)) return;
       const cpu = Math.max(0, fleet.freeCpu[i] as number);
       const memory = Math.max(0, fleet.freeMemory[i] as number);
       maxCpu = Math.max(maxCpu, cpu);
@@ -148,7 +149,6 @@ export function schedule(input: SchedulerInput): Plan {
   }
 
   // 3. Feasibility, ranking and placement.
-  const feasibility = new FeasibilityIndex(fleet, evalId);
   const placerFor = (work: JobWork): JobPlacer => {
     if (work.placer !== null) return work.placer;
     const placer = new JobPlacer(fleet, feasibility, work.job, evalId);
