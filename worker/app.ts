@@ -5,7 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import { jobSpecJsonSchema } from "../api/job-spec";
 import { jwks } from "./auth/keys";
 import { nodeAuth, operatorAuth } from "./auth/middleware";
-import { createWorkSignal, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
+import { createWorkSignal, newId, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
 import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
 import { createEvaluator, type Evaluator } from "./evaluator";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
@@ -25,6 +25,8 @@ export interface ControlPlane {
   deps: ResolvedDeps;
   /** Resolves when background work started by requests so far has finished. */
   settled(): Promise<void>;
+  /** What an instance runs on its timer (Node) or cron (Workers): due evaluations and the backstop sweep. */
+  tick(): Promise<void>;
 }
 
 export function createControlPlane(input: AppDeps): ControlPlane {
@@ -32,6 +34,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     ...input,
     log: input.log ?? ((message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields }))),
     signal: input.signal ?? createWorkSignal(),
+    newId: input.newId ?? newId,
     inFlight: new Set(),
   };
   const timing = createFleetTiming(deps.store, deps.clock, deps.config);
@@ -88,7 +91,10 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   async function settled(): Promise<void> {
     while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);
   }
-  return { app, evaluator, timing, deps, settled };
+  async function tick(): Promise<void> {
+    await evaluator.sweep();
+  }
+  return { app, evaluator, timing, deps, settled, tick };
 }
 
 /** The Hono app alone, for callers that need nothing else. */

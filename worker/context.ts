@@ -24,9 +24,12 @@ export interface AppDeps {
   config: Config;
   log?: Logger;
   signal?: WorkSignal;
+  /** New row ids (default: random UUIDs); a simulation passes a seeded source so a run can be replayed. */
+  newId?: () => string;
 }
 
-export interface ResolvedDeps extends Required<Omit<AppDeps, "signal">> {
+export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId">> {
+  newId: () => string;
   signal: WorkSignal;
   /** Work still running after its response was sent (Node); tests wait on it through settled(). */
   inFlight: Set<Promise<unknown>>;

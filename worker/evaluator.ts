@@ -6,7 +6,7 @@ import type { InStatement, ResultSet, Row } from "@libsql/client";
 import type { JobSpec } from "../api/job-spec";
 import { isConstraintError, jsonCell, readBatch, writeBatch } from "../db/batch";
 import { CHANGED, eventRow } from "./audit";
-import { newId, type ResolvedDeps } from "./context";
+import type { ResolvedDeps } from "./context";
 import { schedule, type JobView, type NodeView, type Plan, type SchedulerInput, type TaskView } from "./scheduler";
 import type { FleetTiming } from "./leases/timing";
 import { liveStatus } from "./nodes/status";
@@ -84,7 +84,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
 
   async function evaluateJobs(jobIds: string[], trigger: string): Promise<EvaluationSummary> {
     const ids = [...new Set(jobIds)];
-    const summary: EvaluationSummary = { evalId: newId(), trigger, placed: 0, replaced: 0, migrated: 0, stopped: 0, lost: 0, unplaced: [], attempts: 0, roundTrips: 0 };
+    const summary: EvaluationSummary = { evalId: deps.newId(), trigger, placed: 0, replaced: 0, migrated: 0, stopped: 0, lost: 0, unplaced: [], attempts: 0, roundTrips: 0 };
     if (ids.length === 0) return summary;
     let fruitless = 0;
     while (summary.attempts < MAX_ATTEMPTS) {
@@ -113,7 +113,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     summary.roundTrips++;
     const plan = schedule(input);
     summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
-    const writes = planStatements(plan, input, now, input.fenceMs);
+    const writes = planStatements(plan, input, now, input.fenceMs, deps.newId);
     if (writes.statements.length === 0) return { done: true, progress: false, refused: null };
     // Large plans are written in chunks, yielding between them: with an embedded engine one huge batch
     // would block every heartbeat for its whole duration. Each statement is conditional on its own, so a
@@ -404,6 +404,7 @@ function planStatements(
   input: SchedulerInput,
   now: number,
   fenceMs: Map<string, number>,
+  newId: () => string,
 ): { statements: InStatement[]; startsGroup: boolean[]; checks: { index: number; counter: Counter }[]; nodesWithWork: Set<string> } {
   const statements: InStatement[] = [];
   // An event guarded by CHANGED must stay in the batch of the write before it.

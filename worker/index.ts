@@ -43,7 +43,7 @@ export default {
     return response as unknown as WorkerResponse;
   },
   async scheduled(_controller, env, ctx) {
-    const { evaluator } = await controlPlaneFor(env);
-    ctx.waitUntil(evaluator.sweep());
+    const controlPlane = await controlPlaneFor(env);
+    ctx.waitUntil(controlPlane.tick());
   },
 } satisfies ExportedHandler<Env>;

@@ -72,7 +72,7 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
   if (opts.sweep !== false) {
     // The evaluator runs one sweep at a time: a tick during a long sweep joins it.
     sweepTimer = setInterval(() => {
-      controlPlane.evaluator.sweep().catch((err: unknown) => controlPlane.deps.log("sweep failed", { error: err instanceof Error ? err.message : String(err) }));
+      controlPlane.tick().catch((err: unknown) => controlPlane.deps.log("sweep failed", { error: err instanceof Error ? err.message : String(err) }));
     }, config.sweepInterval);
     sweepTimer.unref();
   }

@@ -7,7 +7,7 @@ import { writeBatch } from "../../db/batch";
 import { jwks } from "../auth/keys";
 import { decodeJwt } from "jose";
 import { issueNodeCredential, verifyNodeCredential } from "../auth/tokens";
-import { newId, type ResolvedDeps } from "../context";
+import type { ResolvedDeps } from "../context";
 import { conflict, forbidden, unauthorized } from "../errors";
 import { sha256Hex } from "../hash";
 import type { FleetTiming } from "./timing";
@@ -25,7 +25,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
     hash,
     now,
     region: body.region,
-    id: newId(),
+    id: deps.newId(),
     name: body.name,
     labels: JSON.stringify(body.labels),
     cpu: body.capacity.cpu,

@@ -6,7 +6,7 @@ import { writeBatch } from "../../db/batch";
 import { logRequests, tasks } from "../../db/schema";
 import { auditRow } from "../audit";
 import { requireRole } from "../auth/middleware";
-import { newId, type App, type ResolvedDeps } from "../context";
+import type { App, ResolvedDeps } from "../context";
 import { forbidden, notFound } from "../errors";
 import { jobIdOf } from "../jobs/apply";
 import { bearer, errorResponses, idParam, json, jobParams } from "./schemas";
@@ -46,7 +46,7 @@ export function registerLogRoutes(app: App, deps: ResolvedDeps): void {
       const chosen = live.filter((t) => t.nodeId !== null && (body.taskId === undefined || t.id === body.taskId || t.id.startsWith(body.taskId)));
       if (chosen.length === 0) throw notFound(body.taskId ? `job ${jobId} has no task ${body.taskId} on a node` : `job ${jobId} has no tasks on a node`);
       const now = clock.now();
-      const rows = chosen.map((t) => ({ id: newId(), taskId: t.id, nodeId: t.nodeId as string, tail: body.tail, status: "pending" as const, output: null, createdAt: now, updatedAt: now }));
+      const rows = chosen.map((t) => ({ id: deps.newId(), taskId: t.id, nodeId: t.nodeId as string, tail: body.tail, status: "pending" as const, output: null, createdAt: now, updatedAt: now }));
       await writeBatch(store.client, [
         ...rows.map((r) => db.insert(logRequests).values(r)),
         auditRow(now, { actor: c.get("operator").subject, action: "logs.request", namespace, target: jobId, detail: { tasks: rows.length, tail: body.tail } }),

@@ -9,7 +9,6 @@ import { requireFleetRole } from "../auth/middleware";
 import { canDelegate, rolesSchema } from "../auth/roles";
 import { newOperatorToken } from "../auth/operator-tokens";
 import type { App, ResolvedDeps } from "../context";
-import { newId } from "../context";
 import { badRequest, forbidden, notFound } from "../errors";
 import { randomSecret, sha256Hex } from "../hash";
 import { bearer, errorResponses, idParam, json } from "./schemas";
@@ -117,7 +116,7 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       requireFleetRole(c, "admin");
       const body = c.req.valid("json");
       const now = clock.now();
-      const id = newId().slice(0, 8);
+      const id = deps.newId().slice(0, 8);
       const token = `${JOIN_TOKEN_PREFIX}${id}.${randomSecret()}`;
       const row = {
         id,
