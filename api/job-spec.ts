@@ -65,6 +65,10 @@ export const reschedulePolicySchema = z.strictObject({
 
 export const updateStrategySchema = z.strictObject({
   parallelism: z.int().min(1).max(1000).default(1),
+  order: z
+    .enum(["stop-first", "start-first"])
+    .default("stop-first")
+    .describe("stop-first: a slot's new copy starts only once its old copy has stopped (updates and drains); start-first lets them overlap for a moment"),
   minHealthy: duration({ max: 3_600_000 }).prefault("5s"),
   healthyDeadline: duration({ min: 1000 }).prefault("5m"),
   autoRevert: z.boolean().default(false),
@@ -104,6 +108,9 @@ export const jobSpecSchema = z
     });
     if (spec.health && spec.health.type !== "exec" && !names.has(spec.health.port)) {
       ctx.addIssue({ code: "custom", path: ["health", "port"], message: `health check port "${spec.health.port}" is not one of the job's ports` });
+    }
+    if (spec.disconnect.policy === "stop" && spec.update.order === "start-first") {
+      ctx.addIssue({ code: "custom", path: ["update", "order"], message: "start-first would run two copies of a slot at once, which disconnect policy stop forbids: use stop-first" });
     }
     if (spec.type === "batch" && spec.update.parallelism < 1) {
       ctx.addIssue({ code: "custom", path: ["update", "parallelism"], message: "must be at least 1" });

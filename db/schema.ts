@@ -184,6 +184,29 @@ export const logRequests = sqliteTable(
   (t) => [index("log_requests_node").on(t.nodeId, t.status)],
 );
 
+/**
+ * Durable evaluations, one row per job: whatever may change a job's placement writes (or refreshes) its row
+ * in the same batch as the change, so a crash at any point leaves the work in the store. Any instance takes
+ * a due row under a visibility timeout and deletes it only if no request arrived meanwhile (`generation`),
+ * so requests that arrive while an evaluation runs make it run once more, not get lost.
+ */
+export const evaluations = sqliteTable(
+  "evaluations",
+  {
+    jobId: text("job_id").primaryKey(),
+    /** Why it was asked for, most recent first (bounded): apply, scale, drain, task-ended, ... */
+    triggers: text("triggers").notNull(),
+    dueAt: integer("due_at").notNull(),
+    /** Bumped by every request: completing an evaluation is conditional on the generation it took. */
+    generation: integer("generation").notNull().default(1),
+    claimedBy: text("claimed_by"),
+    claimedUntil: integer("claimed_until"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("evaluations_due").on(t.dueAt)],
+);
+
 /** Fleet-wide markers, e.g. `fleet_seen_at`: when any agent last reached the control plane. */
 export const clusterState = sqliteTable("cluster_state", {
   key: text("key").primaryKey(),

@@ -392,7 +392,7 @@ function jobView(r: Row, spec: JobSpec, forceDrain: boolean): JobView {
     ...(spec.spread ? { spread: spec.spread } : {}),
     reschedule: { attempts: spec.reschedule.attempts, delayMs: spec.reschedule.delay, maxDelayMs: spec.reschedule.maxDelay },
     // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
-    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism },
+    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order },
   };
 }
 

@@ -99,18 +99,17 @@ describe("lost tasks", () => {
     expect(schedule(input({ ...rows, now: NOW + 10_001 })).lost).toHaveLength(1);
   });
 
-  it("treats tasks on a down node as lost now — placed ones too — and moves them elsewhere", () => {
+  it("moves placed tasks off a down node at once, but leaves a leased one there until its lease lapses", () => {
     const nodes = [node("n1", { status: "down" }), node("n2")];
-    const tasks = [task("running"), task("placed", { slot: 1, state: "placed", leaseExpiresAt: null })];
+    const tasks = [task("running", { leaseExpiresAt: NOW + 5_000 }), task("placed", { slot: 1, state: "placed", leaseExpiresAt: null })];
     const plan = schedule(input({ jobs: [job({ replicas: 2 })], nodes, tasks }));
-    expect(plan.lost).toEqual([
-      { taskId: "running", nodeId: "n1", at: NOW },
-      { taskId: "placed", nodeId: "n1", at: NOW },
-    ]);
-    expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.reason])).toEqual([
-      ["running", "n2", "lost"],
-      ["placed", "n2", "lost"],
-    ]);
+    expect(plan.lost).toEqual([{ taskId: "placed", nodeId: "n1", at: NOW }]);
+    expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.reason])).toEqual([["placed", "n2", "lost"]]);
+    expect(plan.ignore).toContain("running");
+    // Once the lease has lapsed the task is lost and replaced.
+    const later = schedule(input({ jobs: [job({ replicas: 2 })], nodes, tasks: [task("running", { leaseExpiresAt: NOW - 1 })] }));
+    expect(later.lost).toEqual([{ taskId: "running", nodeId: "n1", at: NOW - 1 }]);
+    expect(later.replace.map((r) => [r.taskId, r.nodeId])).toEqual([["running", "n2"]]);
   });
 
   it("moves a placed task off a quiet (disconnected) node at once, but leaves a leased one until its lease lapses", () => {
@@ -234,9 +233,30 @@ describe("reschedule policy", () => {
 describe("rolling update", () => {
   const v1 = [0, 1, 2, 3, 4].map((slot) => task(`v1-${slot}`, { slot, nodeId: `n${(slot % 3) + 1}` }));
   const v2 = job({ version: 2, replicas: 5, update: { parallelism: 2 } });
+  const v2StartFirst = job({ version: 2, replicas: 5, update: { parallelism: 2, order: "start-first" } });
 
-  it("replaces at most `parallelism` slots at a time, stopping the old version only as the new one lands", () => {
+  it("stop-first: stops at most `parallelism` old copies and places nothing for their slots until they are gone", () => {
     const plan = schedule(input({ jobs: [v2], nodes: threeNodes, tasks: v1 }));
+    expect(plan.place).toEqual([]);
+    expect(plan.stop).toEqual([
+      { taskId: "v1-0", reason: "update" },
+      { taskId: "v1-1", reason: "update" },
+    ]);
+    // Stopping (desired stop, still running): the slots wait, and no other slot starts meanwhile.
+    let state = applyPlan(input({ jobs: [v2], nodes: threeNodes, tasks: v1 }), plan);
+    expect(isQuiet(schedule({ ...state, evalId: "again" }))).toBe(true);
+    // One reported stopped: its slot is placed; the other still runs under its lease, so its slot waits.
+    state = { ...state, tasks: state.tasks.map((t) => (t.id === "v1-0" ? { ...t, state: "stopped" as const } : t)) };
+    const next = schedule({ ...state, evalId: "eval-3" });
+    expect(next.place.map((p) => [p.slot, p.version])).toEqual([[0, 2]]);
+    expect(next.stop).toEqual([]);
+    // The other's lease lapses (its holder is cut off): it is lost, and its slot is placed too.
+    const lapsed = { ...state, tasks: state.tasks.map((t) => (t.id === "v1-1" ? { ...t, leaseExpiresAt: NOW - 1 } : t)) };
+    expect(schedule({ ...lapsed, evalId: "eval-4" }).place.map((p) => p.slot).sort()).toEqual([0, 1]);
+  });
+
+  it("start-first: replaces at most `parallelism` slots at a time, stopping the old version as the new one lands", () => {
+    const plan = schedule(input({ jobs: [v2StartFirst], nodes: threeNodes, tasks: v1 }));
     expect(plan.place.map((p) => [p.slot, p.version])).toEqual([
       [0, 2],
       [1, 2],
@@ -248,7 +268,7 @@ describe("rolling update", () => {
   });
 
   it("waits while new-version tasks are in flight, and moves on once they run healthy", () => {
-    let state = input({ jobs: [v2], nodes: threeNodes, tasks: v1 });
+    let state = input({ jobs: [v2StartFirst], nodes: threeNodes, tasks: v1 });
     state = applyPlan(state, schedule(state));
     expect(isQuiet(schedule({ ...state, evalId: "again" }))).toBe(true);
 
@@ -265,9 +285,30 @@ describe("rolling update", () => {
   });
 
   it("counts fresh placements against the budget", () => {
-    const grown = job({ version: 2, replicas: 6, update: { parallelism: 2 } });
+    const grown = job({ version: 2, replicas: 6, update: { parallelism: 2, order: "start-first" } });
     const plan = schedule(input({ jobs: [grown], nodes: threeNodes, tasks: v1 }));
     expect(plan.place.map((p) => p.slot)).toEqual([5, 0]);
+    const stopFirst = schedule(input({ jobs: [job({ version: 2, replicas: 6, update: { parallelism: 2 } })], nodes: threeNodes, tasks: v1 }));
+    expect(stopFirst.place.map((p) => p.slot)).toEqual([5]);
+    expect(stopFirst.stop).toEqual([{ taskId: "v1-0", reason: "update" }]);
+  });
+
+  it("stop-first: a slot whose old copy was asked to stop (scale-down, job stop) is not placed while that copy may run", () => {
+    const stopping = task("old", { desired: "stop", leaseExpiresAt: NOW + 2_000 });
+    const plan = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [stopping] }));
+    expect(plan.place).toEqual([]);
+    const gone = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [{ ...stopping, state: "stopped" }] }));
+    expect(gone.place).toHaveLength(1);
+    const lapsed = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [{ ...stopping, leaseExpiresAt: NOW - 1 }] }));
+    expect(lapsed.place).toHaveLength(1);
+    const overlap = schedule(input({ jobs: [job({ update: { parallelism: 1, order: "start-first" } })], nodes: threeNodes, tasks: [stopping] }));
+    expect(overlap.place).toHaveLength(1);
+  });
+
+  it("does not replace a lost row whose loss lies ahead (its node was taken over) before then", () => {
+    const plan = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "lost", lostAt: NOW + 4_000, leaseExpiresAt: NOW + 4_000 })] }));
+    expect(plan.replace).toEqual([]);
+    expect(plan.delayed).toEqual([{ taskId: "t", until: NOW + 4_000 }]);
   });
 
   it("keeps the old version running when the new one fits nowhere", () => {
@@ -324,8 +365,18 @@ describe("drain", () => {
   const draining = [node("n1", { draining: true }), node("n2"), node("n3")];
   const onN1 = [0, 1, 2].map((slot) => task(`t${slot}`, { slot }));
 
-  it("migrates at most `parallelism` running tasks per job off a draining node", () => {
+  it("stop-first: stops at most `parallelism` running tasks per job on a draining node, and moves none in place", () => {
     const plan = schedule(input({ jobs: [job({ replicas: 3, update: { parallelism: 2 } })], nodes: draining, tasks: onN1 }));
+    expect(plan.migrate).toEqual([]);
+    expect(plan.stop).toEqual([
+      { taskId: "t0", reason: "drain" },
+      { taskId: "t1", reason: "drain" },
+    ]);
+    expect(plan.ignore).toEqual(["t2"]);
+  });
+
+  it("start-first: migrates at most `parallelism` running tasks per job off a draining node", () => {
+    const plan = schedule(input({ jobs: [job({ replicas: 3, update: { parallelism: 2, order: "start-first" } })], nodes: draining, tasks: onN1 }));
     expect(plan.migrate.map((m) => m.taskId)).toEqual(["t0", "t1"]);
     expect(plan.migrate.every((m) => m.reason === "drain" && m.nodeId !== "n1" && m.attempt === 0)).toBe(true);
     expect(plan.ignore).toEqual(["t2"]);

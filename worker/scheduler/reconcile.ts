@@ -4,15 +4,23 @@
 // Invariants:
 // - A task row is one slot of one job version. For each slot below `replicas` the occupant is the best
 //   current-version row whose desired state is run and which is not stopped.
+// - Fencing: under `update.order: stop-first` (the default) a slot gets a new copy (a new row, or its row
+//   moved to another node) only while no other copy of it may be running: every other row of the slot has
+//   been reported stopped or ended, or its lease has lapsed (the stored expiry includes the fence window of
+//   `disconnect: stop` jobs). Until then the slot waits and counts as in flight. A running row is never
+//   moved in place: a drain or an update first stops it, and the slot is placed again once it is gone.
+//   `start-first` is the operator's choice to let the two overlap for a moment.
 // - In a running job every other desired-run row is stopped, live or finished: rows at or above `replicas`,
 //   duplicates, and old versions. The store allows one desired-run row per slot, so a finished old row must
 //   be retired in the same plan that places its slot's new row, or the insert would clash. A live old row
 //   is the exception while its slot has no occupant: it keeps running until an update replaces it.
-// - Budget: after this plan, at most `update.parallelism` current-version tasks of a job are in flight
-//   (not yet running and healthy), counting the placements this plan asks for. Updates and migrations
-//   of running, healthy tasks spend it; migrating a task that is already in flight spends nothing.
-// - Rows whose desired state is stop are on their way out and are left alone. A stopped job's
-//   finished rows are left alone too, so that restarting the job finds its slots' history.
+// - Budget: after this plan, at most `update.parallelism` slots of a job are in flight (a current-version
+//   task not yet running and healthy, or a slot waiting for its old copy to stop), counting the placements
+//   this plan asks for. Updates and migrations of running, healthy tasks spend it; migrating a task that is
+//   already in flight spends nothing.
+// - Rows whose desired state is stop are on their way out and are left alone (but they fence their slot
+//   while they may run). A stopped job's finished rows are left alone too, so that restarting the job finds
+//   its slots' history.
 import type { JobView, NodeStatus, ReplaceReason, StopReason, TaskView } from "./types";
 
 /**
@@ -26,7 +34,20 @@ export function lostSince(task: TaskView, nodeStatus: NodeStatus | undefined, no
   if (task.state === "placed") return nodeStatus === "ready" ? null : now;
   if (task.state !== "leased" && task.state !== "running") return null;
   if (task.leaseExpiresAt !== null && task.leaseExpiresAt < now) return task.leaseExpiresAt;
-  return nodeStatus === undefined || nodeStatus === "down" ? now : null;
+  // A node marked down keeps its tasks until their leases lapse: a `disconnect: stop` lease outlives three
+  // TTLs of silence (it includes the fence window), and its agent may still be running it behind a partition.
+  // (A row with no expiry at all has nothing to wait for.)
+  return nodeStatus === undefined || (nodeStatus === "down" && task.leaseExpiresAt === null) ? now : null;
+}
+
+/**
+ * Whether a copy of this row may still be running somewhere: leased or running under a lease that has not
+ * lapsed, or lost with a loss time still ahead (a node taken over by another host: its old holder keeps
+ * its lease until it lapses).
+ */
+export function mayRun(task: TaskView, lost: boolean, now: number): boolean {
+  if (task.state === "leased" || task.state === "running") return !lost;
+  return task.state === "lost" && task.lostAt !== null && task.lostAt > now;
 }
 
 /** Live = on a node and holding its resources. */
@@ -56,7 +77,7 @@ export type PlacementRequest =
   | { kind: "place"; slot: number }
   /** The same row, re-placed after loss or failure, or placed for the first time. */
   | { kind: "replace"; task: TaskView; reason: ReplaceReason; attempt: number }
-  /** The same row, moved off a draining node. */
+  /** The same row, moved off a draining node (only while nothing runs it, or under start-first). */
   | { kind: "migrate"; task: TaskView }
   /** The slot's old-version rows are stopped only if the new version finds a node. */
   | { kind: "update"; slot: number; old: TaskView[] };
@@ -92,6 +113,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   const isLost = (t: TaskView): boolean => ctx.lostAt.has(t.id);
   const live = (t: TaskView): boolean => holdsResources(t) && !isLost(t);
   const nonTerminal = (t: TaskView): boolean => live(t) || t.state === "pending";
+  const startFirst = job.update.order === "start-first";
 
   if (job.status === "stopped") {
     for (const t of tasks) if (t.desired === "run" && nonTerminal(t)) out.stop.push({ task: t, reason: "job-stopped" });
@@ -99,8 +121,13 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   }
 
   const bySlot = new Map<number, TaskView[]>();
+  // Rows asked to stop that may still run: they fence their slot until they are gone.
+  const fencing = new Map<number, number>();
   for (const t of tasks) {
-    if (t.desired !== "run") continue;
+    if (t.desired !== "run") {
+      if (mayRun(t, isLost(t), ctx.now)) fencing.set(t.slot, (fencing.get(t.slot) ?? 0) + 1);
+      continue;
+    }
     if (!Number.isInteger(t.slot) || t.slot < 0 || t.slot >= job.replicas) {
       out.stop.push({ task: t, reason: "scale-down" });
       continue;
@@ -137,10 +164,14 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       else if (live(r)) oldLive.push(r);
       else out.stop.push({ task: r, reason: "update" }); // pending or finished: nothing running to roll
     }
+    // Stop-first: while another copy of the slot may run, nothing new starts for it.
+    const fenced = !startFirst && (fencing.has(slot) || rows.some((r) => r !== occupant && mayRun(r, isLost(r), ctx.now)));
 
     if (occupant === undefined) {
-      if (oldLive.length === 0) unbudgeted.push({ kind: "place", slot });
-      else {
+      if (oldLive.length === 0) {
+        if (fenced) inFlight++;
+        else unbudgeted.push({ kind: "place", slot });
+      } else {
         out.survivors.push(...oldLive);
         const draining = oldLive.some((t) => t.nodeId !== null && ctx.isDraining(t.nodeId));
         updates.push({ request: { kind: "update", slot, old: oldLive }, draining, slot });
@@ -157,6 +188,11 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       if (occupant.nodeId !== null && ctx.isDraining(occupant.nodeId)) {
         migrations.push({ request: { kind: "migrate", task: occupant }, free: !settled });
       }
+      continue;
+    }
+    if (fenced) {
+      // Lost, failed or pending, but another copy of the slot may still run: wait for it.
+      inFlight++;
       continue;
     }
     if (occupant.state === "pending") {
@@ -183,6 +219,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     }
     const attempt = occupant.attempt + 1;
     // With no recorded loss time there is nothing to count from: replace now rather than wait forever.
+    // A loss time still ahead (a node taken over) is when the old holder's lease lapses.
     const since = lostAt ?? occupant.lostAt;
     const until = since === null ? ctx.now : since + rescheduleDelay(job, attempt);
     if (ctx.now < until) out.delayed.push({ taskId: occupant.id, until });

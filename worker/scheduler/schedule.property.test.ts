@@ -71,6 +71,7 @@ const jobsArb = fc
       delayMs: fc.constantFrom(0, 1_000, 5_000),
       maxDelayMs: fc.constantFrom(0, 2_000, 60_000),
       parallelism: fc.integer({ min: 1, max: 3 }),
+      startFirst: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
     }),
     { minLength: 1, maxLength: 4 },
   )
@@ -89,7 +90,7 @@ const jobsArb = fc
         constraints: r.constraints,
         ...(r.spread === undefined ? {} : { spread: { attribute: r.spread } }),
         reschedule: { attempts: r.attempts, delayMs: r.delayMs, maxDelayMs: r.maxDelayMs },
-        update: { parallelism: r.parallelism },
+        update: { parallelism: r.parallelism, order: r.startFirst ? "start-first" : "stop-first" },
       }),
     ),
   );
@@ -201,6 +202,34 @@ describe("scheduler properties", () => {
           if (!(newIds.has(t.id) || moved.has(t.id)) || t.hostPorts.length === 0) continue;
           const others = after.tasks.filter((o) => o.id !== t.id && o.nodeId === t.nodeId && holds(o, input.now));
           for (const p of t.hostPorts) expect(others.some((o) => o.hostPorts.includes(p))).toBe(false);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it("stop-first: never gives a slot a new copy while another copy of it may run", () => {
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        const plan = schedule(input);
+        const after = applyPlan(input, plan);
+        const lost = new Set(plan.lost.map((l) => l.taskId));
+        const mayRun = (t: TaskView) =>
+          ((t.state === "leased" || t.state === "running") && !lost.has(t.id) && (t.leaseExpiresAt === null || t.leaseExpiresAt >= input.now)) ||
+          (t.state === "lost" && t.lostAt !== null && t.lostAt > input.now);
+        const newIds = new Set(after.tasks.slice(input.tasks.length).map((t) => t.id));
+        const moved = new Set([...plan.replace, ...plan.migrate].map((r) => r.taskId));
+        for (const job of input.jobs) {
+          if (job.update.order === "start-first") continue;
+          for (const t of after.tasks) {
+            if (t.jobId !== job.id || !(newIds.has(t.id) || moved.has(t.id))) continue;
+            // Every other row of the slot, as it was before the plan (a moved row's own old copy is fenced by
+            // the planner's write, which refuses to move a leased or running row).
+            const others = input.tasks.filter((o) => o.jobId === job.id && o.slot === t.slot && o.id !== t.id);
+            expect(others.filter(mayRun).map((o) => o.id)).toEqual([]);
+            const before = input.tasks.find((o) => o.id === t.id);
+            if (before) expect(before.state === "leased" || before.state === "running" ? lost.has(before.id) : true).toBe(true);
+          }
         }
       }),
       RUNS,
@@ -335,10 +364,13 @@ describe("scheduler properties", () => {
       fc.property(inputArb, (input) => {
         const after = applyPlan(input, schedule(input));
         const up = new Set(input.nodes.filter((n) => n.status !== "down").map((n) => n.id));
+        const known = new Set(input.nodes.map((n) => n.id));
         const evaluated = new Set(input.jobs.map((j) => j.id));
         for (const t of after.tasks) {
           if (!HOLDING.has(t.state) || !evaluated.has(t.jobId)) continue;
-          expect(t.nodeId !== null && up.has(t.nodeId)).toBe(true);
+          // A leased task on a down node keeps it until its lease lapses (fencing): its holder may still run it.
+          const fenced = (t.state === "leased" || t.state === "running") && t.leaseExpiresAt !== null && t.leaseExpiresAt >= input.now;
+          expect(t.nodeId !== null && (up.has(t.nodeId) || (fenced && known.has(t.nodeId)))).toBe(true);
           if (t.state !== "placed" && t.leaseExpiresAt !== null) expect(t.leaseExpiresAt).toBeGreaterThanOrEqual(input.now);
         }
       }),

@@ -5,6 +5,8 @@
 // - Pure: reads only its input, takes time from `now`; the same input and evalId give the same plan.
 // - No node that receives a placement ends the plan over its cpu or memory, or with a static host port held
 //   twice. Stops free capacity before any placement; an update frees its old version only for its new one.
+// - Stop-first (the default order): an update or a drain stops a slot's running copy and places nothing
+//   for that slot in the same plan; see reconcile.ts.
 // - Every placement, replacement and migration lands on a node that is ready, eligible, not draining, and
 //   satisfies the job's constraints.
 // - Every input task id lands in exactly one of replace, migrate, stop, delayed, failed and ignore.
@@ -182,6 +184,23 @@ export function schedule(input: SchedulerInput): Plan {
         }
       };
       giveBack((o) => o.freed);
+      if (job.update.order !== "start-first" && old.some((o) => !o.freed)) {
+        // Stop-first with a copy that may run: it stops now, and the slot is placed once it has (a later evaluation).
+        // Stopped only if the new version would fit where the old one is gone, so a version that fits
+        // nowhere leaves the old one running.
+        giveBack((o) => !o.freed);
+        const later = placer.select(ask, "record");
+        takeBack((o) => !o.freed);
+        if (later < 0) {
+          takeBack((o) => o.freed);
+          return { ask, metrics: placer.metrics() };
+        }
+        for (const { task } of old) {
+          plan.stop.push({ taskId: task.id, reason: "update" });
+          acted.add(task.id);
+        }
+        return null;
+      }
       const target = placer.select(ask, "record");
       if (target < 0) {
         // Would it fit once the running old version has stopped? Then stop it now; the new version is
@@ -225,6 +244,13 @@ export function schedule(input: SchedulerInput): Plan {
     const target = placer.select(rowAsk, own ? "use" : "off");
     if (target < 0) return { ask: rowAsk, metrics: placer.metrics() };
     const node = fleet.nodes[target] as NodeView;
+    if (request.kind === "migrate" && job.update.order !== "start-first" && (task.state === "leased" || task.state === "running")) {
+      // Stop-first: a copy that may be running is stopped where it is (it has somewhere to go), and its slot
+      // is placed again once its holder reports it stopped or its lease lapses. Nothing is reserved yet.
+      plan.stop.push({ taskId: task.id, reason: "drain" });
+      acted.add(task.id);
+      return null;
+    }
     fleet.reserve(target, rowAsk);
     placer.add(target);
     acted.add(task.id);

@@ -61,9 +61,15 @@ export interface JobView {
   constraints: Constraint[];
   spread?: { attribute: string };
   reschedule: ReschedulePolicy;
-  /** How many slots may be replaced (update) or migrated (drain) at once. */
-  update: { parallelism: number };
+  /**
+   * How many slots may be replaced (update) or migrated (drain) at once, and in which order. `stop-first`
+   * (the default) starts a slot's new copy only once its old copy is gone: its holder reported it stopped,
+   * or its lease lapsed (the stored expiry includes the fence window). `start-first` lets the two overlap.
+   */
+  update: { parallelism: number; order?: UpdateOrder };
 }
+
+export type UpdateOrder = "stop-first" | "start-first";
 
 export type NodeStatus = "initializing" | "ready" | "down" | "disconnected";
 
@@ -133,7 +139,7 @@ export interface Replacement {
   hostPorts: number[];
 }
 
-export type StopReason = "scale-down" | "job-stopped" | "update" | "node-down";
+export type StopReason = "scale-down" | "job-stopped" | "update" | "drain" | "node-down";
 
 export interface Stop {
   taskId: string;

@@ -1,0 +1,237 @@
+// A simulated agent: the real agent's lease rules (verify, fence, self-fence, adopt after restart) over
+// an in-memory container set that outlives the agent process, as Docker's does.
+import type { JWK } from "jose";
+import type { ClaimResponse, HeartbeatResponse, LeaseClaims, TaskReport } from "../../api/agent-protocol";
+import { createLeaseChecker, type LeaseChecker } from "../../agent/lease-check";
+import type { Rng } from "./rng";
+
+export interface Container {
+  id: string;
+  taskId: string;
+  epoch: number;
+  jobId: string;
+  slot: number;
+  version: number;
+  policy: "keep" | "stop";
+  running: boolean;
+  /** The lease it was started under (Docker label). */
+  label: string;
+}
+
+interface Held {
+  taskId: string;
+  epoch: number;
+  lease: string;
+  claims: LeaseClaims;
+  phase: "starting" | "running" | "stopped";
+  startAt: number;
+  /** Expiry the control plane last told (null after adoption: the agent no longer knows it). */
+  expiresAt: number | null;
+  containerId: string | null;
+}
+
+/** What survives an agent restart: its data directory. */
+interface Disk {
+  nodeId: string;
+  credential: string;
+  jwks: { keys: JWK[] };
+  leases: Record<string, string>;
+}
+
+export class SimAgent {
+  crashed = false;
+  /** Bumped on every restart: replies to requests of an earlier process are dropped. */
+  generation = 0;
+  readonly containers: Container[] = [];
+  held = new Map<string, Held>();
+  private revokedEpoch = new Map<string, number>();
+  lastContact: number;
+  nextHeartbeat: number;
+  nextClaim: number;
+  interval = 1_000;
+  heartbeatOut: { id: number; sentAt: number; reports: TaskReport[] } | null = null;
+  claimOut: { id: number; sentAt: number } | null = null;
+  needsEnroll = false;
+  private disk: Disk;
+  private check: LeaseChecker;
+  private containerSeq = 0;
+
+  constructor(
+    readonly name: string,
+    enrolled: { nodeId: string; credential: string; jwks: { keys: JWK[] } },
+    private readonly rng: Rng,
+    now: number,
+    private readonly note: (what: string) => void,
+  ) {
+    this.disk = { ...enrolled, leases: {} };
+    this.check = createLeaseChecker(enrolled.jwks, enrolled.nodeId);
+    this.lastContact = now;
+    this.nextHeartbeat = now;
+    this.nextClaim = now;
+  }
+
+  get nodeId(): string {
+    return this.disk.nodeId;
+  }
+  get credential(): string {
+    return this.disk.credential;
+  }
+
+  reenrolled(nodeId: string, credential: string): void {
+    this.disk.nodeId = nodeId;
+    this.disk.credential = credential;
+    this.check = createLeaseChecker(this.disk.jwks, nodeId);
+    this.needsEnroll = false;
+  }
+
+  private persist(): void {
+    this.disk.leases = Object.fromEntries([...this.held.values()].map((t) => [t.taskId, t.lease]));
+  }
+
+  private stopContainer(id: string | null, why: string): void {
+    const c = this.containers.find((x) => x.id === id);
+    if (!c || !c.running) return;
+    c.running = false;
+    this.note(`stop ${short(c.taskId)}@${c.epoch} (${c.jobId}#${c.slot}): ${why}`);
+  }
+
+  private retire(t: Held, why: string): void {
+    this.held.delete(t.taskId);
+    this.persist();
+    this.stopContainer(t.containerId, why);
+  }
+
+  /** Highest epoch this node ever ran a task at (from container labels, so it survives restarts). */
+  private ranEpoch(taskId: string): number {
+    return this.containers.filter((c) => c.taskId === taskId).reduce((m, c) => Math.max(m, c.epoch), 0);
+  }
+
+  /** The agent's reconcile pass: self-fence, start what is due, stop what no lease accounts for. */
+  reconcile(now: number): void {
+    for (const t of [...this.held.values()]) {
+      const { policy, afterMs } = t.claims.task.disconnect;
+      if (policy === "stop" && now - this.lastContact > afterMs) {
+        this.retire(t, `self-fence: no contact for ${now - this.lastContact}ms`);
+        continue;
+      }
+      if (t.phase === "starting" && now >= t.startAt) {
+        const spec = t.claims.task;
+        const c: Container = { id: `${this.name}-c${++this.containerSeq}`, taskId: t.taskId, epoch: t.epoch, jobId: spec.jobId, slot: spec.slot, version: spec.version, policy: spec.disconnect.policy, running: true, label: t.lease };
+        this.containers.push(c);
+        t.containerId = c.id;
+        t.phase = "running";
+        this.nextHeartbeat = Math.min(this.nextHeartbeat, now);
+        this.note(`start ${short(t.taskId)}@${t.epoch} (${spec.jobId}#${spec.slot} v${spec.version})`);
+      }
+    }
+    const known = new Set([...this.held.values()].map((t) => t.containerId));
+    for (const c of this.containers) if (c.running && !known.has(c.id)) this.stopContainer(c.id, "no lease accounts for it");
+  }
+
+  reports(): TaskReport[] {
+    return [...this.held.values()].map((t) => ({ lease: t.lease, state: t.phase, health: null, exitCode: null, restarts: 0 }));
+  }
+
+  async onClaim(reply: ClaimResponse, now: number): Promise<void> {
+    this.interval = reply.heartbeatIntervalMs;
+    for (const g of reply.leases) {
+      const verdict = await this.check(g.lease, now);
+      if (!verdict.ok) {
+        this.note(`refuse ${short(g.taskId)}@${g.epoch}: ${verdict.reason}`);
+        continue;
+      }
+      const { sub: taskId, epoch } = verdict.claims;
+      const existing = this.held.get(taskId);
+      if (existing && existing.epoch === epoch) {
+        existing.lease = g.lease;
+        existing.expiresAt = Math.max(existing.expiresAt ?? 0, g.expiresAt);
+        continue;
+      }
+      // Never act on an epoch at or below one this node was told is fenced, or below one it already ran.
+      const fenced = this.revokedEpoch.get(taskId) ?? 0;
+      if (epoch <= fenced || epoch < this.ranEpoch(taskId) || (existing && epoch < existing.epoch)) {
+        this.note(`refuse ${short(taskId)}@${epoch}: fenced (told ${fenced}, ran ${this.ranEpoch(taskId)})`);
+        continue;
+      }
+      if (existing) this.retire(existing, `superseded by epoch ${epoch}`);
+      // Pulling the image and creating the container take a moment.
+      this.held.set(taskId, { taskId, epoch, lease: g.lease, claims: verdict.claims, phase: "starting", startAt: now + this.rng.int(0, 600), expiresAt: g.expiresAt, containerId: null });
+      this.note(`accept ${short(taskId)}@${epoch} (${verdict.claims.task.jobId}#${verdict.claims.task.slot})`);
+    }
+    this.persist();
+  }
+
+  async onHeartbeat(reply: HeartbeatResponse, sent: TaskReport[], now: number): Promise<void> {
+    this.lastContact = now;
+    this.interval = reply.heartbeatIntervalMs;
+    if (reply.credential) this.disk.credential = reply.credential;
+    for (const g of reply.renewed) {
+      const t = this.held.get(g.taskId);
+      if (!t || t.epoch !== g.epoch) continue;
+      t.expiresAt = Math.max(t.expiresAt ?? 0, g.expiresAt);
+      if (g.lease && (await this.check(g.lease, now)).ok) t.lease = g.lease;
+    }
+    for (const r of reply.revoked) {
+      this.revokedEpoch.set(r.taskId, Math.max(this.revokedEpoch.get(r.taskId) ?? 0, r.epoch));
+      const t = this.held.get(r.taskId);
+      if (!t || t.epoch !== r.epoch) continue;
+      if (r.reason === "stopped" && t.phase !== "stopped") {
+        this.stopContainer(t.containerId, "told stopped");
+        t.phase = "stopped";
+        this.nextHeartbeat = now;
+      } else this.retire(t, `revoked: ${r.reason}`);
+    }
+    // A stop is forgotten once its report went out and was answered.
+    const sentStopped = new Set(sent.filter((r) => r.state === "stopped").map((r) => r.lease));
+    for (const t of [...this.held.values()]) if (t.phase === "stopped" && sentStopped.has(t.lease)) this.held.delete(t.taskId);
+    this.persist();
+    if (reply.work) this.nextClaim = now;
+  }
+
+  crash(): void {
+    this.crashed = true;
+    this.generation++;
+    this.heartbeatOut = null;
+    this.claimOut = null;
+  }
+
+  /** A fresh agent process: memory is gone; it re-adopts running containers from their labels and leases.json. */
+  async restart(now: number): Promise<void> {
+    this.crashed = false;
+    this.held = new Map();
+    this.revokedEpoch = new Map();
+    this.lastContact = now;
+    this.nextHeartbeat = now;
+    this.nextClaim = now;
+    const newest = new Map<string, Container>();
+    for (const c of this.containers) {
+      if (!c.running) continue;
+      const prev = newest.get(c.taskId);
+      if (!prev || prev.epoch < c.epoch) newest.set(c.taskId, c);
+    }
+    for (const c of this.containers) {
+      if (!c.running) continue;
+      if (newest.get(c.taskId) !== c) {
+        this.stopContainer(c.id, "older epoch on adoption");
+        continue;
+      }
+      let adopted = false;
+      for (const candidate of [this.disk.leases[c.taskId], c.label]) {
+        if (candidate === undefined) continue;
+        const v = await this.check(candidate, null);
+        if (v.ok && v.claims.epoch === c.epoch) {
+          this.held.set(c.taskId, { taskId: c.taskId, epoch: c.epoch, lease: candidate, claims: v.claims, phase: "running", startAt: now, expiresAt: null, containerId: c.id });
+          adopted = true;
+          break;
+        }
+      }
+      if (!adopted) this.stopContainer(c.id, "no valid lease on adoption");
+    }
+    this.persist();
+    this.note(`restarted, adopted ${this.held.size}`);
+  }
+}
+
+export function short(id: string): string {
+  return id.slice(0, 6);
+}
