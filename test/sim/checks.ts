@@ -69,7 +69,6 @@ export class Checker {
     }
 
     // 2. One unexpired lease per slot: unexpired in the store, or as its holder was last told.
-    const byId = new Map(s.tasks.map((t) => [t.id, t]));
     const held = new Map<string, Map<string, { where: string; version: number }>>();
     const add = (job: string, slot: number, key: string, where: string, version: number) => {
       const k = `${job}#${slot}`;
@@ -84,7 +83,8 @@ export class Checker {
     for (const a of agents) {
       if (a.crashed) continue;
       for (const h of a.held.values()) {
-        if (h.expiresAt === null || h.expiresAt <= now) continue;
+        // A copy it stopped (told to, and reporting it) is no copy: the agent never starts it again.
+        if (h.phase === "stopped" || h.expiresAt === null || h.expiresAt <= now) continue;
         const spec = h.claims.task;
         add(spec.jobId, spec.slot, `${h.taskId}@${h.epoch}@${a.nodeId}`, `${a.name}:${short(h.taskId)}@${h.epoch} told until +${h.expiresAt - now}ms`, spec.version);
       }
@@ -119,7 +119,6 @@ export class Checker {
       if (j.version < before) return ["4 version went down", `${job}: ${before} -> ${j.version}`];
       this.maxVersion.set(job, j.version);
     }
-    void byId;
     return checkLedger(s, ledger);
   }
 }
@@ -146,8 +145,19 @@ function checkLedger(s: Snapshot, ledger: LedgerEntry[]): [string, string] | nul
   return null;
 }
 
-/** Why the run is not at its desired state yet, or null once every job is. */
+/** Why the run is not at its desired state yet (with the job's rows), or null once every job is. */
 export function unconverged(s: Snapshot, agents: SimAgent[]): string | null {
+  const why = unconvergedJob(s, agents);
+  if (why === null) return null;
+  const rows = s.tasks
+    .filter((t) => t.jobId === why.job && !(t.state === "stopped" && t.desired === "stop"))
+    .map((t) => `#${t.slot} v${t.version} ${short(t.id)}@${t.epoch} ${t.state}/${t.desired} on ${t.nodeId ? (s.nodes.get(t.nodeId)?.name ?? "?") : "-"}`);
+  const job = s.jobs.get(why.job);
+  return `${why.reason} [job ${job ? `${job.status} v${job.version}` : "gone"}; rows: ${rows.join("; ") || "none"}]`;
+}
+
+function unconvergedJob(s: Snapshot, agents: SimAgent[]): { job: string; reason: string } | null {
+  const r = (job: string, reason: string) => ({ job, reason });
   const copies = new Map<string, { agent: SimAgent; epoch: number; version: number; slot: number; taskId: string }[]>();
   for (const a of agents) {
     for (const c of a.containers) {
@@ -157,7 +167,7 @@ export function unconverged(s: Snapshot, agents: SimAgent[]): string | null {
   }
   for (const [jobId, list] of copies) {
     const job = s.jobs.get(jobId);
-    if (!job || job.status !== "running") return `${jobId} (${job ? job.status : "deleted"}) still has ${list.length} running`;
+    if (!job || job.status !== "running") return r(jobId, `${jobId} (${job ? job.status : "deleted"}) still has ${list.length} running`);
   }
   for (const [jobId, job] of s.jobs) {
     if (job.status !== "running") continue;
@@ -165,16 +175,16 @@ export function unconverged(s: Snapshot, agents: SimAgent[]): string | null {
     const list = copies.get(jobId) ?? [];
     for (let slot = 0; slot < replicas; slot++) {
       const here = list.filter((c) => c.slot === slot);
-      if (here.length !== 1) return `${jobId}#${slot}: ${here.length} running copies`;
+      if (here.length !== 1) return r(jobId, `${jobId}#${slot}: ${here.length} running copies`);
       const c = here[0];
-      if (!c || c.version !== job.version) return `${jobId}#${slot}: runs v${c?.version ?? "?"}, want v${job.version}`;
+      if (!c || c.version !== job.version) return r(jobId, `${jobId}#${slot}: runs v${c?.version ?? "?"}, want v${job.version}`);
       const row = s.tasks.find((t) => t.id === c.taskId);
       if (!row || row.state !== "running" || row.epoch !== c.epoch || row.nodeId !== c.agent.nodeId || row.desired !== "run") {
-        return `${jobId}#${slot}: store has ${row ? `${row.state}/${row.desired}@${row.epoch}` : "no row"} for ${c.agent.name}@${c.epoch}`;
+        return r(jobId, `${jobId}#${slot}: store has ${row ? `${row.state}/${row.desired}@${row.epoch}` : "no row"} for ${c.agent.name}@${c.epoch}`);
       }
     }
     const extra = list.filter((c) => c.slot >= replicas);
-    if (extra.length > 0) return `${jobId}: ${extra.length} running beyond ${replicas} replicas`;
+    if (extra.length > 0) return r(jobId, `${jobId}: ${extra.length} running beyond ${replicas} replicas`);
   }
   return null;
 }

@@ -79,8 +79,10 @@ export class Operator {
   }
 
   private newPlan(): JobPlan {
-    const order = this.withOrder ? this.rng.pick(["stop-first", "start-first", null] as const) : null;
-    return { policy: this.rng.chance(0.6) ? "stop" : "keep", order, replicas: this.rng.int(1, 4), env: 1, image: "busybox", parallelism: this.rng.int(1, 2), status: "absent" };
+    const policy = this.rng.chance(0.6) ? "stop" : "keep";
+    // start-first runs two copies of a slot for a moment, which only disconnect keep allows.
+    const order = this.withOrder ? this.rng.pick(policy === "keep" ? (["stop-first", "start-first", null] as const) : (["stop-first", null] as const)) : null;
+    return { policy, order, replicas: this.rng.int(1, 4), env: 1, image: "busybox", parallelism: this.rng.int(1, 2), status: "absent" };
   }
 
   async act(seq: number, via: Instance, nodes: { id: string; name: string }[]): Promise<void> {

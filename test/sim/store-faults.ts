@@ -39,9 +39,11 @@ export function faultyClient(inner: Client): FaultyClient {
   };
 
   const client = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== "string" || !COUNTED.has(prop) || typeof value !== "function") return value;
+    get(target, prop) {
+      // The client keeps private fields: getters and methods must run with the client itself as `this`.
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (typeof prop !== "string" || !COUNTED.has(prop)) return (value as (...args: unknown[]) => unknown).bind(target);
       const method = prop;
       const fn = value as (...args: unknown[]) => Promise<unknown>;
       return async (...args: unknown[]): Promise<unknown> => {
