@@ -57,6 +57,9 @@ export const tasks = sqliteTable(
     // A task whose job's disconnect policy is "stop" keeps each lease at least this long: its agent has
     // stopped it by then after losing contact, so a replacement never overlaps it (0 for "keep").
     fenceMs: integer("fence_ms").notNull().default(0),
+    // 1 when the job chose update.order start-first: only then may a lease be granted for this row while
+    // another copy of its slot may still run.
+    startFirst: integer("start_first").notNull().default(0),
     cpu: integer("cpu").notNull(),
     memory: integer("memory").notNull(),
     hostPorts: text("host_ports", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),

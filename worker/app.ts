@@ -7,7 +7,8 @@ import { jwks } from "./auth/keys";
 import { nodeAuth, operatorAuth } from "./auth/middleware";
 import { createWorkSignal, newId, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
 import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
-import { createEvaluator, type Evaluator } from "./evaluator";
+import { createEvaluator, type Evaluator } from "./evaluation";
+import { StoreClock } from "./store-clock";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
 import { registerJobRoutes } from "./routes/jobs";
@@ -32,6 +33,8 @@ export interface ControlPlane {
 export function createControlPlane(input: AppDeps): ControlPlane {
   const deps: ResolvedDeps = {
     ...input,
+    // Lease decisions follow the store's clock (see store-clock.ts); up to one lease TTL ahead of our own.
+    clock: input.clock instanceof StoreClock ? input.clock : new StoreClock(input.clock, input.config.leaseTtl),
     log: input.log ?? ((message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields }))),
     signal: input.signal ?? createWorkSignal(),
     newId: input.newId ?? newId,

@@ -9,4 +9,5 @@ CREATE TABLE `evaluations` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `evaluations_due` ON `evaluations` (`due_at`);
+CREATE INDEX `evaluations_due` ON `evaluations` (`due_at`);--> statement-breakpoint
+ALTER TABLE `tasks` ADD `start_first` integer DEFAULT 0 NOT NULL;

@@ -534,7 +534,11 @@ describe("an apply whose placement keeps losing races", () => {
     expect(await tasksOf(body.job.id)).toEqual([]);
     await cp.settled();
     await cp.store.client.execute("DROP TRIGGER refuse_all");
-    await cp.evaluator.sweep();
+    // Its evaluation row stays, due again a second later: the next tick runs it.
+    const [row] = (await cp.store.client.execute("SELECT due_at FROM evaluations")).rows;
+    expect(Number(row?.["due_at"])).toBe(cp.clock.now() + 1_000);
+    cp.clock.advance(1_000);
+    await cp.tick();
     expect((await tasksOf(body.job.id)).map((t) => t.state)).toEqual(["placed"]);
   });
 });
@@ -587,7 +591,7 @@ describe("evaluations in one instance", () => {
 });
 
 describe("node lifecycle", () => {
-  it("drains a node: tasks migrate under the job's parallelism, then all at once past the deadline", async () => {
+  it("drains a node stop-first: a task moves once its holder reports it stopped, under the job's parallelism, then all at once past the deadline", async () => {
     const a = await agent("node-a");
     const { job } = await apply({ name: "web", replicas: 3, update: { parallelism: 1 } });
     await a.claim();
@@ -596,25 +600,36 @@ describe("node lifecycle", () => {
     const drain = await cp.call("POST", "/v1/nodes/node-a/drain", { body: { deadline: "10m" } });
     expect(drain.status).toBe(200);
     expect(((await drain.json()) as { node: { state: string } }).node.state).toBe("draining");
+    // One task (the parallelism) is asked to stop where it runs; nothing starts for its slot yet.
     let rows = await tasksOf(job.id);
-    expect(rows.filter((t) => t.node_id === b.nodeId)).toHaveLength(1);
+    expect(rows.filter((t) => t.desired === "stop")).toHaveLength(1);
+    expect(rows.filter((t) => t.node_id === b.nodeId)).toHaveLength(0);
     // New work never lands on a draining node.
     const other = await apply({ name: "other", replicas: 1 });
     expect((await tasksOf(other.job.id))[0]?.node_id).toBe(b.nodeId);
 
-    await b.claim();
-    await b.heartbeat();
+    // node-a is told to stop it, reports it stopped: its slot is placed on node-b.
+    expect((await a.heartbeat()).revoked.map((r) => r.reason)).toEqual(["stopped"]);
     await a.heartbeat();
-    cp.clock.advance(10 * 60_000 + 1);
-    await a.heartbeat();
-    await b.heartbeat();
-    await cp.evaluator.sweep();
+    await cp.settled();
     rows = await tasksOf(job.id);
-    expect(rows.every((t) => t.node_id === b.nodeId)).toBe(true);
+    expect(rows.filter((t) => t.node_id === b.nodeId && t.state === "placed")).toHaveLength(1);
     await b.claim();
     await b.heartbeat();
-    const hb = await a.heartbeat();
-    expect(hb.revoked.every((r) => r.reason === "stale-epoch")).toBe(true);
+    await cp.settled();
+    // The operator brings the deadline forward to now: past it, the other two stop at once, and move once
+    // reported stopped.
+    expect((await cp.call("POST", "/v1/nodes/node-a/drain", { body: { deadline: "0s" } })).status).toBe(200);
+    cp.clock.advance(1);
+    await cp.evaluator.sweep();
+    // (The hollow agent still reports the first one, which it stopped before: that is refused as stopped too.)
+    expect((await a.heartbeat()).revoked.map((r) => r.reason)).toEqual(["stopped", "stopped", "stopped"]);
+    await a.heartbeat();
+    await cp.settled();
+    rows = (await tasksOf(job.id)).filter((t) => t.desired === "run");
+    expect(rows.map((t) => t.node_id)).toEqual([b.nodeId, b.nodeId, b.nodeId]);
+    await b.claim();
+    await b.heartbeat();
     await cp.settled();
     await cp.evaluator.sweep();
     const node = (await (await cp.call("GET", "/v1/nodes/node-a")).json()) as { node: { state: string } };

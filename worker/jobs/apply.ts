@@ -1,9 +1,11 @@
 // Applying a job spec: a new version only when the spec changed, written with optimistic concurrency.
 import { and, eq } from "drizzle-orm";
+import type { InStatement, ResultSet } from "@libsql/client";
 import type { JobSpec } from "../../api/job-spec";
 import { writeBatch, isConstraintError } from "../../db/batch";
 import { jobs, namespaces, type JobRow } from "../../db/schema";
 import type { Store } from "../../db/store";
+import { requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { auditRow, eventRow, type Guard } from "../audit";
 import { conflict, notFound } from "../errors";
 import { canonicalJson, sha256Hex } from "../hash";
@@ -11,6 +13,8 @@ import { canonicalJson, sha256Hex } from "../hash";
 export interface ApplyResult {
   job: JobRow;
   changed: boolean;
+  /** What the `take` statement returned, when the apply wrote a version. */
+  taken?: ResultSet | undefined;
 }
 
 export const jobIdOf = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -21,7 +25,14 @@ const MAX_ATTEMPTS = 5;
  * Stores `spec` as the job's desired state. Invariant: versions only rise and each is written once —
  * the (job, version) primary key and the `version = expected` update make a racing apply fail and retry.
  */
-export async function applyJob(store: Store, now: number, actor: string, spec: JobSpec): Promise<ApplyResult> {
+export async function applyJob(
+  store: Store,
+  now: number,
+  actor: string,
+  spec: JobSpec,
+  /** Takes the job's evaluation row in the same batch that writes it (see Broker.takeInBatch). */
+  take?: (jobId: string) => Promise<InStatement>,
+): Promise<ApplyResult> {
   const id = jobIdOf(spec.namespace, spec.name);
   const specHash = await sha256Hex(canonicalJson(spec));
   for (let attempt = 1; ; attempt++) {
@@ -68,8 +79,11 @@ export async function applyJob(store: Store, now: number, actor: string, spec: J
         },
         auditRow(now, { actor, action: "job.apply", namespace: spec.namespace, target: id, detail: { version } }, guard),
         eventRow(now, { type: "job.version", message: `version ${version} applied by ${actor}`, namespace: spec.namespace, jobId: id }, guard),
+        // The evaluation, in the same batch as the version: a crash after this write leaves it to be run.
+        requestGuardedEvaluation(id, guard, { trigger: "job-apply", now }),
+        ...(take ? [await take(id)] : []),
       ]);
-      if (results[0]?.rowsAffected === 1) return { job: row, changed: true };
+      if (results[0]?.rowsAffected === 1) return { job: row, changed: true, taken: results[5] };
     } catch (err) {
       if (!isConstraintError(err)) throw err;
     }

@@ -3,6 +3,8 @@
 import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { jsonCell, writeBatch } from "../../db/batch";
+import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
+import { StoreClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
@@ -52,36 +54,69 @@ export async function claim(
   const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
   let result = await gate.run(() => claimOnce(deps, timing, tokens, node));
   const { heartbeatIntervalMs } = await timing.current();
+  let waited = false;
   // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
   while (result.fresh === 0) {
     const remaining = deadline - deps.clock.now();
     if (remaining <= 0 || abort?.aborted) break;
+    waited = true;
     await deps.signal.wait(node.nodeId, Math.min(remaining, pollInterval(heartbeatIntervalMs)), abort);
     const work = await deps.store.client.execute({
       sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
       args: [node.nodeId],
     });
-    if (Number(work.rows[0]?.["work"]) === 1) result = await gate.run(() => claimOnce(deps, timing, tokens, node));
+    if (Number(work.rows[0]?.["work"]) === 1) {
+      result = await gate.run(() => claimOnce(deps, timing, tokens, node));
+      waited = false;
+    }
   }
   const t = await timing.current();
-  return { leases: result.leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
+  // A lease is current when the reply is sent, not when the poll started: one fenced during the wait (the
+  // node drained, the task stopped or replaced) is left out, and the others carry their current expiry.
+  const leases = waited ? await stillHeld(deps, node.nodeId, result.leases) : result.leases;
+  return { leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
 }
 
+async function stillHeld(deps: ResolvedDeps, nodeId: string, leases: LeaseGrant[]): Promise<LeaseGrant[]> {
+  if (leases.length === 0) return leases;
+  const rows = await deps.store.client.execute({
+    sql: `SELECT json_group_array(json_array(t.id, t.epoch, t.lease_expires_at)) AS v FROM tasks t
+          WHERE t.id IN (SELECT value FROM json_each(:ids)) AND t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at >= :now`,
+    args: { ids: JSON.stringify(leases.map((l) => l.taskId)), node: nodeId, now: deps.clock.now() },
+  });
+  const current = new Map((jsonCell<[string, number, number][]>(rows.rows[0], "v") ?? []).map(([id, epoch, expiresAt]) => [id, { epoch, expiresAt }]));
+  return leases.flatMap((l) => {
+    const c = current.get(l.taskId);
+    return c && c.epoch === l.epoch ? [{ ...l, expiresAt: c.expiresAt }] : [];
+  });
+}
+
+/**
+ * Fencing at the grant: under stop-first a placed row is leased only while no other copy of its slot may
+ * run (another row leased or running under a lease that has not lapsed, or lost with its loss still ahead).
+ * The planner does not place such a slot; this holds the rule against plans built on stale state too.
+ */
+const SLOT_FREE = `(start_first = 1 OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = tasks.job_id AND o.slot = tasks.slot AND o.id != tasks.id
+  AND ((o.state IN ('leased', 'running') AND o.lease_expires_at >= :now) OR (o.state = 'lost' AND o.lost_at > :now))))`;
+
 async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
-  const now = deps.clock.now();
+  const { clock } = deps;
+  const local = clock instanceof StoreClock ? clock.local.now() : 0;
+  const now = clock.now();
   const { leaseTtlMs } = await timing.current();
   const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
   const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
-  const [, leased, held] = await writeBatch(deps.store.client, [
+  const [storeClock, , leased, held] = await writeBatch(deps.store.client, [
+    raiseStoreClock(local),
     {
       sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
             SELECT :now, namespace, job_id, id, node_id, 'task.leased', 'leased at epoch ' || epoch
-            FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode}`,
+            FROM tasks WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode} AND ${SLOT_FREE}`,
       args,
     },
     {
       sql: `UPDATE tasks SET state = 'leased', lease_expires_at = :now + max(:ttl, fence_ms), updated_at = :now
-            WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode} RETURNING id`,
+            WHERE node_id = :node AND state = 'placed' AND desired = 'run' AND ${ownNode} AND ${SLOT_FREE} RETURNING id`,
       args,
     },
     {
@@ -95,9 +130,10 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     },
     { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },
   ]).then((r) => {
-    if (r[3]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
+    if (r[4]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
     return r;
   });
+  if (clock instanceof StoreClock) clock.observe(storeClockOf(storeClock), local);
   // A node's tasks mostly share a few job versions: parse each spec once per claim.
   const specs = new Map<string, JobSpec>();
   const specOf = (jobId: string, version: number, text: unknown): JobSpec => {

@@ -63,7 +63,9 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       // A takeover of an existing name by another host fences everything the name held: those tasks are
       // lost (and re-placed by the scheduler), so the newcomer is never handed another host's leases.
       // The same host re-enrolling (it shows the credential it held) keeps its tasks.
-      sql: `UPDATE tasks SET state = 'lost', lost_at = :now, updated_at = :now
+      // Lost from when the old holder's lease lapses (now, for a task it never claimed): until then the old
+      // host may still run it, and its slot is not placed again (fencing).
+      sql: `UPDATE tasks SET state = 'lost', lost_at = max(:now, coalesce(lease_expires_at, :now)), updated_at = :now
             WHERE node_id = (SELECT id FROM nodes WHERE name = :name AND updated_at = :now AND id != :id)
               AND state IN ('placed', 'leased', 'running')
               AND NOT (node_id = :continuing AND :continuingGen + 1 = (SELECT credential_generation FROM nodes WHERE name = :name))`,

@@ -12,6 +12,9 @@ import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport
 import type { taskReportSchema } from "../../api/agent-protocol";
 import type { InStatement, ResultSet } from "@libsql/client";
 import { jsonCell, writeBatch } from "../../db/batch";
+import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
+import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
+import { StoreClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
@@ -23,10 +26,11 @@ type Report = z.output<typeof taskReportSchema>;
 
 export interface HeartbeatOutcome {
   response: HeartbeatResponse;
-  /** Jobs with tasks that just ended (failed, complete, stopped): evaluate them. */
-  endedJobs: string[];
-  /** The node just became ready (joined, or came back): waiting slots may fit now. */
-  nodeReady: boolean;
+  /**
+   * Whether the batch asked for evaluations (a task ended, a new-version task started or turned healthy, a
+   * node became ready): run the due ones. They are rows in the store already, so nothing is lost if not.
+   */
+  evaluationsRequested: boolean;
   /** Whether expired leases or silent nodes were seen: run the sweep. */
   overdue: boolean;
 }
@@ -43,7 +47,7 @@ interface Accepted {
 /** What one node gets back from a group write. */
 interface NodeResult {
   authorized: boolean;
-  becameReady: boolean;
+  evaluationsRequested: boolean;
   rows: { taskId: string; jobId: string; epoch: number; state: string; desired: string; leaseExpiresAt: number }[];
   work: boolean;
   logRequests: { id: string; taskId: string; tail: number }[];
@@ -87,12 +91,13 @@ const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.l
  * longer batch.
  */
 class WrittenHints {
-  private readonly hints = new Map<string, { epoch: number; restarts: number }>();
+  private readonly hints = new Map<string, { epoch: number; restarts: number; health: string | null }>();
   constructor(private readonly max = 200_000) {}
 
   /**
-   * Whether this report may change the stored state or add a restart event. A report of any other state
-   * than running forgets the hint: it may move the task back to leased (a container starting again).
+   * Whether this report may change the stored state, add a restart event, or turn the task healthy (which
+   * may let a rollout advance). A report of any other state than running forgets the hint: it may move the
+   * task back to leased (a container starting again).
    */
   mayChange(taskId: string, epoch: number, report: Report): boolean {
     if (report.state !== "running") {
@@ -100,18 +105,33 @@ class WrittenHints {
       return true;
     }
     const h = this.hints.get(taskId);
-    return !h || h.epoch !== epoch || (report.restarts ?? 0) > h.restarts;
+    return !h || h.epoch !== epoch || (report.restarts ?? 0) > h.restarts || (report.health ?? null) !== h.health;
   }
 
   forget(taskId: string): void {
     this.hints.delete(taskId);
   }
 
-  wroteRunning(taskId: string, epoch: number, restarts: number): void {
+  wroteRunning(taskId: string, epoch: number, restarts: number, health: string | null): void {
     if (this.hints.size >= this.max) this.hints.clear();
-    this.hints.set(taskId, { epoch, restarts });
+    this.hints.set(taskId, { epoch, restarts, health });
   }
 }
+
+/**
+ * Jobs whose evaluation a report calls for: a task ended (its slot, or the capacity it held, is free: a
+ * stop-first rollout or drain places the slot again), or a task started or turned healthy while its job has
+ * a rollout or a drain under way (the next slot may go). Read before the reports are written.
+ */
+const EVALUATION_TRIGGERS = `${WITH_REPORTS}
+  SELECT DISTINCT t.job_id FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
+  WHERE ${LIVE} AND (
+    (r.state IN ('complete', 'failed', 'stopped') AND ${STORED_STATE} != t.state)
+    OR (((r.state = 'running' AND t.state != 'running') OR (r.state = 'running' AND r.health = 'healthy' AND t.health IS NOT 'healthy'))
+      AND EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = t.job_id AND o.id != t.id AND (
+        (o.desired = 'run' AND o.version != t.version)
+        OR (o.desired = 'stop' AND o.state IN ('leased', 'running'))
+        OR (o.state IN ('placed', 'leased', 'running') AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))))`;
 
 /** A task row as the renewal and state-change statements return it: one JSON array per row (see jsonCell). */
 const LEASE_ROW = "json_array(id, node_id, epoch, job_id, state, desired, lease_expires_at) AS r";
@@ -177,7 +197,9 @@ export class HeartbeatWriter {
   }
 
   private async writeGroup(group: Pending[]): Promise<NodeResult[]> {
-    const now = this.deps.clock.now();
+    const { clock } = this.deps;
+    const local = clock instanceof StoreClock ? clock.local.now() : 0;
+    const now = clock.now();
     const { leaseTtlMs } = await this.timing.current();
     const nodes = JSON.stringify(group.map((p) => ({ node: p.node.nodeId, gen: p.node.generation })));
     const reports = JSON.stringify(
@@ -198,6 +220,7 @@ export class HeartbeatWriter {
     const args = { now, ttl: leaseTtlMs, silentSince: now - leaseTtlMs, nodes, reports };
     const statements: InStatement[] = [];
     const at = <T extends InStatement>(statement: T): number => statements.push(statement) - 1;
+    const storeClock = clock instanceof StoreClock ? at(raiseStoreClock(local)) : -1;
 
     // Recovery after a fleet-wide silence: needless while this instance itself recorded the fleet as seen
     // within half a TTL (the fleet cannot have been silent for a whole one), and the record itself is
@@ -214,6 +237,8 @@ export class HeartbeatWriter {
             AND (status != 'ready' OR last_heartbeat_at IS NULL OR last_heartbeat_at < :silentSince) RETURNING id`,
       args,
     });
+    // Capacity appeared: the jobs whose slots wait for a node are due (on the condition of the update before).
+    const readyEvaluations = at(requestEvaluations(`SELECT job_id FROM (${WAITING_JOBS}) WHERE changes() > 0`, {}, { trigger: "node-ready", now }));
     const seen = at({
       sql: `WITH ${OK_NODES} UPDATE nodes SET last_heartbeat_at = :now, status = 'ready', updated_at = :now
             WHERE id IN (SELECT id FROM ok) RETURNING id`,
@@ -222,7 +247,9 @@ export class HeartbeatWriter {
     // State changes (and restarts) only when a report may carry one; see WrittenHints.
     const mayChange = group.some((p) => p.accepted.some((a) => this.hints.mayChange(a.taskId, a.epoch, a.report)));
     let changed = -1;
+    let reportEvaluations = -1;
     if (mayChange) {
+      reportEvaluations = at(requestEvaluations(EVALUATION_TRIGGERS, args, { trigger: "task-report", now }));
       at({
         // State changes and restarts become task events, in one pass over the reports.
         sql: `${WITH_REPORTS}
@@ -284,11 +311,12 @@ export class HeartbeatWriter {
         })
       : -1;
     const results = await writeBatch(this.deps.store.client, statements);
+    if (storeClock >= 0 && clock instanceof StoreClock) clock.observe(storeClockOf(results[storeClock]), local);
+    const evaluationsRequested = (results[readyEvaluations]?.rowsAffected ?? 0) + (reportEvaluations >= 0 ? (results[reportEvaluations]?.rowsAffected ?? 0) : 0) > 0;
     const renewedRows = results[renewed];
     const changedRows = changed >= 0 ? results[changed] : undefined;
     const overdue = probe >= 0 ? results[probe] : undefined;
     const idsOf = (rows: { rows: Record<string, unknown>[] } | undefined, column = "id") => new Set((rows?.rows ?? []).map((r) => String(r[column])));
-    const readyIds = idsOf(results[ready]);
     const seenIds = idsOf(results[seen]);
     const workIds = idsOf(results[work], "node_id");
     if (seenDue && seenIds.size > 0) this.fleetSeenWrittenAt = now;
@@ -298,12 +326,12 @@ export class HeartbeatWriter {
     // and only the holder's report may count as renewed.
     // One node may have more than one heartbeat in the batch (an agent retrying one still in flight): a row
     // goes to each of them that reported it.
-    const reportOf = new Map<string, { nodes: number[]; state: Report["state"]; restarts: number }>();
+    const reportOf = new Map<string, { nodes: number[]; state: Report["state"]; restarts: number; health: string | null }>();
     group.forEach((p, i) => {
       for (const a of p.accepted) {
         const key = `${p.node.nodeId}:${a.taskId}:${a.epoch}`;
         const seen = reportOf.get(key);
-        reportOf.set(key, { nodes: [...(seen?.nodes ?? []), i], state: a.report.state, restarts: a.report.restarts ?? 0 });
+        reportOf.set(key, { nodes: [...(seen?.nodes ?? []), i], state: a.report.state, restarts: a.report.restarts ?? 0, health: a.report.health ?? null });
       }
     });
     const matched = (r: LeaseRow) => reportOf.get(`${r.nodeId}:${r.taskId}:${r.epoch}`);
@@ -319,7 +347,7 @@ export class HeartbeatWriter {
       // A stored state other than the reported one means a hint was stale (another instance moved the task
       // back to leased): the next report takes the long way, which records the state.
       const reported = o.state === "starting" ? "leased" : o.state;
-      if (r.state === "running" && reported === "running") this.hints.wroteRunning(r.taskId, r.epoch, o.restarts);
+      if (r.state === "running" && reported === "running") this.hints.wroteRunning(r.taskId, r.epoch, o.restarts, o.health);
       else this.hints.forget(r.taskId);
       if (!rows.has(r.taskId)) rows.set(r.taskId, { r, o });
     }
@@ -332,7 +360,7 @@ export class HeartbeatWriter {
       const id = p.node.nodeId;
       return {
         authorized: seenIds.has(id),
-        becameReady: readyIds.has(id),
+        evaluationsRequested,
         rows: rowsByNode[i] ?? [],
         work: workIds.has(id),
         logRequests: (results[logs]?.rows ?? []).filter((r) => r["node_id"] === id).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
@@ -375,12 +403,9 @@ export async function heartbeat(
 
   const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
   const acceptedById = new Map(accepted.map((a) => [a.taskId, a]));
-  const endedJobs = new Set<string>();
   const matched = new Set<string>();
   for (const row of result.rows) {
     matched.add(row.taskId);
-    // An ended task may free the slot or the capacity another placement waits for.
-    if (row.state === "failed" || row.state === "complete" || row.state === "stopped") endedJobs.add(row.jobId);
     if (row.state !== "leased" && row.state !== "running") continue;
     if (row.desired === "stop") {
       revoked.push({ taskId: row.taskId, epoch: row.epoch, reason: "stopped", detail: "the task is no longer wanted: stop it and report it stopped" });
@@ -404,8 +429,7 @@ export async function heartbeat(
   }
   return {
     response: { renewed, revoked, work: result.work, ...(credential ? { credential } : {}), logRequests: result.logRequests, heartbeatIntervalMs, leaseTtlMs },
-    endedJobs: [...endedJobs],
-    nodeReady: result.becameReady,
+    evaluationsRequested: result.evaluationsRequested,
     overdue: result.overdue,
   };
 }

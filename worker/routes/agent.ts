@@ -10,7 +10,7 @@ import {
 } from "../../api/agent-protocol";
 import type { App, ResolvedDeps } from "../context";
 import { runInBackground } from "./background";
-import type { Evaluator } from "../evaluator";
+import type { Evaluator } from "../evaluation";
 import { claim, ClaimGate } from "../leases/claim";
 import { enroll } from "../leases/enroll";
 import { heartbeat, HeartbeatWriter } from "../leases/heartbeat";
@@ -73,8 +73,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
       const outcome = await heartbeat(deps, timing, tokens, writer, c.get("node"), c.req.valid("json").tasks, probe);
-      if (outcome.endedJobs.length > 0) runInBackground(c, deps, () => evaluator.request({ jobs: outcome.endedJobs }, "task-ended"));
-      if (outcome.nodeReady) runInBackground(c, deps, () => evaluator.request({ waiting: true }, "node-ready"));
+      if (outcome.evaluationsRequested) runInBackground(c, deps, () => evaluator.kick());
       if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
       return c.json(outcome.response, 200);
     },

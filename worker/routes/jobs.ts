@@ -4,13 +4,14 @@ import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import { jobSpecSchema } from "../../api/job-spec";
 import { JobFileError, parseJobDocument } from "../../api/job-file";
 import { writeBatch } from "../../db/batch";
+import { requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
 import { badRequest, conflict, notFound, validationError } from "../errors";
 import { applyJob, jobIdOf } from "../jobs/apply";
-import type { Evaluator } from "../evaluator";
+import type { Evaluator } from "../evaluation";
 import { runInBackground } from "./background";
 import { bearer, errorResponses, jobParams, json, namespaceParam } from "./schemas";
 
@@ -87,9 +88,17 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     if (!parsed.success) throw validationError(parsed.error);
     const spec = parsed.data;
     requireRole(c, spec.namespace, "operator");
-    const result = await applyJob(store, clock.now(), c.get("operator").subject, spec);
-    const evaluation = result.changed ? await evaluator.evaluateJobs([result.job.id], "job-apply") : undefined;
-    if (evaluation?.deferred) runInBackground(c, deps, () => evaluator.request({ jobs: [result.job.id] }, "job-apply-retry"));
+    let token = "";
+    const now = clock.now();
+    const result = await applyJob(store, now, c.get("operator").subject, spec, async (jobId) => {
+      const taken = await evaluator.takeInBatch([jobId], now);
+      token = taken.token;
+      return taken.statement;
+    });
+    // The apply's batch wrote the job's evaluation row and took it: run it here, so the reply says what was
+    // placed. If it loses its races, or another instance holds the row, it is run in the background.
+    const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-apply") : undefined;
+    if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
     return c.json({ job: publicJob(result.job), changed: result.changed, ...(evaluation ? { evaluation } : {}) }, 200);
   });
 
@@ -204,9 +213,11 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         db.update(jobs).set({ status: "stopped", modifyIndex: job.modifyIndex + 1, updatedAt: now }).where(and(eq(jobs.id, id), eq(jobs.modifyIndex, job.modifyIndex))),
         auditRow(now, { actor, action: "job.stop", namespace, target: id }, CHANGED),
         eventRow(now, { type: "job.stop", message: `stopped by ${actor}`, namespace, jobId: id }, CHANGED),
+        requestGuardedEvaluation(id, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ?)", args: [id, job.modifyIndex + 1] }, { trigger: "job-stop", now }),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while stopping it; try again`);
-      const evaluation = await evaluator.evaluateJobs([id], "job-stop");
+      const evaluation = await evaluator.evaluateNow([id], "job-stop");
+      if (evaluation.deferred || evaluation.queued) runInBackground(c, deps, () => evaluator.kick());
       return c.json({ job: publicJob({ ...job, status: "stopped", updatedAt: now }), evaluation }, 200);
     },
   );
@@ -242,6 +253,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         // Explicit rather than ON DELETE CASCADE: foreign-key enforcement is per connection and not assured remotely.
         { sql: "DELETE FROM job_versions WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
         { sql: "DELETE FROM tasks WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
+        { sql: "DELETE FROM evaluations WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while deleting it; try again`);
       return c.json({ deleted: id }, 200);

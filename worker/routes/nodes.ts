@@ -4,13 +4,15 @@ import { and, asc, eq, inArray, or } from "drizzle-orm";
 import { nodes, tasks, type NodeRow } from "../../db/schema";
 import { duration } from "../../api/duration";
 import { writeBatch } from "../../db/batch";
+import { JOBS_ON_NODE, requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
 import { auditRow, eventRow } from "../audit";
 import { requireFleetRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
-import type { Evaluator } from "../evaluator";
+import type { Evaluator } from "../evaluation";
 import { notFound } from "../errors";
 import type { FleetTiming } from "../leases/timing";
 import { displayState } from "../nodes/status";
+import { runInBackground } from "./background";
 import { bearer, errorResponses, idParam, json } from "./schemas";
 
 export const nodeSchema = z
@@ -82,12 +84,16 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
       const now = clock.now();
       const actor = c.get("operator").subject;
       const drainDeadline = body.enable ? now + body.deadline : null;
+      const affected = await jobsOn(row.id);
       await writeBatch(store.client, [
         store.db.update(nodes).set({ drainDeadline, updatedAt: now }).where(eq(nodes.id, row.id)),
         auditRow(now, { actor, action: body.enable ? "node.drain" : "node.drain-cancel", target: row.id, detail: { deadline: drainDeadline } }),
         eventRow(now, { type: body.enable ? "node.drain" : "node.drain-cancel", message: body.enable ? `drain by ${actor}, deadline ${new Date(now + body.deadline).toISOString()}` : `drain cancelled by ${actor}`, nodeId: row.id }),
+        // Every job with work on the node, read in this transaction (a placement since the read counts too).
+        requestEvaluations(JOBS_ON_NODE, { evalNode: row.id }, { trigger: body.enable ? "node-drain" : "node-drain-cancel", now }),
       ]);
-      const evaluation = body.enable ? await evaluator.evaluateJobs(await jobsOn(row.id), "node-drain") : undefined;
+      const evaluation = body.enable ? await evaluator.evaluateNow(affected, "node-drain") : undefined;
+      if (evaluation?.deferred || evaluation?.queued || !body.enable) runInBackground(c, deps, () => evaluator.kick());
       const { leaseTtlMs } = await timing.current();
       return c.json({ node: publicNode({ ...row, drainDeadline }, now, leaseTtlMs), ...(evaluation ? { evaluation } : {}) }, 200);
     },
@@ -113,8 +119,10 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
         store.db.update(nodes).set(eligible ? { eligible, drainDeadline: null, updatedAt: now } : { eligible, updatedAt: now }).where(eq(nodes.id, row.id)),
         auditRow(now, { actor, action: eligible ? "node.eligible" : "node.ineligible", target: row.id }),
         eventRow(now, { type: eligible ? "node.eligible" : "node.ineligible", message: `marked ${eligible ? "eligible" : "ineligible"} by ${actor}`, nodeId: row.id }),
+        // Eligible: capacity for waiting slots. Ineligible: nothing moves, but a drain it ended may have.
+        requestEvaluations(eligible ? `${WAITING_JOBS} UNION ${JOBS_ON_NODE}` : JOBS_ON_NODE, { evalNode: row.id }, { trigger: eligible ? "node-eligible" : "node-ineligible", now }),
       ]);
-      if (eligible) await evaluator.evaluateWaiting("node-eligible");
+      await evaluator.kick();
       const { leaseTtlMs } = await timing.current();
       return c.json({ node: publicNode({ ...row, eligible, drainDeadline: eligible ? null : row.drainDeadline }, now, leaseTtlMs) }, 200);
     },

@@ -1,0 +1,119 @@
+// The state view: a read-only snapshot of the store for the scheduler, at one instant of the store's clock.
+import type { JobSpec } from "../../api/job-spec";
+import { readBatch } from "../../db/batch";
+import { readStoreClock, storeClockOf } from "../../db/queries/clock";
+import { jobRowsOf, jsonRows, viewStatements, type JobRowView, type NodeTuple, type TaskTuple, type UsageTuple } from "../../db/queries/scheduler-view";
+import type { ResolvedDeps } from "../context";
+import type { Timing } from "../leases/timing";
+import { placeableStatus } from "../nodes/status";
+import type { JobView, NodeView, SchedulerInput, TaskView } from "../scheduler";
+import { StoreClock } from "../store-clock";
+
+export interface StateView extends SchedulerInput {
+  /** Each job's fence window (see fenceWindow), written on the rows it places. */
+  fenceMs: Map<string, number>;
+  /** Jobs that chose start-first, whose new rows may be leased while an old copy runs. */
+  startFirst: Set<string>;
+}
+
+/**
+ * How long a lease of a self-fencing task must last: the agent stops it within `after` of losing contact
+ * (checked every couple of seconds), then waits up to the stop grace; a margin covers both and clock skew.
+ */
+export const FENCE_MARGIN_MS = 5_000;
+export function fenceWindow(spec: JobSpec): number {
+  return spec.disconnect.policy === "stop" ? spec.disconnect.after + spec.stopGrace + FENCE_MARGIN_MS : 0;
+}
+
+export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], evalId: string, timing: Timing): Promise<StateView> {
+  const sentAt = deps.clock instanceof StoreClock ? deps.clock.local.now() : 0;
+  const [jobRows, nodeRows, ownTasks, usage, clock] = await readBatch(deps.store.client, [...viewStatements(jobIds), readStoreClock]);
+  if (deps.clock instanceof StoreClock) deps.clock.observe(storeClockOf(clock), sentAt);
+  const now = deps.clock.now();
+  const { leaseTtlMs, heartbeatIntervalMs } = timing;
+
+  const drainForced = new Set<string>();
+  const nodes: NodeView[] = jsonRows<NodeTuple>(nodeRows).map(([id, name, region, labels, cpu, memory, status, eligible, drainDeadline, lastHeartbeatAt]) => {
+    if (drainDeadline !== null && drainDeadline <= now) drainForced.add(id);
+    return {
+      id,
+      name,
+      region,
+      labels,
+      capacity: { cpu, memory },
+      status: placeableStatus(status as NodeView["status"], lastHeartbeatAt, now, leaseTtlMs, heartbeatIntervalMs),
+      eligible: eligible === 1,
+      draining: drainDeadline !== null,
+    };
+  });
+  const tasks: TaskView[] = jsonRows<TaskTuple>(ownTasks).map(taskView);
+  const jobsOnForcedDrain = new Set(tasks.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
+  const fenceMs = new Map<string, number>();
+  const startFirst = new Set<string>();
+  const jobs = jobRowsOf(jobRows).map((r) => {
+    fenceMs.set(r.id, fenceWindow(r.spec));
+    if (r.spec.update.order === "start-first") startFirst.add(r.id);
+    return jobView(r, jobsOnForcedDrain.has(r.id));
+  });
+  for (const [nodeId, cpu, memory, ports] of jsonRows<UsageTuple>(usage)) tasks.push(usageRow(nodeId, cpu, memory, ports.flat()));
+  return { evalId, now, jobs, nodes, tasks, fenceMs, startFirst };
+}
+
+/** Other jobs' live tasks on a node, summed into one row: usage only. */
+function usageRow(nodeId: string, cpu: number, memory: number, hostPorts: number[]): TaskView {
+  return {
+    id: `usage:${nodeId}`,
+    jobId: "",
+    slot: 0,
+    version: 0,
+    nodeId,
+    state: "running",
+    desired: "run",
+    epoch: 0,
+    leaseExpiresAt: null,
+    attempt: 0,
+    lostAt: null,
+    healthy: null,
+    resources: { cpu, memory },
+    hostPorts,
+  };
+}
+
+function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, lostAt, health, cpu, memory, hostPorts]: TaskTuple): TaskView {
+  return {
+    id,
+    jobId,
+    slot,
+    version,
+    nodeId,
+    state: state as TaskView["state"],
+    desired: desired as TaskView["desired"],
+    epoch,
+    leaseExpiresAt,
+    attempt,
+    lostAt,
+    healthy: health === null ? null : health === "healthy",
+    resources: { cpu, memory },
+    hostPorts,
+  };
+}
+
+function jobView(r: JobRowView, forceDrain: boolean): JobView {
+  const { spec } = r;
+  return {
+    id: r.id,
+    namespace: r.namespace,
+    name: r.name,
+    version: r.version,
+    type: spec.type,
+    status: r.status,
+    replicas: spec.replicas,
+    resources: spec.resources,
+    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
+    constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
+    ...(spec.spread ? { spread: spec.spread } : {}),
+    reschedule: { attempts: spec.reschedule.attempts, delayMs: spec.reschedule.delay, maxDelayMs: spec.reschedule.maxDelay },
+    // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
+    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order ?? "stop-first" },
+  };
+}

@@ -1,0 +1,35 @@
+// One time source for lease decisions across instances: the store's clock.
+//
+// Every instance raises a high-water mark in the store to its own clock on each heartbeat batch, claim and
+// sweep, and reads it back. An instance whose clock runs behind the mark takes the difference as an offset
+// (at most `maxAheadMs`), so every instance judges expiry by the fastest clock among them, within the time
+// between two of that instance's writes. Without it, an instance ahead by S saw leases written by one
+// behind lapse S early: with skew above TTL − heartbeat interval, tasks were lost while every heartbeat
+// succeeded. An instance ahead of the others changes nothing for itself; when it stops writing, the
+// offset of the others decays as their own clocks catch up with the mark.
+//
+// Expiry is compared in the store's terms everywhere: renewal writes `now + ttl`, loss needs `expiry < now`,
+// both with `now` from this clock. The agent never compares expiry times: it fences itself by the time
+// since its last answered heartbeat, on its own monotonic clock.
+import type { Clock } from "./clock";
+
+export class StoreClock implements Clock {
+  private offset = 0;
+
+  constructor(
+    /** This instance's own clock (injected; the system clock in production). */
+    readonly local: Clock,
+    /** The most this instance moves ahead of its own clock: clocks further ahead are not followed. */
+    private readonly maxAheadMs: number,
+  ) {}
+
+  now(): number {
+    return this.local.now() + this.offset;
+  }
+
+  /** Takes the store's clock as read by a batch that was sent when the local clock read `localAtSend`. */
+  observe(storeClock: number | null, localAtSend: number): void {
+    if (storeClock === null || !Number.isFinite(storeClock)) return;
+    this.offset = Math.min(this.maxAheadMs, Math.max(0, storeClock - localAtSend));
+  }
+}
