@@ -6,31 +6,43 @@ import { join } from "node:path";
 export interface LeaseStore {
   load(): Record<string, string>;
   save(leases: Record<string, string>): void;
+  /** Per task, the highest epoch this agent was told is fenced or has ended: never run at or below it. */
+  loadFences(): Record<string, number>;
+  saveFences(fences: Record<string, number>): void;
 }
 
 const FILE = "leases.json";
+const FENCES = "fences.json";
+
+function readJson<T>(path: string, empty: T): T {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return empty;
+  }
+}
+
+function writeJson(dataDir: string, path: string, value: unknown): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, path);
+}
 
 export function createLeaseStore(dataDir: string): LeaseStore {
   const path = join(dataDir, FILE);
+  const fences = join(dataDir, FENCES);
   return {
-    load() {
-      try {
-        return JSON.parse(readFileSync(path, "utf8")) as Record<string, string>;
-      } catch {
-        return {};
-      }
-    },
-    save(leases) {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(leases), { mode: 0o600 });
-      renameSync(tmp, path);
-    },
+    load: () => readJson<Record<string, string>>(path, {}),
+    save: (leases) => writeJson(dataDir, path, leases),
+    loadFences: () => readJson<Record<string, number>>(fences, {}),
+    saveFences: (f) => writeJson(dataDir, fences, f),
   };
 }
 
 /** A store that keeps nothing, for tests that do not restart the agent. */
 export const memoryLeaseStore = (): LeaseStore => {
   let kept: Record<string, string> = {};
-  return { load: () => ({ ...kept }), save: (l) => void (kept = { ...l }) };
+  let fences: Record<string, number> = {};
+  return { load: () => ({ ...kept }), save: (l) => void (kept = { ...l }), loadFences: () => ({ ...fences }), saveFences: (f) => void (fences = { ...f }) };
 };

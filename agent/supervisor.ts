@@ -4,6 +4,9 @@
 //
 // Invariants: it acts only on leases that verified against the pinned keys and name this node; it
 // only ever touches containers labelled with this node; a task has at most one container per epoch.
+// Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
+// (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
+// so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
 import type { HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../api/agent-protocol";
 import type { HealthCheckSpec as JobHealth } from "./health/health-check";
 import { createHealthCheck, type HealthCheck } from "./health";
@@ -70,9 +73,23 @@ export interface Supervisor {
   close(): void;
 }
 
+/** Fences remembered per agent: the oldest are forgotten past this (a task's id is never reused). */
+const MAX_FENCES = 10_000;
+
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const tasks = new Map<string, HeldTask>();
   const pullTimeoutMs = deps.imagePullTimeoutMs ?? 120_000;
+  const fences = new Map(Object.entries(deps.leaseStore.loadFences()));
+
+  /** No epoch of this task at or below `epoch` runs here again. */
+  function fence(taskId: string, epoch: number): void {
+    if ((fences.get(taskId) ?? 0) >= epoch) return;
+    fences.delete(taskId);
+    fences.set(taskId, epoch);
+    while (fences.size > MAX_FENCES) fences.delete(fences.keys().next().value as string);
+    deps.leaseStore.saveFences(Object.fromEntries(fences));
+  }
+  const fencedAt = (taskId: string, epoch: number): boolean => epoch <= (fences.get(taskId) ?? 0);
 
   function persist(): void {
     deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t) => [t.taskId, t.lease])));
@@ -107,12 +124,17 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         continue;
       }
       const existing = tasks.get(verdict.claims.sub);
+      if (fencedAt(verdict.claims.sub, verdict.claims.epoch) || (existing && verdict.claims.epoch < existing.claims.epoch)) {
+        deps.log("refusing lease", { task: g.taskId, epoch: verdict.claims.epoch, reason: "this epoch was fenced, or a newer one already ran here" });
+        continue;
+      }
       if (existing && existing.claims.epoch === verdict.claims.epoch) {
         existing.lease = g.lease;
         continue;
       }
       if (existing) {
         // A newer epoch of a task we hold: the old container belongs to a fenced lease.
+        fence(existing.taskId, existing.claims.epoch);
         await retire(existing, "superseded by a newer lease");
       }
       hold(g.lease, verdict.claims, null);
@@ -133,7 +155,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const stored = deps.leaseStore.load();
     for (const c of containers) {
       const labelled = typeof c.restore?.["lease"] === "string" ? c.restore["lease"] : undefined;
-      const chosen = c.task && byTask.get(c.task.task) === c;
+      const chosen = c.task && byTask.get(c.task.task) === c && !fencedAt(c.task.task, c.task.epoch);
       // The stored lease is the newest (renewals re-sign it); the label is the one the container started under.
       const candidates = [c.task ? stored[c.task.task] : undefined, labelled].filter((l): l is string => l !== undefined);
       let lease: string | undefined;
@@ -397,6 +419,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
       }
       for (const r of reply.revoked) {
+        // Any revocation fences its epoch: that lease is never acted on again, whatever arrives later.
+        if (r.reason !== "bad-signature" && r.reason !== "wrong-node" && r.taskId !== "") fence(r.taskId, r.epoch);
         const t = tasks.get(r.taskId);
         if (!t || t.claims.epoch !== r.epoch) continue;
         if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
@@ -417,6 +441,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         if (state === undefined) continue;
         // Ends are reported once; the container stays (exited) for logs and is cleared later.
         if ((state === "complete" || state === "failed" || state === "stopped") && state === reportedState(t)) {
+          fence(t.taskId, t.claims.epoch);
           t.health?.stop();
           tasks.delete(t.taskId);
           persist();

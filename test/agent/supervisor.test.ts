@@ -101,3 +101,47 @@ describe("supervisor reports", () => {
     expect(await supervisor.logs(taskId, 10)).toContain("done");
   });
 });
+
+describe("supervisor fencing", () => {
+  async function leaseAt(taskId: string, task: TaskSpec, epoch: number): Promise<{ taskId: string; lease: string }> {
+    return { taskId, lease: await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch, version: 1, task }, 60_000) };
+  }
+
+  it("refuses a lease at or below an epoch it was told is stale, even one that arrives later (a long-poll answered late)", async () => {
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const taskId = randomUUID();
+    const first = await leaseAt(taskId, spec, 1);
+    await supervisor.accept([first]);
+    await supervisor.reconcile(Date.now());
+    expect(supervisor.held().map((t) => [t.epoch, t.phase])).toEqual([[1, "running"]]);
+    await supervisor.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 1, reason: "stale-epoch", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 });
+    expect(supervisor.held()).toEqual([]);
+    // The claim that started before the drain answers now with the epoch-1 lease: refused, nothing starts.
+    await supervisor.accept([first]);
+    await supervisor.reconcile(Date.now());
+    expect(supervisor.held()).toEqual([]);
+    const running = (await runtime.list({ node, all: false })).filter((c) => c.state === "running");
+    expect(running).toEqual([]);
+    // A newer epoch (the task came back to this node) is taken.
+    await supervisor.accept([await leaseAt(taskId, spec, 2)]);
+    expect(supervisor.held().map((t) => t.epoch)).toEqual([2]);
+  });
+
+  it("refuses an epoch below one it already runs, and keeps its fences across a restart", async () => {
+    const store = memoryLeaseStore();
+    const make = () =>
+      createSupervisor({ runtime, checkLease: createLeaseChecker(jwks(keys), nodeId), leaseStore: store, nodeName: node, now: () => Date.now(), log: () => undefined, reportSoon: () => undefined, reconcileAfter: () => undefined });
+    const first = make();
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const taskId = randomUUID();
+    await first.accept([await leaseAt(taskId, spec, 3)]);
+    await first.accept([await leaseAt(taskId, spec, 2)]);
+    expect(first.held().map((t) => t.epoch)).toEqual([3]);
+    await first.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 3, reason: "expired", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 });
+    first.close();
+    const restarted = make();
+    await restarted.accept([await leaseAt(taskId, spec, 3)]);
+    expect(restarted.held()).toEqual([]);
+    restarted.close();
+  });
+});
