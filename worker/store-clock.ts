@@ -11,10 +11,13 @@
 // Expiry is compared in the store's terms everywhere: renewal writes `now + ttl`, loss needs `expiry < now`,
 // both with `now` from this clock. The agent never compares expiry times: it fences itself by the time
 // since its last answered heartbeat, on its own monotonic clock.
+import type { Client } from "@libsql/client";
+import { raiseStoreClock, storeClockOf } from "../db/queries/clock";
 import type { Clock } from "./clock";
 
 export class StoreClock implements Clock {
   private offset = 0;
+  private observed = false;
 
   constructor(
     /** This instance's own clock (injected; the system clock in production). */
@@ -29,7 +32,24 @@ export class StoreClock implements Clock {
 
   /** Takes the store's clock as read by a batch that was sent when the local clock read `localAtSend`. */
   observe(storeClock: number | null, localAtSend: number): void {
+    this.observed = true;
     if (storeClock === null || !Number.isFinite(storeClock)) return;
     this.offset = Math.min(this.maxAheadMs, Math.max(0, storeClock - localAtSend));
   }
+
+  /**
+   * Before an instance's first decision: raises the store's clock to its own and reads it back, once (later
+   * batches keep it current). Timestamps written before a faster instance first wrote are in the slower
+   * clock's terms: for that instance they look older by the skew until they are written again.
+   */
+  async sync(client: Client): Promise<void> {
+    if (this.observed) return;
+    const local = this.local.now();
+    this.observe(storeClockOf(await client.execute(raiseStoreClock(local))), local);
+  }
+}
+
+/** Syncs `clock` with the store if it follows the store's clock (a no-op after the first time). */
+export async function syncClock(clock: Clock, client: Client): Promise<void> {
+  if (clock instanceof StoreClock) await clock.sync(client);
 }

@@ -9,7 +9,7 @@ import type { ResolvedDeps } from "../context";
 import { fleetSilentQuery } from "../leases/recovery";
 import type { FleetTiming } from "../leases/timing";
 import { DOWN_AFTER_TTLS, QUIET_AFTER_INTERVALS } from "../nodes/status";
-import { StoreClock } from "../store-clock";
+import { StoreClock, syncClock } from "../store-clock";
 
 export interface SweepSummary {
   nodesDown: number;
@@ -21,6 +21,7 @@ export interface SweepSummary {
 
 export async function runSweep(deps: ResolvedDeps, timing: FleetTiming): Promise<SweepSummary> {
   const { store, clock } = deps;
+  await syncClock(clock, store.client);
   const now = clock.now();
   const local = clock instanceof StoreClock ? clock.local.now() : now;
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();

@@ -4,7 +4,7 @@ import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { jsonCell, writeBatch } from "../../db/batch";
 import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
-import { StoreClock } from "../store-clock";
+import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
@@ -101,6 +101,7 @@ const SLOT_FREE = `(start_first = 1 OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o
 
 async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
   const { clock } = deps;
+  await syncClock(clock, deps.store.client);
   const local = clock instanceof StoreClock ? clock.local.now() : 0;
   const now = clock.now();
   const { leaseTtlMs } = await timing.current();

@@ -14,7 +14,7 @@ import type { InStatement, ResultSet } from "@libsql/client";
 import { jsonCell, writeBatch } from "../../db/batch";
 import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
 import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
-import { StoreClock } from "../store-clock";
+import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
@@ -198,6 +198,7 @@ export class HeartbeatWriter {
 
   private async writeGroup(group: Pending[]): Promise<NodeResult[]> {
     const { clock } = this.deps;
+    await syncClock(clock, this.deps.store.client);
     const local = clock instanceof StoreClock ? clock.local.now() : 0;
     const now = clock.now();
     const { leaseTtlMs } = await this.timing.current();
