@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   const faultMs = arg("--fault-ms");
   if (one !== undefined) {
     const r = await runSeed({ seed: one, keep: 1_000_000, echo: (line) => console.log(line), ...(faultMs ? { faultMs } : {}) });
+    if (process.argv.includes("--logs")) console.log(`\ncontrol-plane log:\n${r.logs.join("\n")}`);
     console.log(`\nseed ${one}: ${r.instances} instances, ${r.agents} agents, ${r.steps} steps, trace ${r.digest}`);
     if (r.violation) {
       console.log(`VIOLATION ${r.violation.check}: ${r.violation.detail}`);

@@ -24,7 +24,7 @@ export function injectFault(w: World): void {
     w.at(w.now + down, async () => {
       if (!a.crashed) return;
       await a.restart(w.now);
-    });
+    }, `restart ${a.name}`);
   } else if (kind === "partition") {
     const a = r.pick(w.agents);
     const mode = r.pick(["out", "in", "both", "one-instance"] as const);
@@ -34,7 +34,7 @@ export function injectFault(w: World): void {
     w.step(a.name, `PARTITION ${mode === "out" ? "agent→cp dropped" : mode === "in" ? "cp→agent dropped" : mode === "both" ? "both ways" : `from i${instance} only`} for ${until - w.now}ms`);
   } else if (kind === "instance-crash") {
     // One dead instance at a time, so requests always have somewhere to go.
-    if (w.instances.some((i) => i.crashed)) return;
+    if (w.instances.some((i) => i.crashed || i.armed)) return;
     const slot = r.int(0, w.instances.length - 1);
     const inst = w.instances[slot];
     if (!inst) return;

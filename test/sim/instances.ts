@@ -64,7 +64,11 @@ export class Instance {
     return this.faulty.calls();
   }
 
+  /** Whether a crash is set to happen (counts as down when choosing the next one to crash). */
+  armed = false;
+
   arm(plan: CrashPlan | null): void {
+    this.armed = plan !== null;
     this.faulty.arm(plan);
   }
 

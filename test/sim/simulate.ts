@@ -35,6 +35,8 @@ export interface RunResult {
   convergedAfterMs: number | null;
   boundMs: number;
   violation: Violation | null;
+  /** What the control-plane instances logged (errors, lost races), in order. */
+  logs: string[];
 }
 
 export async function runSeed(opts: RunOptions): Promise<RunResult> {
@@ -44,7 +46,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   let healAt = 0;
   let boundMs = 0;
   let convergedAfterMs: number | null = null;
-  const result = (violation: Violation | null): RunResult => ({ seed: opts.seed, digest: trace.digest(), steps: trace.steps, instances: w.instances.length, agents: w.agents.length, convergedAfterMs, boundMs, violation });
+  const result = (violation: Violation | null): RunResult => ({ seed: opts.seed, digest: trace.digest(), steps: trace.steps, instances: w.instances.length, agents: w.agents.length, convergedAfterMs, boundMs, violation, logs: w.logs });
   try {
     let opSeq = 0;
     const liveInstance = () => w.instances.find((i) => !i.crashed) ?? w.instances[0];
@@ -59,21 +61,21 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
           w.step(inst.name, "tick");
         }
         return !done;
-      });
+      }, `tick i${slot}`);
     });
-    w.agents.forEach((a, i) => w.every(w.now + i * 17, () => AGENT_STEP_MS, async () => (await w.agentStep(a), !done)));
+    w.agents.forEach((a, i) => w.every(w.now + i * 17, () => AGENT_STEP_MS, async () => (await w.agentStep(a), !done), `${a.name} step`));
     w.every(w.now + 1_000, () => w.faults.int(800, 2_500), async () => {
       if (w.now >= faultEnd) return false;
       const via = w.instances.filter((i) => !i.crashed);
       const nodes = w.agents.map((a) => ({ id: a.nodeId, name: a.name }));
       if (via.length > 0) await w.operator.act(opSeq++, w.faults.pick(via), nodes);
       return true;
-    });
+    }, "operator");
     w.every(w.now + 500, () => w.faults.int(300, 1_500), async () => {
       if (w.now >= faultEnd) return false;
       injectFault(w);
       return true;
-    });
+    }, "fault");
     w.at(faultEnd, async () => {
       await heal(w);
       healAt = w.now;
@@ -88,8 +90,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
         }
         if (w.now - healAt > boundMs) throw new Violation(opts.seed, "convergence", `not converged ${w.now - healAt}ms after heal (bound ${boundMs}ms): ${why}`, trace.tail());
         return true;
-      });
-    });
+      }, "convergence check");
+    }, "heal");
     while (!done && (await w.next()));
     // The queue drains after convergence without more checks: recurring events stop themselves.
     return result(null);

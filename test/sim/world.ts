@@ -38,8 +38,12 @@ export interface Partition {
 interface Event {
   at: number;
   seq: number;
+  label: string;
   run: () => Promise<void>;
 }
+
+/** Real time one step may take: past it the control plane is stuck (a request or tick that never ends). */
+const STEP_WALL_LIMIT_MS = 20_000;
 
 export class World {
   readonly time = new VirtualTime();
@@ -126,19 +130,19 @@ export class World {
     this.trace.step(this.now - this.start, who, what);
   }
 
-  at(when: number, run: () => Promise<void>): void {
-    const e: Event = { at: when, seq: this.eventSeq++, run };
+  at(when: number, run: () => Promise<void>, label = "event"): void {
+    const e: Event = { at: when, seq: this.eventSeq++, label, run };
     // Sorted by (time, insertion): ties resolve in the order they were scheduled, so a seed replays.
     let i = this.queue.length;
     while (i > 0 && (this.queue[i - 1] as Event).at > e.at) i--;
     this.queue.splice(i, 0, e);
   }
 
-  every(first: number, period: () => number, run: () => Promise<boolean>): void {
+  every(first: number, period: () => number, run: () => Promise<boolean>, label: string): void {
     const go = async () => {
-      if (await run()) this.at(this.now + period(), go);
+      if (await run()) this.at(this.now + period(), go, label);
     };
-    this.at(first, go);
+    this.at(first, go, label);
   }
 
   /** Runs the next event, then notices crashed instances and runs the checks if anything happened. */
@@ -146,12 +150,16 @@ export class World {
     const e = this.queue.shift();
     if (!e) return false;
     this.time.now = Math.max(this.time.now, e.at);
-    await e.run();
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<"stuck">((resolve) => (timer = setTimeout(() => resolve("stuck"), STEP_WALL_LIMIT_MS)));
+    const outcome = await Promise.race([e.run().then(() => "ran" as const), stuck]);
+    clearTimeout(timer);
+    if (outcome === "stuck") throw new Violation(this.seed, "liveness", `${e.label} did not finish in ${STEP_WALL_LIMIT_MS / 1000}s of real time`, this.trace.tail());
     for (const [slot, inst] of this.instances.entries()) {
       if (!inst.crashed || this.handledCrashes.has(inst)) continue;
       this.handledCrashes.add(inst);
       this.step(inst.name, `CRASH ${inst.crashNote}`);
-      this.at(this.now + (this.healed ? 0 : this.faults.int(1_000, 3_000)), () => this.replace(slot));
+      this.at(this.now + (this.healed ? 0 : this.faults.int(1_000, 3_000)), () => this.replace(slot), `replace i${slot}`);
     }
     if (this.dirty) {
       this.dirty = false;
@@ -187,9 +195,9 @@ export class World {
     if (this.cut(agent, slot, "out")) return this.step(agent.name, `${kind} → i${slot} lost (partition)`);
     const copies = !this.healed && this.net.chance(this.dupProb) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
+      const label = `${agent.name} ${kind}${copy ? " (duplicate)" : ""} at i${slot}`;
       this.at(this.now + this.delay() + copy * this.net.int(50, 600), async () => {
         const inst = this.instances[slot] as Instance;
-        const label = `${agent.name} ${kind}${copy ? " (duplicate)" : ""}`;
         if (inst.crashed) return this.step(inst.name, `${label}: refused, instance down`);
         const reply = await inst.request("POST", path, kind === "enroll" ? null : credential, body);
         this.step(inst.name, `${label} → ${reply ? summarize(kind, reply) : "no reply (crashed)"}`);
@@ -200,9 +208,9 @@ export class World {
           this.at(this.now + this.delay() + r * this.net.int(50, 400), async () => {
             if (agent.generation !== gen || agent.crashed) return;
             await onReply(reply);
-          });
+          }, `reply to ${label}`);
         }
-      });
+      }, label);
     }
   }
 
