@@ -44,7 +44,18 @@ export class Instance {
     });
   }
 
-  static async open(opts: { name: string; dataDir: string; keys: SigningKeys; config: Config; time: VirtualTime; skewMs: number; ids: Rng; logs: string[] }): Promise<Instance> {
+  static async open(opts: {
+    name: string;
+    dataDir: string;
+    keys: SigningKeys;
+    config: Config;
+    time: VirtualTime;
+    skewMs: number;
+    ids: Rng;
+    logs: string[];
+    /** A claim waits (long-polls): virtual time passes instead of real time, so the wait ends. */
+    onWait: (instance: string, nodeId: string, ms: number) => void;
+  }): Promise<Instance> {
     const faulty = faultyClient(await openDatabase({ dataDir: opts.dataDir }));
     const clock = new SkewedClock(opts.time);
     clock.skewMs = opts.skewMs;
@@ -56,6 +67,9 @@ export class Instance {
       // Control-plane logs go to the run's log, never stderr: a soak prints only what it means to.
       log: (message, fields) => void opts.logs.push(`${opts.name}: ${message} ${fields ? JSON.stringify(fields) : ""}`),
       newId: () => opts.ids.uuid(),
+      // Claims are sent with waitMs 0; a wait anyway would otherwise sleep on a real timer forever, since
+      // virtual time stands still during a request.
+      signal: { notify: () => undefined, wait: async (nodeId, ms) => opts.onWait(opts.name, nodeId, ms) },
     });
     return new Instance(opts.name, cp, clock, faulty);
   }

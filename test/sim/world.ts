@@ -121,7 +121,10 @@ export class World {
   }
 
   async openInstance(slot: number): Promise<Instance> {
-    return Instance.open({ name: `i${slot}`, dataDir: this.dir, keys: this.keys, config: this.config, time: this.time, skewMs: this.skews[slot] ?? 0, ids: new Rng(this.seed, 1_000 + this.incarnations++), logs: this.logs });
+    return Instance.open({ name: `i${slot}`, dataDir: this.dir, keys: this.keys, config: this.config, time: this.time, skewMs: this.skews[slot] ?? 0, ids: new Rng(this.seed, 1_000 + this.incarnations++), logs: this.logs, onWait: (instance, nodeId, ms) => {
+        this.time.now += ms;
+        this.step(instance, `claim of ${short(nodeId)} long-polled ${ms}ms though sent waitMs 0`);
+      } });
   }
 
   /** Records a step of the trace; any step makes the next check run. */
