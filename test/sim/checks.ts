@@ -146,12 +146,12 @@ function checkLedger(s: Snapshot, ledger: LedgerEntry[]): [string, string] | nul
 }
 
 /** Why the run is not at its desired state yet (with the job's rows), or null once every job is. */
-export function unconverged(s: Snapshot, agents: SimAgent[]): string | null {
+export function unconverged(s: Snapshot, agents: SimAgent[], now: number): string | null {
   const why = unconvergedJob(s, agents);
   if (why === null) return null;
   const rows = s.tasks
     .filter((t) => t.jobId === why.job && !(t.state === "stopped" && t.desired === "stop"))
-    .map((t) => `#${t.slot} v${t.version} ${short(t.id)}@${t.epoch} ${t.state}/${t.desired} on ${t.nodeId ? (s.nodes.get(t.nodeId)?.name ?? "?") : "-"}`);
+    .map((t) => `#${t.slot} v${t.version} ${short(t.id)}@${t.epoch} ${t.state}/${t.desired} on ${t.nodeId ? (s.nodes.get(t.nodeId)?.name ?? "?") : "-"}${t.leaseExpiresAt !== null ? ` expiry ${t.leaseExpiresAt - now >= 0 ? "+" : ""}${t.leaseExpiresAt - now}ms` : ""}`);
   const job = s.jobs.get(why.job);
   return `${why.reason} [job ${job ? `${job.status} v${job.version}` : "gone"}; rows: ${rows.join("; ") || "none"}]`;
 }

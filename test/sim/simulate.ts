@@ -81,7 +81,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       healAt = w.now;
       boundMs = 2 * TTL_MS + FENCE_MS + 4 * SWEEP_MS + STEP_MS * (w.operator.maxSlots() + 1);
       w.every(w.now + SWEEP_MS, () => SWEEP_MS, async () => {
-        const why = unconverged(await snapshot(w.db), w.agents);
+        const why = unconverged(await snapshot(w.db), w.agents, w.now);
         if (why === null) {
           convergedAfterMs = w.now - healAt;
           w.step("sim", `CONVERGED ${convergedAfterMs}ms after heal (bound ${boundMs}ms)`);
