@@ -9,10 +9,14 @@ export interface LeaseStore {
   /** Per task, the highest epoch this agent was told is fenced or has ended: never run at or below it. */
   loadFences(): Record<string, number>;
   saveFences(fences: Record<string, number>): void;
+  /** When the control plane last answered (wall clock, ms): a restarted agent counts its disconnection from it. */
+  loadContact(): number | null;
+  saveContact(at: number): void;
 }
 
 const FILE = "leases.json";
 const FENCES = "fences.json";
+const CONTACT = "contact.json";
 
 function readJson<T>(path: string, empty: T): T {
   try {
@@ -37,6 +41,11 @@ export function createLeaseStore(dataDir: string): LeaseStore {
     save: (leases) => writeJson(dataDir, path, leases),
     loadFences: () => readJson<Record<string, number>>(fences, {}),
     saveFences: (f) => writeJson(dataDir, fences, f),
+    loadContact: () => {
+      const at = readJson<{ at?: unknown }>(join(dataDir, CONTACT), {}).at;
+      return typeof at === "number" && Number.isFinite(at) ? at : null;
+    },
+    saveContact: (at) => writeJson(dataDir, join(dataDir, CONTACT), { at }),
   };
 }
 
@@ -44,5 +53,13 @@ export function createLeaseStore(dataDir: string): LeaseStore {
 export const memoryLeaseStore = (): LeaseStore => {
   let kept: Record<string, string> = {};
   let fences: Record<string, number> = {};
-  return { load: () => ({ ...kept }), save: (l) => void (kept = { ...l }), loadFences: () => ({ ...fences }), saveFences: (f) => void (fences = { ...f }) };
+  let contact: number | null = null;
+  return {
+    load: () => ({ ...kept }),
+    save: (l) => void (kept = { ...l }),
+    loadFences: () => ({ ...fences }),
+    saveFences: (f) => void (fences = { ...f }),
+    loadContact: () => contact,
+    saveContact: (at) => void (contact = at),
+  };
 };

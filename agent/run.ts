@@ -53,7 +53,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const identity = await ensureIdentity(client, opts, dataDir, log);
   let credential = identity.credential;
 
-  let lastContact = Date.now();
+  const leaseStore = createLeaseStore(dataDir);
+  // A restarted agent counts its disconnection from the last answer it had, not from its start: otherwise
+  // a restart behind a partition would keep a `disconnect: stop` task running past its bound.
+  const storedContact = leaseStore.loadContact();
+  let lastContact = storedContact !== null && storedContact <= Date.now() ? storedContact : Date.now();
+  let contactSavedAt = 0;
   let heartbeatIntervalMs = 5_000;
   let stopped = false;
   const abort = new AbortController();
@@ -69,7 +74,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const supervisor = createSupervisor({
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
-    leaseStore: createLeaseStore(dataDir),
+    leaseStore,
     nodeName: opts.name,
     now: () => Date.now(),
     log,
@@ -124,6 +129,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   async function onReply(reply: HeartbeatResponse): Promise<void> {
     lastContact = Date.now();
+    if (lastContact - contactSavedAt >= 1_000) {
+      contactSavedAt = lastContact;
+      leaseStore.saveContact(lastContact);
+    }
     heartbeatIntervalMs = reply.heartbeatIntervalMs;
     if (reply.credential) {
       credential = reply.credential;

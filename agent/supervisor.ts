@@ -34,6 +34,12 @@ interface HeldTask {
   health: HealthCheck | null;
   message: string | undefined;
   busy: boolean;
+  /**
+   * Whether the control plane has vouched for this lease since this process took it: a claim handed it
+   * over, or a heartbeat renewed it. A lease adopted after a restart is not started (again) until then:
+   * it may have been fenced while the agent was down.
+   */
+  confirmed: boolean;
 }
 
 export interface SupervisorDeps {
@@ -95,7 +101,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t) => [t.taskId, t.lease])));
   }
 
-  function hold(lease: string, claims: LeaseClaims, containerId: string | null): HeldTask {
+  function hold(lease: string, claims: LeaseClaims, containerId: string | null, confirmed: boolean): HeldTask {
     const t: HeldTask = {
       taskId: claims.sub,
       lease,
@@ -111,6 +117,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       health: null,
       message: undefined,
       busy: false,
+      confirmed,
     };
     tasks.set(t.taskId, t);
     return t;
@@ -130,6 +137,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       if (existing && existing.claims.epoch === verdict.claims.epoch) {
         existing.lease = g.lease;
+        existing.confirmed = true;
         continue;
       }
       if (existing) {
@@ -137,7 +145,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         fence(existing.taskId, existing.claims.epoch);
         await retire(existing, "superseded by a newer lease");
       }
-      hold(g.lease, verdict.claims, null);
+      hold(g.lease, verdict.claims, null, true);
     }
     persist();
   }
@@ -177,7 +185,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
         continue;
       }
-      const t = hold(lease as string, verdict.claims, c.id);
+      const t = hold(lease as string, verdict.claims, c.id, false);
       if (c.state !== "running") {
         const details = await deps.runtime.inspect(c.id);
         t.exitCode = details.state !== "missing" ? details.exitCode : null;
@@ -317,6 +325,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       deps.reportSoon();
       return;
     }
+    // Adopted after a restart and not yet vouched for: nothing is started until a heartbeat renews it.
+    if (!t.confirmed && (t.phase === "starting" || t.phase === "backoff")) return;
     if (t.phase === "starting" || (t.phase === "backoff" && now >= t.nextStartAt)) {
       if (t.phase === "backoff") {
         t.restarts++;
@@ -410,6 +420,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     async applyHeartbeat(reply) {
       for (const g of reply.renewed) {
         const t = tasks.get(g.taskId);
+        if (t && t.claims.epoch === g.epoch) t.confirmed = true;
         if (t && t.claims.epoch === g.epoch && g.lease) {
           const verdict = await deps.checkLease(g.lease, deps.now());
           if (verdict.ok) {

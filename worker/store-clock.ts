@@ -18,6 +18,8 @@ import type { Clock } from "./clock";
 export class StoreClock implements Clock {
   private offset = 0;
   private observed = false;
+  /** The latest reading handed out: a smaller offset never takes this clock below it. */
+  private last = Number.NEGATIVE_INFINITY;
 
   constructor(
     /** This instance's own clock (injected; the system clock in production). */
@@ -27,14 +29,20 @@ export class StoreClock implements Clock {
   ) {}
 
   now(): number {
-    return this.local.now() + this.offset;
+    const t = this.local.now() + this.offset;
+    this.last = Math.max(this.last, t);
+    return t;
   }
 
   /** Takes the store's clock as read by a batch that was sent when the local clock read `localAtSend`. */
   observe(storeClock: number | null, localAtSend: number): void {
     this.observed = true;
     if (storeClock === null || !Number.isFinite(storeClock)) return;
-    this.offset = Math.min(this.maxAheadMs, Math.max(0, storeClock - localAtSend));
+    // The mark stops moving when the instance that raised it stops writing: the offset then shrinks, but
+    // never so far that this clock reads earlier than it already has (a deadline taken before the
+    // observation must not move away). Only the local clock itself stepping back moves it back.
+    const target = Math.min(this.maxAheadMs, Math.max(0, storeClock - localAtSend));
+    this.offset = Math.max(target, Math.min(this.offset, this.last - this.local.now()));
   }
 
   /**

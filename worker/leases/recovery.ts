@@ -6,6 +6,8 @@
 //
 // Safety: an extension is a conditional write on tasks still leased/running at their current epoch, so
 // it never revives a task another evaluation has already marked lost or re-placed (epoch only rises).
+// A task asked to stop is not extended: the extension spares running work a restart, and a copy on its
+// way out whose lease (with its fence window) has lapsed is gone; extending it held its slot for nothing.
 import type { InStatement } from "@libsql/client";
 
 /** How long agents may back off before they try again (agent/run.ts caps its backoff at 30 s). */
@@ -34,7 +36,7 @@ export function recoveryStatements(now: number, leaseTtlMs: number, nodesJson: s
       sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE rowid IN (
               SELECT t.rowid FROM cluster_state c CROSS JOIN tasks t
               WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart
-                AND t.state IN ('leased', 'running') AND t.lease_expires_at < :leaseUntil) AND ${own}`,
+                AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at < :leaseUntil) AND ${own}`,
       args,
     },
     {
