@@ -1,5 +1,5 @@
 // The benchmark suite: ceilings and scenarios in one run, medians written to bench/results/latest.md.
-// Run: npm run bench [-- --quick] [-- --only=ceilings,scheduler,heartbeat,sustained,c1m,failover,containers,profile]
+// Run: npm run bench [-- --quick] [-- --only=ceilings,scheduler,heartbeat,sustained,c1m,failover,containers,profile] [-- --c1m=TASKS]
 // Exits 1 only when a correctness check fails (see CORRECTNESS below), never because something is slow.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -47,6 +47,8 @@ type Section = (typeof SECTIONS)[number];
 
 const quick = process.argv.includes("--quick");
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
+/** `--c1m=20000` runs only the C1M scale with that many tasks. */
+const c1mArg = process.argv.find((a) => a.startsWith("--c1m="));
 const only = onlyArg ? new Set(onlyArg.slice("--only=".length).split(",")) : null;
 const wanted = (s: Section): boolean => (only ? only.has(s) : quick ? s !== "profile" : true);
 
@@ -230,7 +232,7 @@ async function sustainedAt(o: (typeof PLAN.sustained)[number]): Promise<void> {
 }
 
 async function c1m(): Promise<void> {
-  for (const o of PLAN.c1m) await c1mAt(o);
+  for (const o of PLAN.c1m) if (!c1mArg || o.tasks === Number(c1mArg.slice("--c1m=".length))) await c1mAt(o);
 }
 
 async function c1mAt(o: (typeof PLAN.c1m)[number]): Promise<void> {
