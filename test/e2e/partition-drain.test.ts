@@ -145,7 +145,7 @@ describe("a singleton `disconnect: stop` job on an agent that is cut off, then d
   }
 
   function startControlPlane(host: string): Promise<{ url: string; adminToken: string | null }> {
-    const p = track(spawn(process.execPath, ["--import", "tsx", "test/support/cp-process-host.ts", join(dir, "cp"), host, "1s", "3s"], { stdio: ["ignore", "pipe", "pipe"] }));
+    const p = track(spawn(process.execPath, ["--import", "tsx", "test/support/cp-process.ts", join(dir, "cp"), "1s", "3s", host], { stdio: ["ignore", "pipe", "pipe"] }));
     cp = p;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`control plane did not start: ${p.output.join("")}`)), 30_000);
