@@ -65,6 +65,9 @@ export const tasks = sqliteTable(
     hostPorts: text("host_ports", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
     boundPorts: text("bound_ports", { mode: "json" }).$type<{ container: number; host: number }[]>().notNull().default(sql`'[]'`),
     health: text("health", { enum: ["starting", "healthy", "unhealthy"] }),
+    // Since when this copy has been running and not unhealthy: a rollout counts it as settled after the job's
+    // update.minHealthy. NULL while it is not (starting, unhealthy, not running).
+    healthyAt: integer("healthy_at"),
     exitCode: integer("exit_code"),
     restarts: integer("restarts").notNull().default(0),
     attempt: integer("attempt").notNull().default(0),

@@ -10,4 +10,5 @@ CREATE TABLE `evaluations` (
 );
 --> statement-breakpoint
 CREATE INDEX `evaluations_due` ON `evaluations` (`due_at`);--> statement-breakpoint
-ALTER TABLE `tasks` ADD `start_first` integer DEFAULT 0 NOT NULL;
+ALTER TABLE `tasks` ADD `start_first` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE `tasks` ADD `healthy_at` integer;

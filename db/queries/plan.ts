@@ -45,7 +45,7 @@ export const insertSlot = (r: NewRow): InStatement => ({
  * moved in place unless its job chose start-first; a lost row was marked so earlier in the same batch.
  */
 export const moveRow = (p: { taskId: string; epoch: number; nodeId: string; attempt: number; hostPorts: number[]; startFirst: boolean; now: number }): InStatement => ({
-  sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL,
+  sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL, healthy_at = NULL,
           exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]', message = NULL, start_first = ?, updated_at = ?
         WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ${HELD_SQL} OR ? = 1)`,
   args: [p.nodeId, p.attempt, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0],

@@ -136,7 +136,7 @@ describe("a rolling update", () => {
     const cp = await plane();
     // One agent holds every copy: a new copy placed beside its old one shows at once in what it runs.
     const agents = [await agent(cp, "node-a")];
-    const spec = { name: "web", replicas: 3, update: { parallelism: 1, order } };
+    const spec = { name: "web", replicas: 3, update: { parallelism: 1, order, minHealthy: "0s" } };
     expect((await apply(cp, spec)).status).toBe(200);
     for (const a of agents) await a.claim();
     for (const a of agents) await a.heartbeat();
@@ -172,6 +172,35 @@ describe("a rolling update", () => {
     const { overlap, final } = await roll("start-first");
     expect(overlap).toBeGreaterThan(0);
     expect(final.map((r) => [r.slot, r.version, r.state])).toEqual([[0, 2, "running"], [1, 2, "running"], [2, 2, "running"]]);
+  });
+
+  it("moves to the next slot only once the new copy has run healthy for update.minHealthy, then by itself", async () => {
+    const cp = await plane();
+    const a = await agent(cp, "node-a");
+    const spec = { name: "web", replicas: 2, update: { parallelism: 1, minHealthy: "2s" } };
+    expect((await apply(cp, spec)).status).toBe(200);
+    await a.claim();
+    await a.heartbeat();
+    expect((await apply(cp, { ...spec, env: { V: "2" } })).status).toBe(200);
+    let firstRunning: number | null = null;
+    let secondStopped: number | null = null;
+    // The agent and the instance's timer, every 250 ms.
+    for (let step = 0; step < 40; step++) {
+      cp.clock.advance(250);
+      await a.claim();
+      await a.heartbeat();
+      await cp.tick();
+      await cp.settled();
+      const live = await rows(cp);
+      if (firstRunning === null && live.some((r) => r.version === 2 && r.state === "running")) firstRunning = cp.clock.now();
+      if (secondStopped === null && live.filter((r) => r.version === 1 && r.desired === "stop").length === 2) secondStopped = cp.clock.now();
+    }
+    expect((await rows(cp)).filter((r) => r.desired === "run").map((r) => [r.version, r.state])).toEqual([[2, "running"], [2, "running"]]);
+    // The second slot's old copy is stopped no sooner than 2 s after the first new copy ran healthy, and
+    // soon after (the timer takes the evaluation that came due).
+    expect(firstRunning).not.toBeNull();
+    expect(secondStopped! - firstRunning!).toBeGreaterThanOrEqual(2_000);
+    expect(secondStopped! - firstRunning!).toBeLessThan(3_500);
   });
 
   it("refuses start-first for a job whose disconnect policy is stop, naming the field", async () => {

@@ -593,7 +593,7 @@ describe("evaluations in one instance", () => {
 describe("node lifecycle", () => {
   it("drains a node stop-first: a task moves once its holder reports it stopped, under the job's parallelism, then all at once past the deadline", async () => {
     const a = await agent("node-a");
-    const { job } = await apply({ name: "web", replicas: 3, update: { parallelism: 1 } });
+    const { job } = await apply({ name: "web", replicas: 3, update: { parallelism: 1, minHealthy: "0s" } });
     await a.claim();
     await a.heartbeat();
     const b = await agent("node-b");

@@ -20,7 +20,10 @@ export interface EvaluationSummary {
   roundTrips: number;
   /** Set when the plan kept losing races with other instances and was given up for now (nothing failed). */
   deferred?: string;
-  /** Jobs with a replacement held back by its reschedule delay, and when the first of them is due. */
+  /**
+   * Jobs with work held back by time — a replacement's reschedule delay, or a rollout waiting for a new copy's
+   * min healthy time — and when the first of it is due.
+   */
   nextDue: Record<string, number>;
 }
 
@@ -52,10 +55,11 @@ export async function evaluateJobs(deps: ResolvedDeps, timing: FleetTiming, seri
     summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
     const jobOf = new Map(view.tasks.map((t) => [t.id, t.jobId]));
     summary.nextDue = {};
-    for (const d of plan.delayed) {
-      const jobId = jobOf.get(d.taskId);
-      if (jobId !== undefined) summary.nextDue[jobId] = Math.min(summary.nextDue[jobId] ?? Number.POSITIVE_INFINITY, d.until);
-    }
+    const due = (jobId: string | undefined, at: number) => {
+      if (jobId !== undefined) summary.nextDue[jobId] = Math.min(summary.nextDue[jobId] ?? Number.POSITIVE_INFINITY, at);
+    };
+    for (const d of plan.delayed) due(jobOf.get(d.taskId), d.until);
+    for (const w of plan.wake) due(w.jobId, w.at);
     const writes = planStatements(plan, view, deps.newId);
     if (writes.statements.length === 0) return { done: true, progress: false, value: null };
     const submitted = await submitPlan(deps, writes, () => summary.roundTrips++);

@@ -79,7 +79,7 @@ function usageRow(nodeId: string, cpu: number, memory: number, hostPorts: number
   };
 }
 
-function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, lostAt, health, cpu, memory, hostPorts]: TaskTuple): TaskView {
+function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, lostAt, health, healthyAt, cpu, memory, hostPorts]: TaskTuple): TaskView {
   return {
     id,
     jobId,
@@ -93,6 +93,7 @@ function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leas
     attempt,
     lostAt,
     healthy: health === null ? null : health === "healthy",
+    healthySince: healthyAt,
     resources: { cpu, memory },
     hostPorts,
   };
@@ -114,6 +115,6 @@ function jobView(r: JobRowView, forceDrain: boolean): JobView {
     ...(spec.spread ? { spread: spec.spread } : {}),
     reschedule: { attempts: spec.reschedule.attempts, delayMs: spec.reschedule.delay, maxDelayMs: spec.reschedule.maxDelay },
     // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
-    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order ?? "stop-first" },
+    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
   };
 }

@@ -151,6 +151,9 @@ function leaseRows(result: ResultSet | undefined): LeaseRow[] {
  */
 const RENEWED_EXPIRY = "max(coalesce(t.lease_expires_at, 0), :now + max(:ttl, t.fence_ms))";
 
+/** Since when the copy has been running and not unhealthy (see tasks.healthy_at). */
+const HEALTHY_AT = "CASE WHEN r.state = 'running' AND (r.health IS NULL OR r.health = 'healthy') THEN coalesce(t.healthy_at, :now) ELSE NULL END";
+
 /** How long a batch waits for more heartbeats to join it. */
 const GROUP_WINDOW_MS = 5;
 /** Most heartbeats written in one batch. */
@@ -271,7 +274,7 @@ export class HeartbeatWriter {
               UPDATE tasks AS t SET
                 state = ${STORED_STATE},
                 lease_expires_at = CASE WHEN r.state IN ('starting', 'running') THEN ${RENEWED_EXPIRY} ELSE t.lease_expires_at END,
-                health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
+                health = r.health, healthy_at = ${HEALTHY_AT}, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
                 message = r.message, updated_at = :now,
                 lost_at = CASE WHEN r.state = 'failed' THEN :now ELSE t.lost_at END
               FROM r
@@ -287,7 +290,7 @@ export class HeartbeatWriter {
       sql: `${WITH_REPORTS}
             UPDATE tasks AS t SET
               lease_expires_at = ${RENEWED_EXPIRY},
-              health = r.health, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
+              health = r.health, healthy_at = ${HEALTHY_AT}, exit_code = r.exit_code, restarts = r.restarts, bound_ports = r.ports,
               message = r.message, updated_at = :now
             FROM r
             WHERE t.id = r.id AND t.epoch = r.epoch AND ${LIVE}

@@ -255,6 +255,17 @@ describe("rolling update", () => {
     expect(schedule({ ...lapsed, evalId: "eval-4" }).place.map((p) => p.slot).sort()).toEqual([0, 1]);
   });
 
+  it("counts a new copy in flight until it has run healthy for minHealthyMs, and says when to look again", () => {
+    const rolling = job({ version: 2, replicas: 2, update: { parallelism: 1, minHealthyMs: 5_000 } });
+    const tasks = [task("new", { version: 2, slot: 0, healthySince: NOW - 2_000 }), task("old", { slot: 1, nodeId: "n2" })];
+    const early = schedule(input({ jobs: [rolling], nodes: threeNodes, tasks }));
+    expect(early.stop).toEqual([]);
+    expect(early.wake).toEqual([{ jobId: "web", at: NOW + 3_000 }]);
+    const later = schedule(input({ jobs: [rolling], nodes: threeNodes, tasks, now: NOW + 3_000 }));
+    expect(later.stop).toEqual([{ taskId: "old", reason: "update" }]);
+    expect(later.wake).toEqual([]);
+  });
+
   it("start-first: replaces at most `parallelism` slots at a time, stopping the old version as the new one lands", () => {
     const plan = schedule(input({ jobs: [v2StartFirst], nodes: threeNodes, tasks: v1 }));
     expect(plan.place.map((p) => [p.slot, p.version])).toEqual([

@@ -90,6 +90,8 @@ export interface JobReconciliation {
   requests: PlacementRequest[];
   /** This job's tasks that stay live through the plan unless a request moves or stops them. */
   survivors: TaskView[];
+  /** When a copy now counted in flight only for its min healthy time settles, if the budget held work back. */
+  wakeAt: number | null;
 }
 
 export interface ReconcileContext {
@@ -109,11 +111,22 @@ function occupantRank(task: TaskView, lost: boolean, job: JobView): number {
 }
 
 export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: ReconcileContext): JobReconciliation {
-  const out: JobReconciliation = { stop: [], delayed: [], failed: [], requests: [], survivors: [] };
+  const out: JobReconciliation = { stop: [], delayed: [], failed: [], requests: [], survivors: [], wakeAt: null };
   const isLost = (t: TaskView): boolean => ctx.lostAt.has(t.id);
   const live = (t: TaskView): boolean => holdsResources(t) && !isLost(t);
   const nonTerminal = (t: TaskView): boolean => live(t) || t.state === "pending";
   const startFirst = job.update.order === "start-first";
+  const minHealthy = job.update.minHealthyMs ?? 0;
+  let settling: number | null = null;
+  /** A running copy that is not unhealthy settles once it has been so for the min healthy time. */
+  const settled = (t: TaskView): boolean => {
+    if (t.state !== "running" || t.healthy === false) return false;
+    if (minHealthy <= 0) return true;
+    const at = (t.healthySince ?? ctx.now) + minHealthy;
+    if (at <= ctx.now) return true;
+    settling = settling === null ? at : Math.min(settling, at);
+    return false;
+  };
 
   if (job.status === "stopped") {
     for (const t of tasks) if (t.desired === "run" && nonTerminal(t)) out.stop.push({ task: t, reason: "job-stopped" });
@@ -183,10 +196,10 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     const lostAt = ctx.lostAt.get(occupant.id);
     if (lostAt === undefined && holdsResources(occupant)) {
       out.survivors.push(occupant);
-      const settled = occupant.state === "running" && occupant.healthy !== false;
-      if (!settled) inFlight++;
+      const isSettled = settled(occupant);
+      if (!isSettled) inFlight++;
       if (occupant.nodeId !== null && ctx.isDraining(occupant.nodeId)) {
-        migrations.push({ request: { kind: "migrate", task: occupant }, free: !settled });
+        migrations.push({ request: { kind: "migrate", task: occupant }, free: !isSettled });
       }
       continue;
     }
@@ -231,8 +244,12 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   out.requests = unbudgeted;
   // Old versions on draining nodes first: they have to move anyway.
   updates.sort((a, b) => Number(b.draining) - Number(a.draining) || a.slot - b.slot);
+  let heldBack = false;
   for (const u of updates) {
-    if (budget <= 0) break;
+    if (budget <= 0) {
+      heldBack = true;
+      break;
+    }
     out.requests.push(u.request);
     budget--;
   }
@@ -241,7 +258,8 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     else if (budget > 0) {
       out.requests.push(m.request);
       budget--;
-    }
+    } else heldBack = true;
   }
+  if (heldBack) out.wakeAt = settling;
   return out;
 }

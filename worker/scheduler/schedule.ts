@@ -52,6 +52,7 @@ export function schedule(input: SchedulerInput): Plan {
     failed: [],
     ignore: [],
     unplaced: [],
+    wake: [],
   };
   const fleet = new Fleet(input.nodes);
   const feasibility = new FeasibilityIndex(fleet, evalId);
@@ -144,6 +145,7 @@ export function schedule(input: SchedulerInput): Plan {
       plan.failed.push(f);
       acted.add(f.taskId);
     }
+    if (r.wakeAt !== null) plan.wake.push({ jobId: job.id, at: r.wakeAt });
     if (r.requests.length === 0) continue;
     const hostPorts = [...new Set(job.ports.flatMap((p) => (p.host === undefined ? [] : [p.host])))];
     const work: JobWork = { job, ask: { resources: job.resources, hostPorts }, survivors: r.survivors, placer: null };

@@ -66,7 +66,12 @@ export interface JobView {
    * (the default) starts a slot's new copy only once its old copy is gone: its holder reported it stopped,
    * or its lease lapsed (the stored expiry includes the fence window). `start-first` lets the two overlap.
    */
-  update: { parallelism: number; order?: UpdateOrder };
+  update: {
+    parallelism: number;
+    order?: UpdateOrder;
+    /** How long a new copy must run healthy before it stops counting as in flight (default 0). */
+    minHealthyMs?: number;
+  };
 }
 
 export type UpdateOrder = "stop-first" | "start-first";
@@ -102,6 +107,8 @@ export interface TaskView {
   /** When the task was lost or failed; the reschedule delay counts from here. */
   lostAt: number | null;
   healthy: boolean | null;
+  /** Since when this copy has been running and not unhealthy (ms); null when it is not, or not yet known. */
+  healthySince?: number | null;
   resources: Resources;
   /** Static host ports it holds. */
   hostPorts: number[];
@@ -198,4 +205,9 @@ export interface Plan {
   failed: GivenUp[];
   ignore: string[];
   unplaced: PlacementFailure[];
+  /**
+   * Jobs whose rollout or drain waits only for a new copy to have run healthy for `minHealthyMs`, and when
+   * the first of them will have: a good time for the job's next evaluation.
+   */
+  wake: { jobId: string; at: number }[];
 }
