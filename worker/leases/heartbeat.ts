@@ -224,7 +224,6 @@ export class HeartbeatWriter {
     const args = { now, ttl: leaseTtlMs, silentSince: now - leaseTtlMs, nodes, reports };
     const statements: InStatement[] = [];
     const at = <T extends InStatement>(statement: T): number => statements.push(statement) - 1;
-    const storeClock = clock instanceof StoreClock ? at(raiseStoreClock(local)) : -1;
 
     // Recovery after a fleet-wide silence: needless while this instance itself recorded the fleet as seen
     // within half a TTL (the fleet cannot have been silent for a whole one), and the record itself is
@@ -234,6 +233,9 @@ export class HeartbeatWriter {
     if (sinceSeen > leaseTtlMs / 2 || sinceSeen < 0) [extendTasks, extendNodes].forEach((st) => st && at(st));
     const seenDue = sinceSeen >= Math.min(1_000, leaseTtlMs / 10) || sinceSeen < 0;
     if (seenDue && markSeen) at(markSeen);
+    // The store's clock is raised on the same cadence (a hot row write per batch otherwise): the lag it adds
+    // to the other instances' view is at most this spacing (see store-clock.ts).
+    const storeClock = seenDue && clock instanceof StoreClock ? at(raiseStoreClock(local)) : -1;
 
     const ready = at({
       // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
@@ -242,7 +244,8 @@ export class HeartbeatWriter {
       args,
     });
     // Capacity appeared: the jobs whose slots wait for a node are due (on the condition of the update before).
-    const readyEvaluations = at(requestEvaluations(`SELECT job_id FROM (${WAITING_JOBS}) WHERE changes() > 0`, {}, { trigger: "node-ready", now }));
+    // The gate is the outer loop, so the waiting-jobs query runs only when a node did become ready.
+    const readyEvaluations = at(requestEvaluations(`SELECT w.job_id FROM (SELECT changes() AS c) g CROSS JOIN (${WAITING_JOBS}) w WHERE g.c > 0`, {}, { trigger: "node-ready", now }));
     const seen = at({
       sql: `WITH ${OK_NODES} UPDATE nodes SET last_heartbeat_at = :now, status = 'ready', updated_at = :now
             WHERE id IN (SELECT id FROM ok) RETURNING id`,
