@@ -14,6 +14,7 @@ import type { InStatement, ResultSet } from "@libsql/client";
 import { jsonCell, writeBatch } from "../../db/batch";
 import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
 import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
+import { ENDED_SQL, HELD_SQL, LIVE_SQL } from "../../db/queries/task-states";
 import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
@@ -123,15 +124,17 @@ class WrittenHints {
  * stop-first rollout or drain places the slot again), or a task started or turned healthy while its job has
  * a rollout or a drain under way (the next slot may go). Read before the reports are written.
  */
-const EVALUATION_TRIGGERS = `${WITH_REPORTS}
-  SELECT DISTINCT t.job_id FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
-  WHERE ${LIVE} AND (
-    (r.state IN ('complete', 'failed', 'stopped') AND ${STORED_STATE} != t.state)
-    OR (((r.state = 'running' AND t.state != 'running') OR (r.state = 'running' AND r.health = 'healthy' AND t.health IS NOT 'healthy'))
-      AND EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = t.job_id AND o.id != t.id AND (
-        (o.desired = 'run' AND o.version != t.version)
-        OR (o.desired = 'stop' AND o.state IN ('leased', 'running'))
-        OR (o.state IN ('placed', 'leased', 'running') AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))))`;
+const EVALUATION_TRIGGERS = `${WITH_REPORTS},
+  c AS MATERIALIZED (
+    SELECT t.job_id, t.version, max(r.state IN ${ENDED_SQL}) AS ended FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
+    WHERE ${LIVE} AND ((r.state IN ${ENDED_SQL} AND ${STORED_STATE} != t.state)
+      OR (r.state = 'running' AND (t.state != 'running' OR (r.health = 'healthy' AND t.health IS NOT 'healthy'))))
+    GROUP BY t.job_id, t.version)
+  -- Once per job and version, not per report: the rollout check reads the job's rows.
+  SELECT DISTINCT c.job_id FROM c WHERE c.ended OR EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = c.job_id AND (
+    (o.desired = 'run' AND o.version != c.version)
+    OR (o.desired = 'stop' AND o.state IN ${HELD_SQL})
+    OR (o.state IN ${LIVE_SQL} AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))`;
 
 /** A task row as the renewal and state-change statements return it: one JSON array per row (see jsonCell). */
 const LEASE_ROW = "json_array(id, node_id, epoch, job_id, state, desired, lease_expires_at) AS r";
