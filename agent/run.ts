@@ -54,11 +54,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let credential = identity.credential;
 
   const leaseStore = createLeaseStore(dataDir);
-  // A restarted agent counts its disconnection from the last answer it had, not from its start: otherwise
-  // a restart behind a partition would keep a `disconnect: stop` task running past its bound.
+  // Disconnection is measured on a monotonic clock (a wall clock stepped back would lengthen the bound of a
+  // `disconnect: stop` task). A restarted agent counts it from the last answer it had, saved on disk in wall
+  // time, not from its start: otherwise a restart behind a partition would keep such a task running on.
+  const monotonicNow = () => performance.timeOrigin + performance.now();
   const storedContact = leaseStore.loadContact();
-  let lastContact = storedContact !== null && storedContact <= Date.now() ? storedContact : Date.now();
-  let contactSavedAt = 0;
+  let lastContact = monotonicNow() - (storedContact !== null ? Math.max(0, Date.now() - storedContact) : 0);
+  let contactSavedAt = Number.NEGATIVE_INFINITY;
   let heartbeatIntervalMs = 5_000;
   let stopped = false;
   const abort = new AbortController();
@@ -76,7 +78,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
     leaseStore,
     nodeName: opts.name,
-    now: () => Date.now(),
+    now: monotonicNow,
     log,
     reconcileAfter: (delayMs) => {
       const timer = setTimeout(() => {
@@ -128,10 +130,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
 
   async function onReply(reply: HeartbeatResponse): Promise<void> {
-    lastContact = Date.now();
+    lastContact = monotonicNow();
     if (lastContact - contactSavedAt >= 1_000) {
       contactSavedAt = lastContact;
-      leaseStore.saveContact(lastContact);
+      leaseStore.saveContact(Date.now());
     }
     heartbeatIntervalMs = reply.heartbeatIntervalMs;
     if (reply.credential) {

@@ -1,12 +1,17 @@
 // One time source for lease decisions across instances: the store's clock.
 //
-// Every instance raises a high-water mark in the store to its own clock on each heartbeat batch, claim and
-// sweep, and reads it back. An instance whose clock runs behind the mark takes the difference as an offset
-// (at most `maxAheadMs`), so every instance judges expiry by the fastest clock among them, within the time
-// between two of that instance's writes. Without it, an instance ahead by S saw leases written by one
-// behind lapse S early: with skew above TTL − heartbeat interval, tasks were lost while every heartbeat
-// succeeded. An instance ahead of the others changes nothing for itself; when it stops writing, the
-// offset of the others decays as their own clocks catch up with the mark.
+// Every instance raises a high-water mark in the store to its own reading of this clock on each heartbeat
+// batch (at most once a second), claim and sweep, and reads it back. An instance behind the mark takes the
+// difference as an offset (at most `maxAheadMs`), so every instance judges expiry by the fastest clock
+// among them, within the time between two of that instance's writes. Without it, an instance ahead by S saw
+// leases written by one behind lapse S early: with skew above TTL − heartbeat interval, tasks were lost
+// while every heartbeat succeeded.
+//
+// An instance publishes its offset clock, not its own: when the fastest instance stops, the others carry
+// its timeline on together, and one that starts later joins it, instead of each falling back to its own
+// clock at a different time. The offset grows by at most a tenth of `maxAheadMs` per observation after the
+// first (a sudden jump would shorten, in this instance's eyes, every lease it renewed before), and never
+// shrinks so far that this clock reads earlier than it already has.
 //
 // Expiry is compared in the store's terms everywhere: renewal writes `now + ttl`, loss needs `expiry < now`,
 // both with `now` from this clock. The agent never compares expiry times: it fences itself by the time
@@ -36,13 +41,22 @@ export class StoreClock implements Clock {
 
   /** Takes the store's clock as read by a batch that was sent when the local clock read `localAtSend`. */
   observe(storeClock: number | null, localAtSend: number): void {
+    const first = !this.observed;
     this.observed = true;
     if (storeClock === null || !Number.isFinite(storeClock)) return;
-    // The mark stops moving when the instance that raised it stops writing: the offset then shrinks, but
-    // never so far that this clock reads earlier than it already has (a deadline taken before the
-    // observation must not move away). Only the local clock itself stepping back moves it back.
     const target = Math.min(this.maxAheadMs, Math.max(0, storeClock - localAtSend));
+    if (target > this.offset) {
+      this.offset = first ? target : Math.min(target, this.offset + this.maxAheadMs / 10);
+      return;
+    }
+    // Never so far back that this clock reads earlier than it already has (a deadline taken before the
+    // observation must not move away). Only the local clock itself stepping back moves it back.
     this.offset = Math.max(target, Math.min(this.offset, this.last - this.local.now()));
+  }
+
+  /** What this instance publishes as its reading for the store's mark (see the header). */
+  published(localAtSend: number): number {
+    return localAtSend + this.offset;
   }
 
   /**
@@ -53,7 +67,7 @@ export class StoreClock implements Clock {
   async sync(client: Client): Promise<void> {
     if (this.observed) return;
     const local = this.local.now();
-    this.observe(storeClockOf(await client.execute(raiseStoreClock(local))), local);
+    this.observe(storeClockOf(await client.execute(raiseStoreClock(this.published(local)))), local);
   }
 }
 

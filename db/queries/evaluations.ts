@@ -16,9 +16,16 @@ const UPSERT = `ON CONFLICT (job_id) DO UPDATE SET
     updated_at = excluded.updated_at`;
 
 /**
+ * The sweep's request: a job with a row keeps its generation (nothing new was asked for), but a row due
+ * later (a reschedule delay, a min-healthy wait) is brought forward: the sweep found something due now.
+ */
+const BACKSTOP = `ON CONFLICT (job_id) DO UPDATE SET due_at = excluded.due_at, updated_at = excluded.updated_at
+    WHERE excluded.due_at < evaluations.due_at`;
+
+/**
  * Asks for an evaluation of every job id `jobsSql` selects (one column), due at `dueAt`, in whatever batch
  * makes the change that needs it. `jobsSql` may use the names in `args`. A `backstop` request (the sweep)
- * leaves a job that already has a row alone: its work is tracked already.
+ * only brings an existing row forward: its work is tracked already.
  */
 export function requestEvaluations(
   jobsSql: string,
@@ -28,7 +35,7 @@ export function requestEvaluations(
   return {
     sql: `INSERT INTO evaluations (job_id, triggers, due_at, generation, created_at, updated_at)
           SELECT job_id, :evalTrigger, :evalDue, 1, :evalNow, :evalNow FROM (${jobsSql}) WHERE job_id IS NOT NULL
-          ${e.backstop ? "ON CONFLICT (job_id) DO NOTHING" : UPSERT}`,
+          ${e.backstop ? BACKSTOP : UPSERT}`,
     args: { ...args, evalTrigger: e.trigger, evalDue: e.dueAt ?? e.now, evalNow: e.now },
   };
 }
@@ -40,11 +47,6 @@ export function requestGuardedEvaluation(jobId: string, guard: { sql: string; ar
           SELECT ?, ?, ?, 1, ?, ? WHERE ${guard.sql} ${UPSERT}`,
     args: [jobId, e.trigger, e.now, e.now, e.now, ...guard.args],
   };
-}
-
-/** An evaluation of these jobs. */
-export function requestJobEvaluations(jobIds: readonly string[], e: { trigger: string; now: number; dueAt?: number }): InStatement {
-  return requestEvaluations("SELECT value AS job_id FROM json_each(:evalJobs)", { evalJobs: JSON.stringify([...new Set(jobIds)]) }, e);
 }
 
 /** Jobs whose slots wait for a node (pending, lost, a failed or finished service task): capacity may suit them now. */
@@ -63,14 +65,22 @@ export interface TakenEvaluation {
 }
 
 /** Takes up to `limit` due evaluations (or exactly these jobs' rows, when due or not) for `token` until `until`. */
-export function takeEvaluations(p: { token: string; now: number; until: number; limit: number; jobIds?: readonly string[] }): InStatement {
+export function takeEvaluations(p: {
+  token: string;
+  now: number;
+  until: number;
+  limit: number;
+  jobIds?: readonly string[];
+  /** Only if this holds (an SQL condition on named arguments): e.g. the write it rides with took. */
+  guard?: { sql: string; args: Args };
+}): InStatement {
   const which = p.jobIds
     ? "SELECT job_id FROM evaluations WHERE job_id IN (SELECT value FROM json_each(:jobs)) AND (claimed_until IS NULL OR claimed_until < :now)"
     : "SELECT job_id FROM evaluations WHERE due_at <= :now AND (claimed_until IS NULL OR claimed_until < :now) ORDER BY due_at LIMIT :limit";
   return {
     sql: `UPDATE evaluations SET claimed_by = :token, claimed_until = :until, updated_at = :now
-          WHERE job_id IN (${which}) RETURNING job_id, generation, triggers`,
-    args: { token: p.token, now: p.now, until: p.until, limit: p.limit, jobs: JSON.stringify(p.jobIds ?? []) },
+          WHERE job_id IN (${which})${p.guard ? ` AND ${p.guard.sql}` : ""} RETURNING job_id, generation, triggers`,
+    args: { ...(p.guard?.args ?? {}), token: p.token, now: p.now, until: p.until, limit: p.limit, jobs: JSON.stringify(p.jobIds ?? []) },
   };
 }
 
@@ -87,16 +97,20 @@ export function completeEvaluation(token: string, taken: TakenEvaluation, next: 
   return [
     ...(next === null ? [{ sql: "DELETE FROM evaluations WHERE job_id = :job AND claimed_by = :token AND generation = :gen", args }] : []),
     {
+      // RETURNING: a row released due now was asked for again while it ran; the caller runs it again.
       sql: `UPDATE evaluations SET claimed_by = NULL, claimed_until = NULL, updated_at = :now,
               due_at = CASE WHEN generation = :gen AND :next IS NOT NULL THEN :next ELSE min(due_at, :now) END
-            WHERE job_id = :job AND claimed_by = :token`,
+            WHERE job_id = :job AND claimed_by = :token RETURNING due_at <= :now AS again`,
       args,
     },
   ];
 }
 
-/** A job deleted takes its evaluation row with it. */
-export const deleteJobEvaluation = (jobId: string): InStatement => ({ sql: "DELETE FROM evaluations WHERE job_id = ?", args: [jobId] });
+/** A job deleted takes its evaluation row with it (in the delete's batch: only once the job is gone). */
+export const deleteJobEvaluation = (jobId: string): InStatement => ({
+  sql: "DELETE FROM evaluations WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)",
+  args: [jobId, jobId],
+});
 
 /**
  * The backstop: every job not at its desired state. Lapsed leases; waiting slots; live tasks on nodes that
@@ -109,7 +123,7 @@ export function dueJobsSql(): string {
          OR (t.desired = 'run' AND j.status = 'running' AND (t.state IN ${WAITING_SQL} OR (t.state IN ('failed', 'complete') AND j.type = 'service')))
          OR (t.state IN ${LIVE_SQL} AND t.node_id IN (SELECT id FROM nodes WHERE status = 'down' OR drain_deadline IS NOT NULL OR coalesce(last_heartbeat_at, 0) < :silent))
          OR (t.state = 'placed' AND t.node_id IN (SELECT id FROM nodes WHERE coalesce(last_heartbeat_at, 0) < :quiet))
-         OR (j.status = 'stopped' AND t.desired = 'run' AND t.state NOT IN ('stopped', 'complete', 'failed'))
+         OR (j.status = 'stopped' AND t.desired = 'run' AND (t.state IN ${LIVE_SQL} OR t.state = 'pending'))
          OR (j.status = 'running' AND t.desired = 'run' AND t.version != j.version)
       UNION
       SELECT j.id FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version

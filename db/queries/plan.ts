@@ -9,11 +9,15 @@ export const markLost = (p: { taskId: string; epoch: number; leaseExpiresAt: num
   args: [p.at, p.now, p.taskId, p.epoch, p.leaseExpiresAt],
 });
 
-/** Never leased: nothing runs, so it is stopped outright. Leased: the agent is told and reports back. */
+/**
+ * Never leased: nothing runs, so it is stopped outright. Leased: the agent is told and reports back. Lost
+ * with its loss still ahead (its node was taken over): it stays lost, so it goes on fencing its slot.
+ */
 export const askStop = (p: { taskId: string; epoch: number; now: number }): InStatement => ({
-  sql: `UPDATE tasks SET desired = 'stop', state = CASE WHEN state IN ('placed', 'pending', 'lost') THEN 'stopped' ELSE state END, updated_at = ?
+  sql: `UPDATE tasks SET desired = 'stop', updated_at = ?,
+          state = CASE WHEN state IN ('placed', 'pending') OR (state = 'lost' AND coalesce(lost_at, 0) <= ?) THEN 'stopped' ELSE state END
         WHERE id = ? AND epoch = ? AND desired = 'run'`,
-  args: [p.now, p.taskId, p.epoch],
+  args: [p.now, p.now, p.taskId, p.epoch],
 });
 
 export interface NewRow {
@@ -42,13 +46,15 @@ export const insertSlot = (r: NewRow): InStatement => ({
 
 /**
  * The same row on another node at the next epoch. Fencing: a row an agent holds (leased, running) is never
- * moved in place unless its job chose start-first; a lost row was marked so earlier in the same batch.
+ * moved in place unless its job chose start-first (a lost row was marked so earlier in the same batch), nor
+ * a row lost with its loss still ahead (a node taken over since the plan read it as placed).
  */
 export const moveRow = (p: { taskId: string; epoch: number; nodeId: string; attempt: number; hostPorts: number[]; startFirst: boolean; now: number }): InStatement => ({
   sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL, healthy_at = NULL,
           exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]', message = NULL, start_first = ?, updated_at = ?
-        WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ${HELD_SQL} OR ? = 1)`,
-  args: [p.nodeId, p.attempt, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0],
+        WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ${HELD_SQL} OR ? = 1)
+          AND (state != 'lost' OR coalesce(lost_at, 0) <= ?)`,
+  args: [p.nodeId, p.attempt, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0, p.now],
 });
 
 export const markFailed = (p: { taskId: string; epoch: number; reason: string; now: number }): InStatement => ({

@@ -4,7 +4,7 @@
 // this one, restarted, or the cron) takes it once its visibility timeout has passed.
 import type { InStatement, ResultSet } from "@libsql/client";
 import { writeBatch } from "../../db/batch";
-import { completeEvaluation, requestJobEvaluations, takeEvaluations, takenEvaluations, type TakenEvaluation } from "../../db/queries/evaluations";
+import { completeEvaluation, takeEvaluations, takenEvaluations, type TakenEvaluation } from "../../db/queries/evaluations";
 import type { ResolvedDeps } from "../context";
 import type { FleetTiming } from "../leases/timing";
 import type { EvaluationSummary } from "./evaluate";
@@ -26,15 +26,13 @@ export interface Broker {
    * A statement that takes these jobs' rows for this instance, to put in the batch that wrote them (saves a
    * round trip); pass what it returned to `runTaken`.
    */
-  takeInBatch(jobIds: readonly string[], now: number): Promise<{ token: string; statement: InStatement }>;
+  takeInBatch(jobIds: readonly string[], now: number, guard?: { sql: string; args: Record<string, string | number | null> }): Promise<{ token: string; statement: InStatement }>;
   /** Runs evaluations taken by `takeInBatch` and completes them. */
   runTaken(token: string, result: ResultSet | undefined, trigger: string): Promise<EvaluationSummary & { queued?: string[] }>;
   /** Takes due evaluations and runs them until none is due (bounded); returns how many it ran. */
   runDue(): Promise<number>;
   /** Runs due evaluations in the background of this instance; calls while one runs make it go round again. */
   kick(): Promise<void>;
-  /** Writes evaluation rows for these jobs in a batch of their own, then runs them here. */
-  request(jobIds: readonly string[], trigger: string): Promise<void>;
 }
 
 export function createBroker(
@@ -44,13 +42,13 @@ export function createBroker(
 ): Broker {
   const { store, clock } = deps;
 
-  async function takeStatement(now: number, jobIds?: readonly string[]): Promise<{ token: string; statement: InStatement }> {
+  async function takeStatement(now: number, jobIds?: readonly string[], guard?: { sql: string; args: Record<string, string | number | null> }): Promise<{ token: string; statement: InStatement }> {
     const { leaseTtlMs } = await timing.current();
     const token = deps.newId();
     // Long enough for a large evaluation; short enough that a crashed instance's work is picked up within
     // the convergence bound (a lease TTL, 5 s at least).
     const until = now + Math.max(5_000, leaseTtlMs);
-    return { token, statement: takeEvaluations({ token, now, until, limit: TAKE_AT_ONCE, ...(jobIds ? { jobIds } : {}) }) };
+    return { token, statement: takeEvaluations({ token, now, until, limit: TAKE_AT_ONCE, ...(jobIds ? { jobIds } : {}), ...(guard ? { guard } : {}) }) };
   }
 
   async function take(jobIds?: readonly string[]): Promise<{ token: string; taken: TakenEvaluation[] }> {
@@ -69,7 +67,9 @@ export function createBroker(
   async function complete(token: string, taken: TakenEvaluation[], summary: EvaluationSummary): Promise<void> {
     const now = clock.now();
     const retryAt = summary.deferred ? now + DEFERRED_RETRY_MS : null;
-    await writeBatch(store.client, taken.flatMap((t) => completeEvaluation(token, t, retryAt ?? summary.nextDue[t.jobId] ?? null, now)));
+    const results = await writeBatch(store.client, taken.flatMap((t) => completeEvaluation(token, t, retryAt ?? summary.nextDue[t.jobId] ?? null, now)));
+    // Asked for again while it ran (and the asker's kick found it held): run it once more, here.
+    if (results.some((r) => r.rows.some((row) => Number(row["again"]) === 1))) void kick();
   }
 
   async function runTaken(token: string, taken: TakenEvaluation[], trigger?: string): Promise<EvaluationSummary> {
@@ -115,17 +115,12 @@ export function createBroker(
       const { token, taken } = await take(jobIds);
       return runTakenOrQueued(token, taken, jobIds, trigger);
     },
-    takeInBatch: (jobIds, now) => takeStatement(now, jobIds),
+    takeInBatch: (jobIds, now, guard) => takeStatement(now, jobIds, guard),
     async runTaken(token, result, trigger) {
       const taken = takenEvaluations(result);
       return runTakenOrQueued(token, taken, taken.map((t) => t.jobId), trigger);
     },
     runDue,
     kick,
-    async request(jobIds, trigger) {
-      if (jobIds.length === 0) return;
-      await writeBatch(store.client, [requestJobEvaluations(jobIds, { trigger, now: clock.now() })]);
-      await kick();
-    },
   };
 }

@@ -31,14 +31,18 @@ export async function runSweep(deps: ResolvedDeps, timing: FleetTiming): Promise
   // A drain is complete when the node holds nothing: it stays ineligible until an operator says otherwise.
   const drainDone = `drain_deadline IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks WHERE node_id = nodes.id AND state IN ${LIVE_SQL})`;
   const [storeClock, down, finalized, finalizedUnstarted, , drained, requested] = await writeBatch(store.client, [
-    raiseStoreClock(local),
+    raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now),
     {
       sql: `UPDATE nodes SET status = 'down', updated_at = ? WHERE status IN ('ready', 'initializing', 'disconnected') AND coalesce(last_heartbeat_at, created_at) < ? RETURNING id`,
       args: [now, now - DOWN_AFTER_TTLS * leaseTtlMs],
     },
     // A task told to stop whose lease lapsed is stopped: its agent is fenced out either way (the expiry
     // includes the fence window of a self-fencing task, so its agent has stopped it by now).
-    { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ${HELD_SQL} AND lease_expires_at < ?`, args: [now, now] },
+    {
+      sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop'
+              AND ((state IN ${HELD_SQL} AND lease_expires_at < ?) OR (state = 'lost' AND coalesce(lost_at, 0) <= ?))`,
+      args: [now, now, now],
+    },
     { sql: `UPDATE tasks SET state = 'stopped', updated_at = ? WHERE desired = 'stop' AND state IN ('placed', 'pending')`, args: [now] },
     // The event first, on the same condition as the update after it, in the same transaction.
     {

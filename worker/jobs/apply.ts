@@ -30,8 +30,8 @@ export async function applyJob(
   now: number,
   actor: string,
   spec: JobSpec,
-  /** Takes the job's evaluation row in the same batch that writes it (see Broker.takeInBatch). */
-  take?: (jobId: string) => Promise<InStatement>,
+  /** Takes the job's evaluation row in the same batch that writes it, if the write took (Broker.takeInBatch). */
+  take?: (jobId: string, guard: { sql: string; args: Record<string, string | number | null> }) => Promise<InStatement>,
 ): Promise<ApplyResult> {
   const id = jobIdOf(spec.namespace, spec.name);
   const specHash = await sha256Hex(canonicalJson(spec));
@@ -81,7 +81,9 @@ export async function applyJob(
         eventRow(now, { type: "job.version", message: `version ${version} applied by ${actor}`, namespace: spec.namespace, jobId: id }, guard),
         // The evaluation, in the same batch as the version: a crash after this write leaves it to be run.
         requestGuardedEvaluation(id, guard, { trigger: "job-apply", now }),
-        ...(take ? [await take(id)] : []),
+        ...(take
+          ? [await take(id, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = :gJob AND version = :gVersion AND modify_index = :gIndex AND spec_hash = :gHash)", args: { gJob: id, gVersion: version, gIndex: row.modifyIndex, gHash: specHash } })]
+          : []),
       ]);
       if (results[0]?.rowsAffected === 1) return { job: row, changed: true, taken: results[5] };
     } catch (err) {

@@ -108,7 +108,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
   const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
   const [storeClock, , leased, held] = await writeBatch(deps.store.client, [
-    raiseStoreClock(local),
+    raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now),
     {
       sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
             SELECT :now, namespace, job_id, id, node_id, 'task.leased', 'leased at epoch ' || epoch

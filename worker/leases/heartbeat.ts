@@ -238,7 +238,7 @@ export class HeartbeatWriter {
     if (seenDue && markSeen) at(markSeen);
     // The store's clock is raised on the same cadence (a hot row write per batch otherwise): the lag it adds
     // to the other instances' view is at most this spacing (see store-clock.ts).
-    const storeClock = seenDue && clock instanceof StoreClock ? at(raiseStoreClock(local)) : -1;
+    const storeClock = seenDue && clock instanceof StoreClock ? at(raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now)) : -1;
 
     const ready = at({
       // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.

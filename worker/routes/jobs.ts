@@ -1,10 +1,11 @@
 // Job routes: apply (YAML or JSON), list, get, versions, tasks, events, stop, delete.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, or } from "drizzle-orm";
 import { jobSpecSchema } from "../../api/job-spec";
 import { JobFileError, parseJobDocument } from "../../api/job-file";
 import { writeBatch } from "../../db/batch";
-import { requestGuardedEvaluation } from "../../db/queries/evaluations";
+import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
+import { LIVE_SQL, LIVE_STATES } from "../../db/queries/task-states";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole } from "../auth/middleware";
@@ -90,8 +91,8 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     requireRole(c, spec.namespace, "operator");
     let token = "";
     const now = clock.now();
-    const result = await applyJob(store, now, c.get("operator").subject, spec, async (jobId) => {
-      const taken = await evaluator.takeInBatch([jobId], now);
+    const result = await applyJob(store, now, c.get("operator").subject, spec, async (jobId, guard) => {
+      const taken = await evaluator.takeInBatch([jobId], now, guard);
       token = taken.token;
       return taken.statement;
     });
@@ -239,13 +240,19 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
       if (!job) throw notFound(`job ${id} does not exist`);
       if (job.status !== "stopped") throw conflict(`job ${id} is running: stop it first`);
-      const live = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["placed", "leased", "running"]))).limit(1);
+      // A copy lost with its loss still ahead (a node taken over) may still run: it counts as live.
+      const live = await db
+        .select({ id: tasks.id })
+        .from(tasks)
+        .where(and(eq(tasks.jobId, id), or(inArray(tasks.state, [...LIVE_STATES]), and(eq(tasks.state, "lost"), gt(tasks.lostAt, now)))))
+        .limit(1);
       if (live.length > 0) throw conflict(`job ${id} still has tasks that have not stopped`);
       // Guarded on modify_index and on no live task, so a racing apply or placement wins cleanly.
       const [result] = await writeBatch(store.client, [
         {
-          sql: "DELETE FROM jobs WHERE id = ? AND modify_index = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ? AND state IN ('placed','leased','running'))",
-          args: [id, job.modifyIndex, id],
+          sql: `DELETE FROM jobs WHERE id = ? AND modify_index = ?
+                AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ? AND (state IN ${LIVE_SQL} OR (state = 'lost' AND lost_at > ?)))`,
+          args: [id, job.modifyIndex, id, now],
         },
         // Each guard reads changes() of the statement just before it: the delete, then the audit insert.
         auditRow(now, { actor: c.get("operator").subject, action: "job.delete", namespace, target: id }, CHANGED),
@@ -253,7 +260,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         // Explicit rather than ON DELETE CASCADE: foreign-key enforcement is per connection and not assured remotely.
         { sql: "DELETE FROM job_versions WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
         { sql: "DELETE FROM tasks WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
-        { sql: "DELETE FROM evaluations WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
+        deleteJobEvaluation(id),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while deleting it; try again`);
       return c.json({ deleted: id }, 200);

@@ -122,7 +122,7 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
         // Eligible: capacity for waiting slots. Ineligible: nothing moves, but a drain it ended may have.
         requestEvaluations(eligible ? `${WAITING_JOBS} UNION ${JOBS_ON_NODE}` : JOBS_ON_NODE, { evalNode: row.id }, { trigger: eligible ? "node-eligible" : "node-ineligible", now }),
       ]);
-      await evaluator.kick();
+      runInBackground(c, deps, () => evaluator.kick());
       const { leaseTtlMs } = await timing.current();
       return c.json({ node: publicNode({ ...row, eligible, drainDeadline: eligible ? null : row.drainDeadline }, now, leaseTtlMs) }, 200);
     },
