@@ -13,6 +13,8 @@ import type { EvaluationSummary } from "./evaluate";
 const TAKE_AT_ONCE = 50;
 /** Rounds of taking per run, so one instance's run ends even while others keep asking. */
 const MAX_ROUNDS = 20;
+/** The most of its time an instance spends on evaluations run in the background. */
+const BACKGROUND_DUTY = 0.25;
 /** An evaluation that lost every race is due again this much later. */
 const DEFERRED_RETRY_MS = 1_000;
 
@@ -31,8 +33,13 @@ export interface Broker {
   runTaken(token: string, result: ResultSet | undefined, trigger: string): Promise<EvaluationSummary & { queued?: string[] }>;
   /** Takes due evaluations and runs them until none is due (bounded); returns how many it ran. */
   runDue(): Promise<number>;
-  /** Runs due evaluations in the background of this instance; calls while one runs make it go round again. */
+  /**
+   * Runs due evaluations in the background of this instance; calls while one runs make it go round again.
+   * Background runs take at most a quarter of the instance's time: a call during the rest does nothing.
+   */
   kick(): Promise<void>;
+  /** Runs due evaluations now, rest or not (the instance's timer). */
+  drain(): Promise<void>;
 }
 
 export function createBroker(
@@ -90,9 +97,16 @@ export function createBroker(
     return ran;
   }
 
+  // Background runs (kicks after heartbeats) take at most a quarter of this instance's time: a fleet
+  // coming back makes thousands of nodes ready one after another, each asking for the jobs with waiting
+  // slots, and evaluating them back to back starved the heartbeats that keep leases alive (nodes then
+  // looked silent, became ready again, and asked again). A kick during the rest is dropped: the rows stay
+  // due, and the next kick after it, or the instance's timer, runs them. Time is the instance's clock, so a
+  // simulation in virtual time is never throttled.
   let running: Promise<void> | null = null;
   let again = false;
-  function kick(): Promise<void> {
+  let restUntil = Number.NEGATIVE_INFINITY;
+  function drain(): Promise<void> {
     if (running) {
       again = true;
       return running;
@@ -101,13 +115,20 @@ export function createBroker(
       try {
         do {
           again = false;
+          const started = clock.now();
           await runDue().catch((err: unknown) => deps.log("due evaluations failed", { error: err instanceof Error ? err.message : String(err) }));
-        } while (again);
+          const took = clock.now() - started;
+          restUntil = clock.now() + took * (1 / BACKGROUND_DUTY - 1);
+        } while (again && clock.now() >= restUntil);
       } finally {
         running = null;
       }
     })();
     return running;
+  }
+  function kick(): Promise<void> {
+    if (!running && clock.now() < restUntil) return Promise.resolve();
+    return drain();
   }
 
   return {
@@ -122,5 +143,6 @@ export function createBroker(
     },
     runDue,
     kick,
+    drain,
   };
 }

@@ -35,7 +35,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     sweeping ??= (async () => {
       try {
         const summary = await runSweep(deps, timing);
-        await broker.kick();
+        await broker.drain();
         return summary;
       } finally {
         sweeping = null;
