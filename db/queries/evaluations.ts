@@ -49,10 +49,11 @@ export function requestGuardedEvaluation(jobId: string, guard: { sql: string; ar
   };
 }
 
-/** Jobs whose slots wait for a node (pending, lost, a failed or finished service task): capacity may suit them now. */
-export const WAITING_JOBS = `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id
-  WHERE j.status = 'running' AND t.desired = 'run'
-    AND (t.state IN ${WAITING_SQL} OR (t.state IN ('failed', 'complete') AND j.type = 'service'))`;
+/** A running job's slot row `t` (of job `j`) that waits for a node: pending, lost, a failed or finished service task. */
+const WAITING_ROW = `(t.desired = 'run' AND j.status = 'running' AND (t.state IN ${WAITING_SQL} OR (t.state IN ('failed', 'complete') AND j.type = 'service')))`;
+
+/** Jobs whose slots wait for a node: capacity may suit them now. */
+export const WAITING_JOBS = `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ${WAITING_ROW}`;
 
 /** Jobs with live tasks on node `:evalNode`. */
 export const JOBS_ON_NODE = `SELECT DISTINCT job_id FROM tasks WHERE node_id = :evalNode AND state IN ${LIVE_SQL}`;
@@ -120,7 +121,7 @@ export const deleteJobEvaluation = (jobId: string): InStatement => ({
 export function dueJobsSql(): string {
   return `SELECT DISTINCT t.job_id FROM tasks t JOIN jobs j ON j.id = t.job_id
       WHERE (t.state IN ${HELD_SQL} AND t.lease_expires_at < :now)
-         OR (t.desired = 'run' AND j.status = 'running' AND (t.state IN ${WAITING_SQL} OR (t.state IN ('failed', 'complete') AND j.type = 'service')))
+         OR ${WAITING_ROW}
          OR (t.state IN ${LIVE_SQL} AND t.node_id IN (SELECT id FROM nodes WHERE status = 'down' OR drain_deadline IS NOT NULL OR coalesce(last_heartbeat_at, 0) < :silent))
          OR (t.state = 'placed' AND t.node_id IN (SELECT id FROM nodes WHERE coalesce(last_heartbeat_at, 0) < :quiet))
          OR (j.status = 'stopped' AND t.desired = 'run' AND (t.state IN ${LIVE_SQL} OR t.state = 'pending'))

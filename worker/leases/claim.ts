@@ -11,6 +11,7 @@ import type { NodePrincipal } from "../auth/tokens";
 import type { LeaseTokens } from "./lease-token";
 import { taskSpecOf } from "./task-spec";
 import type { FleetTiming } from "./timing";
+import { HELD_SQL } from "../../db/queries/task-states";
 
 /**
  * How often a waiting claim looks at the store for work placed by another instance: once per heartbeat
@@ -81,7 +82,7 @@ async function stillHeld(deps: ResolvedDeps, nodeId: string, leases: LeaseGrant[
   if (leases.length === 0) return leases;
   const rows = await deps.store.client.execute({
     sql: `SELECT json_group_array(json_array(t.id, t.epoch, t.lease_expires_at)) AS v FROM tasks t
-          WHERE t.id IN (SELECT value FROM json_each(:ids)) AND t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at >= :now`,
+          WHERE t.id IN (SELECT value FROM json_each(:ids)) AND t.node_id = :node AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND t.lease_expires_at >= :now`,
     args: { ids: JSON.stringify(leases.map((l) => l.taskId)), node: nodeId, now: deps.clock.now() },
   });
   const current = new Map((jsonCell<[string, number, number][]>(rows.rows[0], "v") ?? []).map(([id, epoch, expiresAt]) => [id, { epoch, expiresAt }]));
@@ -97,7 +98,7 @@ async function stillHeld(deps: ResolvedDeps, nodeId: string, leases: LeaseGrant[
  * The planner does not place such a slot; this holds the rule against plans built on stale state too.
  */
 const SLOT_FREE = `(start_first = 1 OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = tasks.job_id AND o.slot = tasks.slot AND o.id != tasks.id
-  AND ((o.state IN ('leased', 'running') AND o.lease_expires_at >= :now) OR (o.state = 'lost' AND o.lost_at > :now))))`;
+  AND ((o.state IN ${HELD_SQL} AND o.lease_expires_at >= :now) OR (o.state = 'lost' AND o.lost_at > :now))))`;
 
 async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
   const { clock } = deps;
@@ -126,7 +127,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
       // Each row as one JSON array (see jsonCell), and the spec beside it.
       sql: `SELECT json_array(t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at) AS r, v.spec
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
-            WHERE t.node_id = :node AND t.state IN ('leased', 'running') AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
+            WHERE t.node_id = :node AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
       args,
     },
     { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },

@@ -12,6 +12,7 @@ import { conflict, forbidden, unauthorized } from "../errors";
 import { sha256Hex } from "../hash";
 import { syncClock } from "../store-clock";
 import type { FleetTiming } from "./timing";
+import { LIVE_SQL } from "../../db/queries/task-states";
 
 const TOKEN_VALID = `EXISTS (SELECT 1 FROM join_tokens WHERE hash = :hash AND revoked_at IS NULL
   AND (expires_at IS NULL OR expires_at > :now) AND (max_uses IS NULL OR uses < max_uses)
@@ -69,7 +70,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       // host may still run it, and its slot is not placed again (fencing).
       sql: `UPDATE tasks SET state = 'lost', lost_at = max(:now, coalesce(lease_expires_at, :now)), updated_at = :now
             WHERE node_id = (SELECT id FROM nodes WHERE name = :name AND updated_at = :now AND id != :id)
-              AND state IN ('placed', 'leased', 'running')
+              AND state IN ${LIVE_SQL}
               AND NOT (node_id = :continuing AND :continuingGen + 1 = (SELECT credential_generation FROM nodes WHERE name = :name))`,
       args,
     },

@@ -10,11 +10,13 @@ import { decodeJwt } from "jose";
 import type { z } from "zod";
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
 import type { taskReportSchema } from "../../api/agent-protocol";
-import type { InStatement, ResultSet } from "@libsql/client";
-import { jsonCell, writeBatch } from "../../db/batch";
+import type { InStatement } from "@libsql/client";
+import { writeBatch } from "../../db/batch";
 import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
 import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
-import { ENDED_SQL, HELD_SQL, LIVE_SQL } from "../../db/queries/task-states";
+import { EVALUATION_TRIGGERS, HEALTHY_AT, LEASE_ROW, leaseRows, LIVE, OK_NODES, RENEWED_EXPIRY, STORED_STATE, WITH_REPORTS, type LeaseRow } from "../../db/queries/heartbeat";
+import { HELD_SQL } from "../../db/queries/task-states";
+import { WrittenHints } from "./written-hints";
 import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
@@ -62,100 +64,6 @@ interface Pending {
   resolve: (r: NodeResult) => void;
   reject: (e: unknown) => void;
 }
-
-/** Reported agent states map onto task states; "starting" keeps the task leased. */
-const STORED_STATE = "CASE r.state WHEN 'starting' THEN 'leased' ELSE r.state END";
-
-/** The nodes of the batch whose credential is still current. */
-const OK_NODES = `ok AS MATERIALIZED (SELECT n.id FROM json_each(:nodes) j JOIN nodes n
-    ON n.id = json_extract(j.value, '$.node') AND n.credential_generation = json_extract(j.value, '$.gen'))`;
-/**
- * The reports of every node in the batch as a table, parsed once per statement (MATERIALIZED keeps SQLite
- * from re-reading the JSON for each task row it joins). A report counts only for the node that sent it,
- * and only while that node's credential generation is current. Each report is an array, read by position.
- */
-const WITH_REPORTS = `WITH ${OK_NODES}, r AS MATERIALIZED (SELECT value ->> 0 AS node, value ->> 1 AS id, value ->> 2 AS epoch,
-    value ->> 3 AS state, value ->> 4 AS health, value ->> 5 AS exit_code, value ->> 6 AS restarts,
-    json(value -> 7) AS ports, value ->> 8 AS message
-  FROM json_each(:reports) WHERE value ->> 0 IN (SELECT id FROM ok))`;
-// Unary + keeps SQLite from driving these joins off the state index (every live task in the fleet,
-// each checked against every report); the task is found by its primary key from each report instead.
-const LIVE = "+t.node_id = r.node AND +t.state IN ('leased', 'running') AND +t.lease_expires_at >= :now";
-
-/**
- * What this instance last wrote for a task, at which epoch: a hint that spares a batch the statements for
- * state changes and restart events when no report can need them. It is sound because both only move
- * forward within an epoch (leased → running → ended; restarts only rise) while the agent reports running:
- * if this instance wrote "running" with n restarts at epoch e, the stored row at epoch e is running with at
- * least n restarts, or has ended, whoever wrote since. Only a "starting" report moves a task back (to
- * leased), and any report other than running forgets the hint. An empty or evicted hint only costs the
- * longer batch.
- */
-class WrittenHints {
-  private readonly hints = new Map<string, { epoch: number; restarts: number; health: string | null }>();
-  constructor(private readonly max = 200_000) {}
-
-  /**
-   * Whether this report may change the stored state, add a restart event, or turn the task healthy (which
-   * may let a rollout advance). A report of any other state than running forgets the hint: it may move the
-   * task back to leased (a container starting again).
-   */
-  mayChange(taskId: string, epoch: number, report: Report): boolean {
-    if (report.state !== "running") {
-      this.forget(taskId);
-      return true;
-    }
-    const h = this.hints.get(taskId);
-    return !h || h.epoch !== epoch || (report.restarts ?? 0) > h.restarts || (report.health ?? null) !== h.health;
-  }
-
-  forget(taskId: string): void {
-    this.hints.delete(taskId);
-  }
-
-  wroteRunning(taskId: string, epoch: number, restarts: number, health: string | null): void {
-    if (this.hints.size >= this.max) this.hints.clear();
-    this.hints.set(taskId, { epoch, restarts, health });
-  }
-}
-
-/**
- * Jobs whose evaluation a report calls for: a task ended (its slot, or the capacity it held, is free: a
- * stop-first rollout or drain places the slot again), or a task started or turned healthy while its job has
- * a rollout or a drain under way (the next slot may go). Read before the reports are written.
- */
-const EVALUATION_TRIGGERS = `${WITH_REPORTS},
-  c AS MATERIALIZED (
-    SELECT t.job_id, t.version, max(r.state IN ${ENDED_SQL}) AS ended FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
-    WHERE ${LIVE} AND ((r.state IN ${ENDED_SQL} AND ${STORED_STATE} != t.state)
-      OR (r.state = 'running' AND (t.state != 'running' OR (r.health = 'healthy' AND t.health IS NOT 'healthy'))))
-    GROUP BY t.job_id, t.version)
-  -- Once per job and version, not per report: the rollout check reads the job's rows.
-  SELECT DISTINCT c.job_id FROM c WHERE c.ended OR EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = c.job_id AND (
-    (o.desired = 'run' AND o.version != c.version)
-    OR (o.desired = 'stop' AND o.state IN ${HELD_SQL})
-    OR (o.state IN ${LIVE_SQL} AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))`;
-
-/** A task row as the renewal and state-change statements return it: one JSON array per row (see jsonCell). */
-const LEASE_ROW = "json_array(id, node_id, epoch, job_id, state, desired, lease_expires_at) AS r";
-type LeaseRow = { taskId: string; nodeId: string; epoch: number; jobId: string; state: string; desired: string; leaseExpiresAt: number };
-
-function leaseRows(result: ResultSet | undefined): LeaseRow[] {
-  return (result?.rows ?? []).map((row) => {
-    const [taskId, nodeId, epoch, jobId, state, desired, leaseExpiresAt] = jsonCell<[string, string, number, string, string, string, number]>(row, "r")!;
-    return { taskId, nodeId, epoch, jobId, state, desired, leaseExpiresAt };
-  });
-}
-
-/**
- * A renewal never moves an expiry back. The TTL shrinks when the fleet does (see timing.ts), and an agent
- * whose latest reply was lost still counts on the expiry it was told before; an earlier stored expiry
- * would let the task be replaced while that agent's lease is still valid.
- */
-const RENEWED_EXPIRY = "max(coalesce(t.lease_expires_at, 0), :now + max(:ttl, t.fence_ms))";
-
-/** Since when the copy has been running and not unhealthy (see tasks.healthy_at). */
-const HEALTHY_AT = "CASE WHEN r.state = 'running' AND (r.health IS NULL OR r.health = 'healthy') THEN coalesce(t.healthy_at, :now) ELSE NULL END";
 
 /** How long a batch waits for more heartbeats to join it. */
 const GROUP_WINDOW_MS = 5;
@@ -315,7 +223,7 @@ export class HeartbeatWriter {
     });
     const probe = group.some((p) => p.probe)
       ? at({
-          sql: `SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state IN ('leased', 'running') AND lease_expires_at < :now LIMIT 1))
+          sql: `SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state IN ${HELD_SQL} AND lease_expires_at < :now LIMIT 1))
                   + (SELECT count(*) FROM (SELECT 1 FROM nodes WHERE status IN ('ready', 'initializing') AND last_heartbeat_at < :silentSince LIMIT 1)) AS overdue`,
           args,
         })

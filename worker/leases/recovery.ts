@@ -9,6 +9,7 @@
 // A task asked to stop is not extended: the extension spares running work a restart, and a copy on its
 // way out whose lease (with its fence window) has lapsed is gone; extending it held its slot for nothing.
 import type { InStatement } from "@libsql/client";
+import { HELD_SQL } from "../../db/queries/task-states";
 
 /** How long agents may back off before they try again (agent/run.ts caps its backoff at 30 s). */
 export const AGENT_RETRY_CEILING_MS = 30_000;
@@ -36,7 +37,7 @@ export function recoveryStatements(now: number, leaseTtlMs: number, nodesJson: s
       sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE rowid IN (
               SELECT t.rowid FROM cluster_state c CROSS JOIN tasks t
               WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart
-                AND t.state IN ('leased', 'running') AND t.desired = 'run' AND t.lease_expires_at < :leaseUntil) AND ${own}`,
+                AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND t.lease_expires_at < :leaseUntil) AND ${own}`,
       args,
     },
     {
