@@ -5,6 +5,7 @@ import { nodes, tasks, type NodeRow } from "../../db/schema";
 import { duration } from "../../api/duration";
 import { writeBatch } from "../../db/batch";
 import { JOBS_ON_NODE, requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
+import { LIVE_STATES } from "../../db/queries/task-states";
 import { auditRow, eventRow } from "../audit";
 import { requireFleetRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
@@ -61,7 +62,7 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
 
   /** Jobs with live tasks on a node: the ones a drain or eligibility change must re-evaluate. */
   async function jobsOn(nodeId: string): Promise<string[]> {
-    const rows = await store.db.selectDistinct({ jobId: tasks.jobId }).from(tasks).where(and(eq(tasks.nodeId, nodeId), inArray(tasks.state, ["placed", "leased", "running"])));
+    const rows = await store.db.selectDistinct({ jobId: tasks.jobId }).from(tasks).where(and(eq(tasks.nodeId, nodeId), inArray(tasks.state, [...LIVE_STATES])));
     return rows.map((r) => r.jobId);
   }
 
@@ -138,7 +139,7 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
         store.db
           .select({ nodeId: tasks.nodeId, cpu: tasks.cpu, memory: tasks.memory })
           .from(tasks)
-          .where(inArray(tasks.state, ["placed", "leased", "running"])),
+          .where(inArray(tasks.state, [...LIVE_STATES])),
       ]);
       const allocated = new Map<string, { cpu: number; memory: number; tasks: number }>();
       for (const u of usage) {
@@ -168,7 +169,7 @@ export function registerNodeRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
       const held = await store.db
         .select({ id: tasks.id, jobId: tasks.jobId, slot: tasks.slot, state: tasks.state, epoch: tasks.epoch, cpu: tasks.cpu, memory: tasks.memory })
         .from(tasks)
-        .where(and(eq(tasks.nodeId, row.id), inArray(tasks.state, ["placed", "leased", "running"])));
+        .where(and(eq(tasks.nodeId, row.id), inArray(tasks.state, [...LIVE_STATES])));
       const allocated = { cpu: held.reduce((s, t) => s + t.cpu, 0), memory: held.reduce((s, t) => s + t.memory, 0), tasks: held.length };
       return c.json({ node: publicNode(row, clock.now(), leaseTtlMs, allocated), tasks: held.map(({ cpu: _c, memory: _m, ...t }) => t) }, 200);
     },
