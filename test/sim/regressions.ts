@@ -3,10 +3,10 @@
 // Seeds 1-40 run anyway; the ones listed here are named in the test output. Against the code before the
 // fencing work, 25 of seeds 1-30 failed; these are representative of what they found.
 export const REGRESSION_SEEDS: { seed: number; found: string }[] = [
-  { seed: 1, found: "two unexpired leases: a drained task was leased elsewhere while its cut-off holder was told its lease ran 7.7 s more" },
+  { seed: 1, found: "two unexpired leases: a slot's new row was leased while the holder of its old row had been told its lease ran 7.7 s more" },
   { seed: 4, found: "two unexpired leases: a rolling update leased the new copy while the old one, asked to stop, still ran" },
   { seed: 6, found: "convergence: a rollout stalled with one slot on the old version and nothing left to evaluate the job" },
-  { seed: 9, found: "two unexpired leases: a long-poll claim handed back an epoch its agent had been told was stale" },
+  { seed: 9, found: "two unexpired leases: a task was moved in place to another node at epoch 3 while its holder had been told epoch 2 ran 6.9 s more" },
   { seed: 14, found: "convergence: leases of desired-stop copies no agent holds kept being extended (fleet-silence recovery), so a stop-first slot never freed" },
-  { seed: 28, found: "convergence: a scale-and-update left a slot on the old version, no evaluation asked for it" },
+  { seed: 28, found: "convergence: a rollout left a slot on the old version with no evaluation asked for it" },
 ];
