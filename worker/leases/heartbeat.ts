@@ -74,6 +74,8 @@ export class HeartbeatWriter {
   private queue: Pending[] = [];
   private flushing = false;
   private readonly hints = new WrittenHints();
+  /** When this instance last wrote a heartbeat of each node (by credential generation): see mayBecomeReady. */
+  private readonly seenReady = new Map<string, number>();
   /** When this instance last recorded the fleet as seen (cluster_state.fleet_seen_at). */
   private fleetSeenWrittenAt = Number.NEGATIVE_INFINITY;
 
@@ -148,15 +150,25 @@ export class HeartbeatWriter {
     // to the other instances' view is at most this spacing (see store-clock.ts).
     const storeClock = seenDue && clock instanceof StoreClock ? at(raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now)) : -1;
 
-    const ready = at({
-      // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
-      sql: `WITH ${OK_NODES} UPDATE nodes SET status = 'ready' WHERE id IN (SELECT id FROM ok)
-            AND (status != 'ready' OR last_heartbeat_at IS NULL OR last_heartbeat_at < :silentSince) RETURNING id`,
-      args,
+    // Whether a node of the batch may be becoming ready (new, silent, down): not one this instance saw
+    // heartbeat within half a TTL at the same credential (it cannot have been marked down since: that takes
+    // three TTLs of silence, and enrolling again changes the credential).
+    const mayBecomeReady = group.some((p) => {
+      const at = this.seenReady.get(`${p.node.nodeId}:${p.node.generation}`);
+      return at === undefined || now - at > leaseTtlMs / 2 || now < at;
     });
-    // Capacity appeared: the jobs whose slots wait for a node are due (on the condition of the update before).
-    // The gate is the outer loop, so the waiting-jobs query runs only when a node did become ready.
-    const readyEvaluations = at(requestEvaluations(`SELECT w.job_id FROM (SELECT changes() AS c) g CROSS JOIN (${WAITING_JOBS}) w WHERE g.c > 0`, {}, { trigger: "node-ready", now }));
+    let readyEvaluations = -1;
+    if (mayBecomeReady) {
+      at({
+        // A node that was not ready (new, silent, down) and heartbeats again is capacity to place onto.
+        sql: `WITH ${OK_NODES} UPDATE nodes SET status = 'ready' WHERE id IN (SELECT id FROM ok)
+              AND (status != 'ready' OR last_heartbeat_at IS NULL OR last_heartbeat_at < :silentSince)`,
+        args,
+      });
+      // Capacity appeared: the jobs whose slots wait for a node are due (on the condition of the update
+      // before). The gate is the outer loop, so the waiting-jobs query runs only when a node did become ready.
+      readyEvaluations = at(requestEvaluations(`SELECT w.job_id FROM (SELECT changes() AS c) g CROSS JOIN (${WAITING_JOBS}) w WHERE g.c > 0`, {}, { trigger: "node-ready", now }));
+    }
     const seen = at({
       sql: `WITH ${OK_NODES} UPDATE nodes SET last_heartbeat_at = :now, status = 'ready', updated_at = :now
             WHERE id IN (SELECT id FROM ok) RETURNING id`,
@@ -230,7 +242,7 @@ export class HeartbeatWriter {
       : -1;
     const results = await writeBatch(this.deps.store.client, statements);
     if (storeClock >= 0 && clock instanceof StoreClock) clock.observe(storeClockOf(results[storeClock]), local);
-    const evaluationsRequested = (results[readyEvaluations]?.rowsAffected ?? 0) + (reportEvaluations >= 0 ? (results[reportEvaluations]?.rowsAffected ?? 0) : 0) > 0;
+    const evaluationsRequested = (readyEvaluations >= 0 ? (results[readyEvaluations]?.rowsAffected ?? 0) : 0) + (reportEvaluations >= 0 ? (results[reportEvaluations]?.rowsAffected ?? 0) : 0) > 0;
     const renewedRows = results[renewed];
     const changedRows = changed >= 0 ? results[changed] : undefined;
     const overdue = probe >= 0 ? results[probe] : undefined;
@@ -238,6 +250,8 @@ export class HeartbeatWriter {
     const seenIds = idsOf(results[seen]);
     const workIds = idsOf(results[work], "node_id");
     if (seenDue && seenIds.size > 0) this.fleetSeenWrittenAt = now;
+    if (this.seenReady.size >= 200_000) this.seenReady.clear();
+    for (const p of group) if (seenIds.has(p.node.nodeId)) this.seenReady.set(`${p.node.nodeId}:${p.node.generation}`, now);
     const isOverdue = overdue !== undefined && Number(overdue.rows[0]?.["overdue"]) > 0;
     // A row is matched to the report of the node and epoch it holds, as the store returned them: two nodes
     // of one batch may report the same task (the one that lost it, at an older epoch, and its new holder),
