@@ -96,7 +96,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
   });
 
-  const adopted = await supervisor.adopt();
+  const adopted = await supervisor.adopt(lastContact);
   if (adopted > 0) log("re-attached to running tasks", { tasks: adopted });
   const unsubscribe = await runtime.events(
     { node: opts.name },
@@ -129,7 +129,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       abort.signal.addEventListener("abort", finish, { once: true });
     });
 
-  async function onReply(reply: HeartbeatResponse): Promise<void> {
+  async function onReply(reply: HeartbeatResponse, sentAt: number): Promise<void> {
     lastContact = monotonicNow();
     if (lastContact - contactSavedAt >= 1_000) {
       contactSavedAt = lastContact;
@@ -140,7 +140,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       credential = reply.credential;
       saveIdentity(dataDir, { ...identity, credential });
     }
-    await supervisor.applyHeartbeat(reply);
+    await supervisor.applyHeartbeat(reply, sentAt);
     for (const req of reply.logRequests) {
       void supervisor
         .logs(req.taskId, req.tail)
@@ -160,10 +160,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
     while (!stopped) {
       const reports = supervisor.reports();
+      const sentAt = monotonicNow();
       try {
         const reply = await client.heartbeat(credential, { tasks: reports });
         supervisor.delivered(reports);
-        await onReply(reply);
+        await onReply(reply, sentAt);
         backoff.reset();
         await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
       } catch (err) {

@@ -40,6 +40,14 @@ interface HeldTask {
    * it may have been fenced while the agent was down.
    */
   confirmed: boolean;
+  /**
+   * When the request was sent whose reply last renewed this lease (this process's clock), or null before
+   * any. The control plane renewed it no earlier, so its stored expiry is at least this plus the fence
+   * window: a `disconnect: stop` task that stops within `after` of it is gone before any replacement may
+   * start. Counting from any contact instead (a reply to a heartbeat sent before the lease was taken) let
+   * a task run past its lease (simulator seed 3).
+   */
+  renewedSentAt: number | null;
 }
 
 export interface SupervisorDeps {
@@ -60,11 +68,11 @@ export interface SupervisorDeps {
 
 export interface Supervisor {
   /** Rebuilds state from the node's containers and their labels alone (after an agent restart). */
-  adopt(): Promise<number>;
+  adopt(lastContact: number): Promise<number>;
   /** Takes leases from a claim reply (verified here). */
   accept(leases: { taskId: string; lease: string }[]): Promise<void>;
-  /** Applies a heartbeat reply: renewed grants, revocations. */
-  applyHeartbeat(reply: HeartbeatResponse): Promise<void>;
+  /** Applies a heartbeat reply (to a request sent at `sentAt`): renewed grants, revocations. */
+  applyHeartbeat(reply: HeartbeatResponse, sentAt: number): Promise<void>;
   /** Reports for the next heartbeat; tasks that reached an end are forgotten once reported. */
   reports(): TaskReport[];
   /** Marks reports as delivered (drops finished tasks). */
@@ -101,7 +109,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t) => [t.taskId, t.lease])));
   }
 
-  function hold(lease: string, claims: LeaseClaims, containerId: string | null, confirmed: boolean): HeldTask {
+  function hold(lease: string, claims: LeaseClaims, containerId: string | null, confirmed: boolean, renewedSentAt: number | null): HeldTask {
     const t: HeldTask = {
       taskId: claims.sub,
       lease,
@@ -118,6 +126,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       message: undefined,
       busy: false,
       confirmed,
+      renewedSentAt,
     };
     tasks.set(t.taskId, t);
     return t;
@@ -145,12 +154,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         fence(existing.taskId, existing.claims.epoch);
         await retire(existing, "superseded by a newer lease");
       }
-      hold(g.lease, verdict.claims, null, true);
+      hold(g.lease, verdict.claims, null, true, null);
     }
     persist();
   }
 
-  async function adopt(): Promise<number> {
+  async function adopt(lastContact: number): Promise<number> {
     const containers = await deps.runtime.list({ node: deps.nodeName, all: true });
     let adopted = 0;
     // Newest epoch per task wins; anything else is a leftover of a fenced lease.
@@ -185,7 +194,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
         continue;
       }
-      const t = hold(lease as string, verdict.claims, c.id, false);
+      // Adopted after a restart: its last renewal is no later than the last answer this host had.
+      const t = hold(lease as string, verdict.claims, c.id, false, lastContact);
       if (c.state !== "running") {
         const details = await deps.runtime.inspect(c.id);
         t.exitCode = details.state !== "missing" ? details.exitCode : null;
@@ -312,10 +322,16 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   async function reconcileTask(t: HeldTask, lastContact: number): Promise<void> {
     const now = deps.now();
     // Self-fencing: cut off from the control plane past the lease's bound, a `stop` task stops — whatever
-    // its phase, so one waiting to restart is not started again either.
-    if (t.spec.disconnect.policy === "stop" && now - lastContact > t.spec.disconnect.afterMs) {
-      await retire(t, `control plane unreachable for ${Math.round((now - lastContact) / 1000)}s (disconnect policy stop)`);
-      return;
+    // its phase, so one waiting to restart is not started again either. The bound counts from the lease's
+    // own last renewal (see renewedSentAt), and from the last contact at most.
+    if (t.spec.disconnect.policy === "stop") {
+      const since = Math.min(lastContact, t.renewedSentAt ?? Number.POSITIVE_INFINITY);
+      if (t.renewedSentAt !== null && now - since > t.spec.disconnect.afterMs) {
+        await retire(t, `control plane unreachable for ${Math.round((now - since) / 1000)}s (disconnect policy stop)`);
+        return;
+      }
+      // Not renewed yet (handed over by a claim): nothing starts until a heartbeat has renewed it.
+      if (t.renewedSentAt === null && (t.phase === "starting" || t.phase === "backoff")) return;
     }
     if (t.phase === "stopping") {
       if (t.containerId) await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch(() => undefined);
@@ -417,10 +433,13 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   return {
     adopt,
     accept,
-    async applyHeartbeat(reply) {
+    async applyHeartbeat(reply, sentAt) {
       for (const g of reply.renewed) {
         const t = tasks.get(g.taskId);
-        if (t && t.claims.epoch === g.epoch) t.confirmed = true;
+        if (t && t.claims.epoch === g.epoch) {
+          t.confirmed = true;
+          t.renewedSentAt = Math.max(t.renewedSentAt ?? Number.NEGATIVE_INFINITY, sentAt);
+        }
         if (t && t.claims.epoch === g.epoch && g.lease) {
           const verdict = await deps.checkLease(g.lease, deps.now());
           if (verdict.ok) {

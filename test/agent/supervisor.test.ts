@@ -114,7 +114,7 @@ describe("supervisor fencing", () => {
     await supervisor.accept([first]);
     await supervisor.reconcile(Date.now());
     expect(supervisor.held().map((t) => [t.epoch, t.phase])).toEqual([[1, "running"]]);
-    await supervisor.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 1, reason: "stale-epoch", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 });
+    await supervisor.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 1, reason: "stale-epoch", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 }, Date.now());
     expect(supervisor.held()).toEqual([]);
     // The claim that started before the drain answers now with the epoch-1 lease: refused, nothing starts.
     await supervisor.accept([first]);
@@ -137,7 +137,7 @@ describe("supervisor fencing", () => {
     await first.accept([await leaseAt(taskId, spec, 3)]);
     await first.accept([await leaseAt(taskId, spec, 2)]);
     expect(first.held().map((t) => t.epoch)).toEqual([3]);
-    await first.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 3, reason: "expired", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 });
+    await first.applyHeartbeat({ renewed: [], revoked: [{ taskId, epoch: 3, reason: "expired", detail: "" }], work: false, logRequests: [], heartbeatIntervalMs: 1000, leaseTtlMs: 3000 }, Date.now());
     first.close();
     const restarted = make();
     await restarted.accept([await leaseAt(taskId, spec, 3)]);

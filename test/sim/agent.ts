@@ -28,6 +28,8 @@ interface Held {
   /** Expiry the control plane last told (null after adoption: the agent no longer knows it). */
   expiresAt: number | null;
   containerId: string | null;
+  /** Send time of the request whose reply last renewed this lease (null: not yet), as the real agent keeps. */
+  renewedSentAt: number | null;
 }
 
 /** What survives an agent restart: its data directory. */
@@ -36,6 +38,9 @@ interface Disk {
   credential: string;
   jwks: { keys: JWK[] };
   leases: Record<string, string>;
+  /** Fences and the last answer's time, kept on disk by the real agent (fences.json, contact.json). */
+  fences: Record<string, number>;
+  contactAt: number | null;
 }
 
 export class SimAgent {
@@ -63,7 +68,7 @@ export class SimAgent {
     now: number,
     private readonly note: (what: string) => void,
   ) {
-    this.disk = { ...enrolled, leases: {} };
+    this.disk = { ...enrolled, leases: {}, fences: {}, contactAt: null };
     this.check = createLeaseChecker(enrolled.jwks, enrolled.nodeId);
     this.lastContact = now;
     this.nextHeartbeat = now;
@@ -110,9 +115,14 @@ export class SimAgent {
   reconcile(now: number): void {
     for (const t of [...this.held.values()]) {
       const { policy, afterMs } = t.claims.task.disconnect;
-      if (policy === "stop" && now - this.lastContact > afterMs) {
-        this.retire(t, `self-fence: no contact for ${now - this.lastContact}ms`);
-        continue;
+      if (policy === "stop") {
+        // As the real agent: the bound counts from this lease's last renewal, and nothing starts before one.
+        const since = Math.min(this.lastContact, t.renewedSentAt ?? Number.POSITIVE_INFINITY);
+        if (t.renewedSentAt !== null && now - since > afterMs) {
+          this.retire(t, `self-fence: not renewed for ${now - since}ms`);
+          continue;
+        }
+        if (t.renewedSentAt === null && t.phase === "starting") continue;
       }
       if (t.phase === "starting" && now >= t.startAt) {
         const spec = t.claims.task;
@@ -155,24 +165,28 @@ export class SimAgent {
       }
       if (existing) this.retire(existing, `superseded by epoch ${epoch}`);
       // Pulling the image and creating the container take a moment.
-      this.held.set(taskId, { taskId, epoch, lease: g.lease, claims: verdict.claims, phase: "starting", startAt: now + this.rng.int(0, 600), expiresAt: g.expiresAt, containerId: null });
+      this.held.set(taskId, { taskId, epoch, lease: g.lease, claims: verdict.claims, phase: "starting", startAt: now + this.rng.int(0, 600), expiresAt: g.expiresAt, containerId: null, renewedSentAt: null });
+      this.nextHeartbeat = Math.min(this.nextHeartbeat, now);
       this.note(`accept ${short(taskId)}@${epoch} (${verdict.claims.task.jobId}#${verdict.claims.task.slot})`);
     }
     this.persist();
   }
 
-  async onHeartbeat(reply: HeartbeatResponse, sent: TaskReport[], now: number): Promise<void> {
+  async onHeartbeat(reply: HeartbeatResponse, sent: TaskReport[], now: number, sentAt: number): Promise<void> {
     this.lastContact = now;
+    this.disk.contactAt = now;
     this.interval = reply.heartbeatIntervalMs;
     if (reply.credential) this.disk.credential = reply.credential;
     for (const g of reply.renewed) {
       const t = this.held.get(g.taskId);
       if (!t || t.epoch !== g.epoch) continue;
+      t.renewedSentAt = Math.max(t.renewedSentAt ?? Number.NEGATIVE_INFINITY, sentAt);
       t.expiresAt = Math.max(t.expiresAt ?? 0, g.expiresAt);
       if (g.lease && (await this.check(g.lease, now)).ok) t.lease = g.lease;
     }
     for (const r of reply.revoked) {
       this.revokedEpoch.set(r.taskId, Math.max(this.revokedEpoch.get(r.taskId) ?? 0, r.epoch));
+      this.disk.fences[r.taskId] = Math.max(this.disk.fences[r.taskId] ?? 0, r.epoch);
       const t = this.held.get(r.taskId);
       if (!t || t.epoch !== r.epoch) continue;
       if (r.reason === "stopped" && t.phase !== "stopped") {
@@ -199,8 +213,9 @@ export class SimAgent {
   async restart(now: number): Promise<void> {
     this.crashed = false;
     this.held = new Map();
-    this.revokedEpoch = new Map();
-    this.lastContact = now;
+    // Fences and the last answer's time come back from disk, as the real agent's do.
+    this.revokedEpoch = new Map(Object.entries(this.disk.fences));
+    this.lastContact = this.disk.contactAt ?? now;
     this.nextHeartbeat = now;
     this.nextClaim = now;
     const newest = new Map<string, Container>();
@@ -220,7 +235,8 @@ export class SimAgent {
         if (candidate === undefined) continue;
         const v = await this.check(candidate, null);
         if (v.ok && v.claims.epoch === c.epoch) {
-          this.held.set(c.taskId, { taskId: c.taskId, epoch: c.epoch, lease: candidate, claims: v.claims, phase: "running", startAt: now, expiresAt: null, containerId: c.id });
+          if ((this.disk.fences[c.taskId] ?? 0) >= c.epoch) break;
+          this.held.set(c.taskId, { taskId: c.taskId, epoch: c.epoch, lease: candidate, claims: v.claims, phase: "running", startAt: now, expiresAt: null, containerId: c.id, renewedSentAt: this.lastContact });
           adopted = true;
           break;
         }

@@ -47,7 +47,10 @@ export class Checker {
   private readonly maxEpoch = new Map<string, number>();
   private readonly maxVersion = new Map<string, number>();
 
-  /** The first invariant that does not hold, as [check, detail], or null. */
+  /**
+   * The first invariant that does not hold, as [check, detail], or null. `now` is the store's clock (the
+   * time source lease expiry is judged by), which may run ahead of virtual time by the instances' skew.
+   */
   check(now: number, s: Snapshot, agents: SimAgent[], ledger: LedgerEntry[]): [string, string] | null {
     const info = (job: string, version: number) => s.versions.get(job)?.get(version);
     // Exempt where the operator chose two copies: start-first (either copy's version) or disconnect keep.

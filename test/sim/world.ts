@@ -166,7 +166,11 @@ export class World {
     }
     if (this.dirty) {
       this.dirty = false;
-      const found = this.checker.check(this.now, await snapshot(this.db), this.agents, this.operator.ledger);
+      // Expiry is judged in the store's clock, the time source leases are decided by: as the fastest live
+      // instance reads it (an instance with a skewed clock follows the fastest one; see store-clock.ts).
+      const live = this.instances.filter((i) => !i.crashed);
+      const leaseNow = Math.max(this.now, ...live.map((i) => i.cp.deps.clock.now()));
+      const found = this.checker.check(leaseNow, await snapshot(this.db), this.agents, this.operator.ledger);
       if (found) throw new Violation(this.seed, found[0], found[1], this.trace.tail());
     }
     return true;
@@ -240,7 +244,7 @@ export class World {
       this.send(a, "heartbeat", "/v1/agent/heartbeat", { tasks: reports }, async (r) => {
         if (a.heartbeatOut !== out) return;
         a.heartbeatOut = null;
-        if (r.status === 200) await a.onHeartbeat(r.body as HeartbeatResponse, reports, this.now);
+        if (r.status === 200) await a.onHeartbeat(r.body as HeartbeatResponse, reports, this.now, out.sentAt);
         else if (r.status === 401) a.needsEnroll = true;
       });
     }
