@@ -86,8 +86,10 @@ export class Checker {
     for (const a of agents) {
       if (a.crashed) continue;
       for (const h of a.held.values()) {
-        // A copy it stopped (told to, and reporting it) is no copy: the agent never starts it again.
+        // A copy it stopped (told to, and reporting it) is no copy: the agent never starts it again. Nor is a
+        // `disconnect: stop` lease no heartbeat has renewed yet: the agent starts nothing under it.
         if (h.phase === "stopped" || h.expiresAt === null || h.expiresAt <= now) continue;
+        if (h.claims.task.disconnect.policy === "stop" && h.renewedSentAt === null && h.phase === "starting") continue;
         const spec = h.claims.task;
         add(spec.jobId, spec.slot, `${h.taskId}@${h.epoch}@${a.nodeId}`, `${a.name}:${short(h.taskId)}@${h.epoch} told until +${h.expiresAt - now}ms`, spec.version);
       }

@@ -65,6 +65,8 @@ export class World {
   operator!: Operator;
   private joinToken = "";
   private dirty = false;
+  /** The store's clock as last read by the checks (see check). */
+  private leaseNow = Number.NEGATIVE_INFINITY;
   private readonly handledCrashes = new Set<Instance>();
 
   private constructor(
@@ -169,7 +171,9 @@ export class World {
       // Expiry is judged in the store's clock, the time source leases are decided by: as the fastest live
       // instance reads it (an instance with a skewed clock follows the fastest one; see store-clock.ts).
       const live = this.instances.filter((i) => !i.crashed);
-      const leaseNow = Math.max(this.now, ...live.map((i) => i.cp.deps.clock.now()));
+      // The store's clock never reads backwards, whichever instances are alive to read it.
+      this.leaseNow = Math.max(this.leaseNow, this.now, ...live.map((i) => i.cp.deps.clock.now()));
+      const leaseNow = this.leaseNow;
       const found = this.checker.check(leaseNow, await snapshot(this.db), this.agents, this.operator.ledger);
       if (found) throw new Violation(this.seed, found[0], found[1], this.trace.tail());
     }

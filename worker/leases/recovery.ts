@@ -8,6 +8,9 @@
 // it never revives a task another evaluation has already marked lost or re-placed (epoch only rises).
 // A task asked to stop is not extended: the extension spares running work a restart, and a copy on its
 // way out whose lease (with its fence window) has lapsed is gone; extending it held its slot for nothing.
+// Nor is a `disconnect: stop` task: its agent stopped it within `after` of its last renewal, so once its
+// lease (which includes the fence window) has lapsed nothing runs it, and extending it only kept the slot
+// empty for another 30 s (simulator seed 5189).
 import type { InStatement } from "@libsql/client";
 import { HELD_SQL } from "../../db/queries/task-states";
 
@@ -37,7 +40,7 @@ export function recoveryStatements(now: number, leaseTtlMs: number, nodesJson: s
       sql: `UPDATE tasks SET lease_expires_at = :leaseUntil WHERE rowid IN (
               SELECT t.rowid FROM cluster_state c CROSS JOIN tasks t
               WHERE c.key = 'fleet_seen_at' AND c.value < :silentSince AND c.value >= :windowStart
-                AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND t.lease_expires_at < :leaseUntil) AND ${own}`,
+                AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND t.fence_ms = 0 AND t.lease_expires_at < :leaseUntil) AND ${own}`,
       args,
     },
     {
