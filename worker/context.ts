@@ -4,6 +4,7 @@ import type { Store } from "../db/store";
 import type { NodePrincipal, OperatorPrincipal } from "./auth/tokens";
 import type { SigningKeys } from "./auth/keys";
 import type { Clock } from "./clock";
+import type { StoreClock } from "./store-clock";
 import type { Config } from "./config";
 
 export type Logger = (message: string, fields?: Record<string, unknown>) => void;
@@ -28,8 +29,10 @@ export interface AppDeps {
   newId?: () => string;
 }
 
-export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId">> {
+export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock">> {
   newId: () => string;
+  /** The injected clock, following the store's clock for lease decisions (see store-clock.ts). */
+  clock: StoreClock;
   signal: WorkSignal;
   /** Work still running after its response was sent (Node); tests wait on it through settled(). */
   inFlight: Set<Promise<unknown>>;

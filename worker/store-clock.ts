@@ -16,8 +16,8 @@
 // Expiry is compared in the store's terms everywhere: renewal writes `now + ttl`, loss needs `expiry < now`,
 // both with `now` from this clock. The agent never compares expiry times: it fences itself by the time
 // since its last answered heartbeat, on its own monotonic clock.
-import type { Client } from "@libsql/client";
-import { raiseStoreClock, storeClockOf } from "../db/queries/clock";
+import type { Client, InStatement, ResultSet } from "@libsql/client";
+import { raiseStoreClock, readStoreClock, storeClockOf } from "../db/queries/clock";
 import type { Clock } from "./clock";
 
 export class StoreClock implements Clock {
@@ -60,18 +60,25 @@ export class StoreClock implements Clock {
   }
 
   /**
+   * A statement for a batch that raises the store's mark to this clock (or, `readOnly`, only reads it), and
+   * the function that takes the batch's result for it.
+   */
+  inBatch(readOnly = false): { statement: InStatement; take: (result: ResultSet | undefined) => void } {
+    const local = this.local.now();
+    return {
+      statement: readOnly ? readStoreClock : raiseStoreClock(this.published(local)),
+      take: (result) => this.observe(storeClockOf(result), local),
+    };
+  }
+
+  /**
    * Before an instance's first decision: raises the store's clock to its own and reads it back, once (later
    * batches keep it current). Timestamps written before a faster instance first wrote are in the slower
    * clock's terms: for that instance they look older by the skew until they are written again.
    */
   async sync(client: Client): Promise<void> {
     if (this.observed) return;
-    const local = this.local.now();
-    this.observe(storeClockOf(await client.execute(raiseStoreClock(this.published(local)))), local);
+    const { statement, take } = this.inBatch();
+    take(await client.execute(statement));
   }
-}
-
-/** Syncs `clock` with the store if it follows the store's clock (a no-op after the first time). */
-export async function syncClock(clock: Clock, client: Client): Promise<void> {
-  if (clock instanceof StoreClock) await clock.sync(client);
 }

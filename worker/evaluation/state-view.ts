@@ -1,13 +1,11 @@
 // The state view: a read-only snapshot of the store for the scheduler, at one instant of the store's clock.
 import type { JobSpec } from "../../api/job-spec";
 import { readBatch } from "../../db/batch";
-import { readStoreClock, storeClockOf } from "../../db/queries/clock";
 import { jobRowsOf, jsonRows, viewStatements, type JobRowView, type NodeTuple, type TaskTuple, type UsageTuple } from "../../db/queries/scheduler-view";
 import type { ResolvedDeps } from "../context";
 import type { Timing } from "../leases/timing";
 import { placeableStatus } from "../nodes/status";
 import type { JobView, NodeView, SchedulerInput, TaskView } from "../scheduler";
-import { StoreClock } from "../store-clock";
 
 export interface StateView extends SchedulerInput {
   /** Each job's fence window (see fenceWindow), written on the rows it places. */
@@ -26,9 +24,9 @@ export function fenceWindow(spec: JobSpec): number {
 }
 
 export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], evalId: string, timing: Timing): Promise<StateView> {
-  const sentAt = deps.clock instanceof StoreClock ? deps.clock.local.now() : 0;
-  const [jobRows, nodeRows, ownTasks, usage, clock] = await readBatch(deps.store.client, [...viewStatements(jobIds), readStoreClock]);
-  if (deps.clock instanceof StoreClock) deps.clock.observe(storeClockOf(clock), sentAt);
+  const storeClock = deps.clock.inBatch(true);
+  const [jobRows, nodeRows, ownTasks, usage, clock] = await readBatch(deps.store.client, [...viewStatements(jobIds), storeClock.statement]);
+  storeClock.take(clock);
   const now = deps.clock.now();
   const { leaseTtlMs, heartbeatIntervalMs } = timing;
 

@@ -2,14 +2,12 @@
 // and asks for an evaluation of every job not at its desired state. It never evaluates by itself: the
 // broker runs what it asked for, so a crash between the two loses nothing.
 import { writeBatch } from "../../db/batch";
-import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
 import { dueJobsSql, requestEvaluations } from "../../db/queries/evaluations";
 import { HELD_SQL, LIVE_SQL } from "../../db/queries/task-states";
 import type { ResolvedDeps } from "../context";
 import { fleetSilentQuery } from "../leases/recovery";
 import type { FleetTiming } from "../leases/timing";
 import { DOWN_AFTER_TTLS, QUIET_AFTER_INTERVALS } from "../nodes/status";
-import { StoreClock, syncClock } from "../store-clock";
 
 export interface SweepSummary {
   nodesDown: number;
@@ -21,17 +19,17 @@ export interface SweepSummary {
 
 export async function runSweep(deps: ResolvedDeps, timing: FleetTiming): Promise<SweepSummary> {
   const { store, clock } = deps;
-  await syncClock(clock, store.client);
+  await clock.sync(store.client);
   const now = clock.now();
-  const local = clock instanceof StoreClock ? clock.local.now() : now;
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
   // After a silence of the whole fleet, wait for the first heartbeat: it extends leases (see recovery.ts).
   const silence = await store.client.execute(fleetSilentQuery(now, leaseTtlMs));
   if (Number(silence.rows[0]?.["silent"]) === 1) return { nodesDown: 0, tasksFinalized: 0, drainsCompleted: 0, requested: 0 };
   // A drain is complete when the node holds nothing: it stays ineligible until an operator says otherwise.
   const drainDone = `drain_deadline IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks WHERE node_id = nodes.id AND state IN ${LIVE_SQL})`;
-  const [storeClock, down, finalized, finalizedUnstarted, , drained, requested] = await writeBatch(store.client, [
-    raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now),
+  const storeClock = clock.inBatch();
+  const [storeClockResult, down, finalized, finalizedUnstarted, , drained, requested] = await writeBatch(store.client, [
+    storeClock.statement,
     {
       sql: `UPDATE nodes SET status = 'down', updated_at = ? WHERE status IN ('ready', 'initializing', 'disconnected') AND coalesce(last_heartbeat_at, created_at) < ? RETURNING id`,
       args: [now, now - DOWN_AFTER_TTLS * leaseTtlMs],
@@ -53,7 +51,7 @@ export async function runSweep(deps: ResolvedDeps, timing: FleetTiming): Promise
     { sql: `UPDATE nodes SET drain_deadline = NULL, eligible = 0, updated_at = ? WHERE ${drainDone} RETURNING id`, args: [now] },
     requestEvaluations(dueJobsSql(), { now, silent: now - leaseTtlMs, quiet: now - QUIET_AFTER_INTERVALS * heartbeatIntervalMs }, { trigger: "sweep", now, backstop: true }),
   ]);
-  if (clock instanceof StoreClock) clock.observe(storeClockOf(storeClock), local);
+  storeClock.take(storeClockResult);
   return {
     nodesDown: down?.rows.length ?? 0,
     tasksFinalized: (finalized?.rowsAffected ?? 0) + (finalizedUnstarted?.rowsAffected ?? 0),

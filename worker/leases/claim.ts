@@ -3,8 +3,6 @@
 import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { jsonCell, writeBatch } from "../../db/batch";
-import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
-import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
@@ -102,14 +100,14 @@ const SLOT_FREE = `(start_first = 1 OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o
 
 async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
   const { clock } = deps;
-  await syncClock(clock, deps.store.client);
-  const local = clock instanceof StoreClock ? clock.local.now() : 0;
+  await clock.sync(deps.store.client);
+  const storeClock = clock.inBatch();
   const now = clock.now();
   const { leaseTtlMs } = await timing.current();
   const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
   const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
-  const [storeClock, , leased, held] = await writeBatch(deps.store.client, [
-    raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now),
+  const [storeClockResult, , leased, held] = await writeBatch(deps.store.client, [
+    storeClock.statement,
     {
       sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
             SELECT :now, namespace, job_id, id, node_id, 'task.leased', 'leased at epoch ' || epoch
@@ -135,7 +133,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     if (r[4]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
     return r;
   });
-  if (clock instanceof StoreClock) clock.observe(storeClockOf(storeClock), local);
+  storeClock.take(storeClockResult);
   // A node's tasks mostly share a few job versions: parse each spec once per claim.
   const specs = new Map<string, JobSpec>();
   const specOf = (jobId: string, version: number, text: unknown): JobSpec => {

@@ -10,7 +10,6 @@ import { issueNodeCredential, verifyNodeCredential } from "../auth/tokens";
 import type { ResolvedDeps } from "../context";
 import { conflict, forbidden, unauthorized } from "../errors";
 import { sha256Hex } from "../hash";
-import { syncClock } from "../store-clock";
 import type { FleetTiming } from "./timing";
 import { LIVE_SQL } from "../../db/queries/task-states";
 
@@ -19,7 +18,7 @@ const TOKEN_VALID = `EXISTS (SELECT 1 FROM join_tokens WHERE hash = :hash AND re
   AND (region IS NULL OR region = :region))`;
 
 export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: ReturnType<typeof enrollRequestSchema.parse>): Promise<EnrollResponse> {
-  await syncClock(deps.clock, deps.store.client);
+  await deps.clock.sync(deps.store.client);
   const now = deps.clock.now();
   const hash = await sha256Hex(body.token);
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();

@@ -12,12 +12,10 @@ import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport
 import type { taskReportSchema } from "../../api/agent-protocol";
 import type { InStatement } from "@libsql/client";
 import { writeBatch } from "../../db/batch";
-import { raiseStoreClock, storeClockOf } from "../../db/queries/clock";
 import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
 import { EVALUATION_TRIGGERS, HEALTHY_AT, LEASE_ROW, leaseRows, LIVE, OK_NODES, RENEWED_EXPIRY, STORED_STATE, WITH_REPORTS, type LeaseRow } from "../../db/queries/heartbeat";
 import { HELD_SQL } from "../../db/queries/task-states";
 import { WrittenHints } from "./written-hints";
-import { StoreClock, syncClock } from "../store-clock";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
 import { issueNodeCredential, type NodePrincipal } from "../auth/tokens";
@@ -114,8 +112,7 @@ export class HeartbeatWriter {
 
   private async writeGroup(group: Pending[]): Promise<NodeResult[]> {
     const { clock } = this.deps;
-    await syncClock(clock, this.deps.store.client);
-    const local = clock instanceof StoreClock ? clock.local.now() : 0;
+    await clock.sync(this.deps.store.client);
     const now = clock.now();
     const { leaseTtlMs } = await this.timing.current();
     const nodes = JSON.stringify(group.map((p) => ({ node: p.node.nodeId, gen: p.node.generation })));
@@ -148,7 +145,8 @@ export class HeartbeatWriter {
     if (seenDue && markSeen) at(markSeen);
     // The store's clock is raised on the same cadence (a hot row write per batch otherwise): the lag it adds
     // to the other instances' view is at most this spacing (see store-clock.ts).
-    const storeClock = seenDue && clock instanceof StoreClock ? at(raiseStoreClock(clock instanceof StoreClock ? clock.published(local) : now)) : -1;
+    const raise = seenDue ? clock.inBatch() : null;
+    const storeClock = raise ? at(raise.statement) : -1;
 
     // Whether a node of the batch may be becoming ready (new, silent, down): not one this instance saw
     // heartbeat within half a TTL at the same credential (it cannot have been marked down since: that takes
@@ -241,7 +239,7 @@ export class HeartbeatWriter {
         })
       : -1;
     const results = await writeBatch(this.deps.store.client, statements);
-    if (storeClock >= 0 && clock instanceof StoreClock) clock.observe(storeClockOf(results[storeClock]), local);
+    raise?.take(results[storeClock]);
     const evaluationsRequested = (readyEvaluations >= 0 ? (results[readyEvaluations]?.rowsAffected ?? 0) : 0) + (reportEvaluations >= 0 ? (results[reportEvaluations]?.rowsAffected ?? 0) : 0) > 0;
     const renewedRows = results[renewed];
     const changedRows = changed >= 0 ? results[changed] : undefined;
