@@ -58,8 +58,14 @@ export const restartPolicySchema = z.strictObject({
 });
 
 export const reschedulePolicySchema = z.strictObject({
-  attempts: z.int().min(0).max(1000).default(0).describe("Replacements allowed for a slot; 0 = unlimited"),
-  delay: duration({ max: 3_600_000 }).prefault("0s").describe("Wait before the first replacement; doubles each time"),
+  attempts: z
+    .int()
+    .min(0)
+    .max(1000)
+    .default(3)
+    .describe("Replacements of a failed copy allowed per slot within interval; 0 = unlimited. Once spent, the slot stays failed"),
+  interval: duration({ min: 1000, max: 7 * 24 * 3_600_000 }).prefault("1h").describe("Window in which attempts count"),
+  delay: duration({ max: 3_600_000 }).prefault("5s").describe("Wait before the first replacement of a failed copy (at least 1s); doubles each time"),
   maxDelay: duration({ max: 24 * 3_600_000 }).prefault("5m"),
 });
 

@@ -11,6 +11,8 @@ export interface HeldLease {
   expiresAt: number;
   state: TaskReport["state"];
   exitCode?: number;
+  /** What the agent says about it, e.g. why it could not start. */
+  message?: string;
 }
 
 export class ProtocolError extends Error {
@@ -90,9 +92,15 @@ export class HollowAgent {
   }
 
   /** The body of this agent's heartbeat: a report for every held lease. */
-  heartbeatBody(): { tasks: { lease: string; state: TaskReport["state"]; health: "healthy" | null; exitCode: number | null }[] } {
+  heartbeatBody(): { tasks: { lease: string; state: TaskReport["state"]; health: "healthy" | null; exitCode: number | null; message?: string }[] } {
     return {
-      tasks: [...this.leases.values()].map((l) => ({ lease: l.lease, state: l.state, health: l.state === "running" ? "healthy" : null, exitCode: l.exitCode ?? null })),
+      tasks: [...this.leases.values()].map((l) => ({
+        lease: l.lease,
+        state: l.state,
+        health: l.state === "running" ? "healthy" : null,
+        exitCode: l.exitCode ?? null,
+        ...(l.message !== undefined ? { message: l.message } : {}),
+      })),
     };
   }
 

@@ -87,7 +87,7 @@ export function syntheticFleet(opts: { tasks: number; nodes: number; seed?: numb
       ports: port,
       constraints,
       ...(spread === undefined ? {} : { spread }),
-      reschedule: { attempts: 0, delayMs: 1000, maxDelayMs: 60_000 },
+      reschedule: { attempts: 0, intervalMs: 3_600_000, delayMs: 1000, maxDelayMs: 60_000 },
       update: { parallelism: 2 },
     });
   }

@@ -71,6 +71,9 @@ export const tasks = sqliteTable(
     exitCode: integer("exit_code"),
     restarts: integer("restarts").notNull().default(0),
     attempt: integer("attempt").notNull().default(0),
+    // When the first replacement counted in `attempt` happened: attempts older than the job's
+    // reschedule.interval no longer count. NULL while attempt is 0.
+    attemptSince: integer("attempt_since"),
     lostAt: integer("lost_at"),
     message: text("message"),
     createdAt: integer("created_at").notNull(),

@@ -49,15 +49,31 @@ export const insertSlot = (r: NewRow): InStatement => ({
  * moved in place unless its job chose start-first (a lost row was marked so earlier in the same batch), nor
  * a row lost with its loss still ahead (a node taken over since the plan read it as placed).
  */
-export const moveRow = (p: { taskId: string; epoch: number; nodeId: string; attempt: number; hostPorts: number[]; startFirst: boolean; now: number }): InStatement => ({
-  sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, lease_expires_at = NULL, health = NULL, healthy_at = NULL,
-          exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]', message = NULL, start_first = ?, updated_at = ?
+export const moveRow = (p: {
+  taskId: string;
+  epoch: number;
+  nodeId: string;
+  attempt: number;
+  attemptSince: number | null;
+  hostPorts: number[];
+  startFirst: boolean;
+  now: number;
+}): InStatement => ({
+  // A failed copy's last error stays as the message until the new copy's agent reports its own.
+  sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, attempt_since = ?, lease_expires_at = NULL, health = NULL,
+          healthy_at = NULL, exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]',
+          message = CASE WHEN state = 'failed' AND message IS NOT NULL THEN 'previous copy failed: ' || message END, start_first = ?, updated_at = ?
         WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ${HELD_SQL} OR ? = 1)
           AND (state != 'lost' OR coalesce(lost_at, 0) <= ?)`,
-  args: [p.nodeId, p.attempt, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0, p.now],
+  args: [p.nodeId, p.attempt, p.attemptSince, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0, p.now],
 });
 
+/**
+ * A slot given up on: failed for good, its message the reason followed by the copy's own last error. Written
+ * once: a row whose message already starts with the reason is left alone (the reason is stable for a row).
+ */
 export const markFailed = (p: { taskId: string; epoch: number; reason: string; now: number }): InStatement => ({
-  sql: `UPDATE tasks SET state = 'failed', message = ?, updated_at = ? WHERE id = ? AND epoch = ? AND state != 'failed'`,
+  sql: `UPDATE tasks SET state = 'failed', message = ?1 || coalesce('; last error: ' || message, ''), updated_at = ?2
+        WHERE id = ?3 AND epoch = ?4 AND substr(coalesce(message, ''), 1, length(?1)) != ?1`,
   args: [p.reason, p.now, p.taskId, p.epoch],
 });

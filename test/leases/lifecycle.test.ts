@@ -356,6 +356,10 @@ describe("claims and heartbeats", () => {
     second!.state = "failed";
     second!.exitCode = 3;
     await a.heartbeat();
+    // Even with a delay of 0 a failed copy's slot waits a second: no copy is re-placed as fast as it fails.
+    await cp.evaluator.evaluateJobs([job.id], "test");
+    expect((await tasksOf(job.id)).find((t) => t.id === second!.taskId)).toMatchObject({ state: "failed", epoch: 1 });
+    cp.clock.advance(1_000);
     await cp.evaluator.evaluateJobs([job.id], "test");
     const rows = await tasksOf(job.id);
     const done = rows.find((t) => t.id === first!.taskId);

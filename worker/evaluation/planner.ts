@@ -75,15 +75,19 @@ export function planStatements(plan: Plan, view: StateView, newId: () => string)
     for (const m of bucket) {
       const t = tasksById.get(m.taskId);
       if (!t) continue;
-      push(moveRow({ taskId: t.id, epoch: t.epoch, nodeId: m.nodeId, attempt: m.attempt, hostPorts: m.hostPorts, startFirst: view.startFirst.has(t.jobId), now }), counter);
+      push(
+        moveRow({ taskId: t.id, epoch: t.epoch, nodeId: m.nodeId, attempt: m.attempt, attemptSince: m.attemptSince, hostPorts: m.hostPorts, startFirst: view.startFirst.has(t.jobId), now }),
+        counter,
+      );
       push(eventRow(now, { type: "task.replaced", message: `re-placed at epoch ${t.epoch + 1} (${m.reason})`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: m.nodeId }, CHANGED));
       nodesWithWork.add(m.nodeId);
     }
   }
   for (const f of plan.failed) {
     const t = tasksById.get(f.taskId);
-    if (!t || t.state === "failed") continue;
+    if (!t) continue;
     push(markFailed({ taskId: t.id, epoch: t.epoch, reason: f.reason, now }));
+    push(eventRow(now, { type: "task.given-up", message: f.reason, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: t.nodeId }, CHANGED));
   }
   // Slots no node can take yet wait as pending rows, so capacity appearing later finds them.
   for (const u of plan.unplaced) {

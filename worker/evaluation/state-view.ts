@@ -77,7 +77,7 @@ function usageRow(nodeId: string, cpu: number, memory: number, hostPorts: number
   };
 }
 
-function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, lostAt, health, healthyAt, cpu, memory, hostPorts]: TaskTuple): TaskView {
+function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, attemptSince, lostAt, health, healthyAt, cpu, memory, hostPorts]: TaskTuple): TaskView {
   return {
     id,
     jobId,
@@ -89,12 +89,20 @@ function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leas
     epoch,
     leaseExpiresAt,
     attempt,
+    attemptSince,
     lostAt,
     healthy: health === null ? null : health === "healthy",
     healthySince: healthyAt,
     resources: { cpu, memory },
     hostPorts,
   };
+}
+
+/** Specs stored before reschedule.interval existed lack it: they get the default window. */
+const DEFAULT_RESCHEDULE_INTERVAL_MS = 3_600_000;
+
+export function reschedulePolicy(r: JobSpec["reschedule"]): JobView["reschedule"] {
+  return { attempts: r.attempts, intervalMs: r.interval ?? DEFAULT_RESCHEDULE_INTERVAL_MS, delayMs: r.delay, maxDelayMs: r.maxDelay };
 }
 
 function jobView(r: JobRowView, forceDrain: boolean): JobView {
@@ -111,7 +119,7 @@ function jobView(r: JobRowView, forceDrain: boolean): JobView {
     ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
     constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
     ...(spec.spread ? { spread: spec.spread } : {}),
-    reschedule: { attempts: spec.reschedule.attempts, delayMs: spec.reschedule.delay, maxDelayMs: spec.reschedule.maxDelay },
+    reschedule: reschedulePolicy(spec.reschedule),
     // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
     update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
   };

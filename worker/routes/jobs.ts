@@ -1,7 +1,7 @@
 // Job routes: apply (YAML or JSON), list, get, versions, tasks, events, stop, delete.
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, inArray, or } from "drizzle-orm";
-import { jobSpecSchema } from "../../api/job-spec";
+import { jobSpecSchema, type JobSpec } from "../../api/job-spec";
 import { JobFileError, parseJobDocument } from "../../api/job-file";
 import { writeBatch } from "../../db/batch";
 import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
@@ -13,6 +13,8 @@ import type { App, ResolvedDeps } from "../context";
 import { badRequest, conflict, notFound, validationError } from "../errors";
 import { applyJob, jobIdOf } from "../jobs/apply";
 import type { Evaluator } from "../evaluation";
+import { reschedulePolicy } from "../evaluation/state-view";
+import { replacementsSpent } from "../scheduler/reconcile";
 import { runInBackground } from "./background";
 import { bearer, errorResponses, jobParams, json, namespaceParam } from "./schemas";
 
@@ -45,6 +47,9 @@ const taskSchema = z
     attempt: z.number(),
     boundPorts: z.array(z.object({ container: z.number(), host: z.number() })),
     message: z.string().nullable(),
+    final: z
+      .boolean()
+      .describe("The control plane will neither run this copy again nor replace it on its own: stopped or stopping, a completed batch task, or failed with its slot's reschedule attempts spent"),
   })
   .openapi("Task");
 
@@ -145,7 +150,13 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       if (!job) throw notFound(`job ${id} does not exist`);
       const summary: Record<string, number> = {};
       for (const t of taskRows) if (t.desired === "run" || t.state !== "stopped") summary[t.state] = (summary[t.state] ?? 0) + 1;
-      return c.json({ job: publicJob(job), spec: versionRows[0]?.spec ?? null, tasks: taskRows.map(publicTask), summary }, 200);
+      const spec = (versionRows[0]?.spec ?? null) as JobSpec | null;
+      const now = deps.clock.now();
+      const final = (t: TaskRow) =>
+        t.desired === "stop" ||
+        (job.type === "batch" && t.state === "complete") ||
+        (t.state === "failed" && spec !== null && replacementsSpent(reschedulePolicy(spec.reschedule), t, now));
+      return c.json({ job: publicJob(job), spec, tasks: taskRows.map((t) => ({ ...publicTask(t), final: final(t) })), summary }, 200);
     },
   );
 
@@ -272,7 +283,9 @@ function publicJob(job: typeof jobs.$inferSelect) {
   return { id: job.id, namespace: job.namespace, name: job.name, type: job.type, status: job.status, version: job.version, createdAt: job.createdAt, updatedAt: job.updatedAt };
 }
 
-export function publicTask(t: typeof tasks.$inferSelect) {
+type TaskRow = typeof tasks.$inferSelect;
+
+export function publicTask(t: TaskRow) {
   return {
     id: t.id,
     slot: t.slot,

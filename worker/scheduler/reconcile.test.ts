@@ -1,7 +1,7 @@
 // Bucket by bucket: what the reconciler asks for in each situation the control plane meets.
 import { describe, expect, it } from "vitest";
 import { applyPlan } from "./apply-plan";
-import { rescheduleDelay } from "./reconcile";
+import { MIN_RESCHEDULE_DELAY_MS, replacementsSpent, rescheduleDelay } from "./reconcile";
 import { schedule } from "./schedule";
 import { NOW, input, isQuiet, job, node, task } from "./test-support";
 import type { TaskView } from "./types";
@@ -90,7 +90,7 @@ describe("lost tasks", () => {
     const plan = at(NOW - 1);
     expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW - 1 }]);
     expect(plan.replace).toHaveLength(1);
-    expect(plan.replace[0]).toMatchObject({ taskId: "t", reason: "lost", attempt: 1, slot: 0 });
+    expect(plan.replace[0]).toMatchObject({ taskId: "t", reason: "lost", attempt: 0, slot: 0 });
   });
 
   it("takes time from `now`, not from a clock: the same rows are fine earlier and lost later", () => {
@@ -123,8 +123,8 @@ describe("lost tasks", () => {
 
   it("moving a placed task off a quiet node is no reschedule: it keeps its attempt count and is never given up", () => {
     const nodes = [node("n1", { status: "disconnected" }), node("n2")];
-    const exhausted = job({ type: "batch", reschedule: { attempts: 1, delayMs: 0, maxDelayMs: 0 } });
-    const tasks = [task("placed", { state: "placed", leaseExpiresAt: null, attempt: 1 })];
+    const exhausted = job({ type: "batch", reschedule: { attempts: 1, intervalMs: 3_600_000, delayMs: 0, maxDelayMs: 0 } });
+    const tasks = [task("placed", { state: "placed", leaseExpiresAt: null, attempt: 1, attemptSince: NOW - 1_000 })];
     const plan = schedule(input({ jobs: [exhausted], nodes, tasks }));
     expect(plan.failed).toEqual([]);
     expect(plan.replace.map((r) => [r.taskId, r.nodeId, r.attempt])).toEqual([["placed", "n2", 1]]);
@@ -166,9 +166,9 @@ describe("lost tasks", () => {
   });
 
   it("replaces a failed service task, and a service task that completed; never a completed batch task", () => {
-    const failed = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "failed", lostAt: NOW })] }));
-    expect(failed.replace).toMatchObject([{ taskId: "t", reason: "failed", attempt: 1 }]);
-    const done = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "complete", lostAt: NOW })] }));
+    const failed = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "failed", lostAt: NOW - 1_000 })] }));
+    expect(failed.replace).toMatchObject([{ taskId: "t", reason: "failed", attempt: 1, attemptSince: NOW }]);
+    const done = schedule(input({ jobs: [job()], nodes: threeNodes, tasks: [task("t", { state: "complete", lostAt: NOW - 1_000 })] }));
     expect(done.replace).toMatchObject([{ taskId: "t", reason: "complete", attempt: 1 }]);
     const batch = schedule(input({ jobs: [job({ type: "batch" })], nodes: threeNodes, tasks: [task("t", { state: "complete" })] }));
     expect(batch.replace).toEqual([]);
@@ -184,49 +184,74 @@ describe("lost tasks", () => {
 });
 
 describe("reschedule policy", () => {
-  const policy = { attempts: 4, delayMs: 1_000, maxDelayMs: 5_000 };
-  const lostRow = (attempt: number, lostAt: number): TaskView => task("t", { state: "lost", attempt, lostAt, leaseExpiresAt: lostAt });
-  const run = (attempt: number, lostAt: number, now = NOW) =>
-    schedule(input({ now, jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [lostRow(attempt, lostAt)] }));
+  const policy = { attempts: 4, intervalMs: 3_600_000, delayMs: 2_000, maxDelayMs: 10_000 };
+  // A copy that failed at failedAt, its slot replaced `attempt` times since `since`.
+  const failedRow = (attempt: number, failedAt: number, since: number | null = attempt === 0 ? null : NOW - 60_000): TaskView =>
+    task("t", { state: "failed", attempt, attemptSince: since, lostAt: failedAt, leaseExpiresAt: failedAt });
+  const run = (attempt: number, failedAt: number, since?: number | null, reschedule = policy) =>
+    schedule(input({ jobs: [job({ reschedule })], nodes: threeNodes, tasks: [failedRow(attempt, failedAt, since)] }));
 
-  it("doubles the wait for each replacement, up to the maximum", () => {
+  it("doubles the wait for each replacement, up to the maximum, and never waits less than a second", () => {
     const j = job({ reschedule: policy });
-    expect([1, 2, 3, 4, 5, 40, 5000].map((k) => rescheduleDelay(j, k))).toEqual([1_000, 2_000, 4_000, 5_000, 5_000, 5_000, 5_000]);
-    expect(rescheduleDelay(job({ reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 10 } }), 3)).toBe(0);
+    expect([1, 2, 3, 4, 5, 40, 5000].map((k) => rescheduleDelay(j, k))).toEqual([2_000, 4_000, 8_000, 10_000, 10_000, 10_000, 10_000]);
+    // A delay of 0 (the old default) would re-place a copy that cannot start as fast as it fails.
+    const none = job({ reschedule: { attempts: 0, intervalMs: 3_600_000, delayMs: 0, maxDelayMs: 10_000 } });
+    expect([1, 2, 3].map((k) => rescheduleDelay(none, k))).toEqual([MIN_RESCHEDULE_DELAY_MS, 2 * MIN_RESCHEDULE_DELAY_MS, 4 * MIN_RESCHEDULE_DELAY_MS]);
+    expect(rescheduleDelay(job({ reschedule: { ...policy, delayMs: 0, maxDelayMs: 0 } }), 3)).toBe(MIN_RESCHEDULE_DELAY_MS);
   });
 
-  it("delays the first replacement by delayMs after the loss, then replaces", () => {
-    expect(run(0, NOW - 999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
-    expect(run(0, NOW - 999).replace).toEqual([]);
-    expect(run(0, NOW - 1_000).replace).toMatchObject([{ taskId: "t", attempt: 1 }]);
+  it("delays the first replacement of a failed copy by delayMs after the failure, then replaces it and opens the window", () => {
+    expect(run(0, NOW - 1_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+    expect(run(0, NOW - 1_999).replace).toEqual([]);
+    expect(run(0, NOW - 2_000).replace).toMatchObject([{ taskId: "t", attempt: 1, attemptSince: NOW }]);
   });
 
-  it("backs off: the third replacement waits 4s, the fifth is capped at 5s", () => {
-    expect(run(2, NOW - 3_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
-    expect(run(2, NOW - 4_000).replace).toMatchObject([{ attempt: 3 }]);
-    expect(run(3, NOW - 4_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+  it("backs off: the third replacement waits 8s, the fifth is capped at 10s, and the window keeps its start", () => {
+    expect(run(2, NOW - 7_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
+    expect(run(2, NOW - 8_000).replace).toMatchObject([{ attempt: 3, attemptSince: NOW - 60_000 }]);
+    expect(run(3, NOW - 9_999).delayed).toEqual([{ taskId: "t", until: NOW + 1 }]);
   });
 
-  it("counts the delay of a task lost in this evaluation from its lease expiry", () => {
-    const expiring = task("t", { leaseExpiresAt: NOW - 400 });
-    const plan = schedule(input({ jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [expiring] }));
-    expect(plan.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW - 400 }]);
-    expect(plan.delayed).toEqual([{ taskId: "t", until: NOW + 600 }]);
-  });
-
-  it("gives up when the attempts are spent, and says so", () => {
+  it("gives up when the attempts within the interval are spent, and says so", () => {
     const plan = run(4, NOW - 60_000);
     expect(plan.replace).toEqual([]);
     expect(plan.delayed).toEqual([]);
-    expect(plan.failed).toEqual([{ taskId: "t", reason: "reschedule attempts exhausted: slot 0 was replaced 4 of 4 times (last lost)" }]);
+    expect(plan.failed).toEqual([{ taskId: "t", reason: "reschedule attempts spent: slot 0 was replaced 4 times within 1h (last failed)" }]);
+    expect(replacementsSpent(policy, failedRow(4, NOW - 60_000), NOW)).toBe(true);
     expect(run(3, NOW - 60_000).replace).toMatchObject([{ attempt: 4 }]);
+    expect(replacementsSpent(policy, failedRow(3, NOW - 60_000), NOW)).toBe(false);
+  });
+
+  it("stays given up: a failure inside the window is judged at its own time, however late the evaluation", () => {
+    const late = schedule(input({ now: NOW + 10 * 3_600_000, jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [failedRow(4, NOW - 60_000)] }));
+    expect(late.failed).toHaveLength(1);
+    expect(late.replace).toEqual([]);
+  });
+
+  it("counts afresh when the failure comes after the window: a slot that failed a few times last week is not given up on", () => {
+    const since = NOW - 2 * 3_600_000;
+    const plan = run(4, NOW - 10_000, since);
+    expect(plan.failed).toEqual([]);
+    expect(plan.replace).toMatchObject([{ attempt: 1, attemptSince: NOW }]);
+    // A row written before windows were kept has none: it starts afresh too.
+    expect(run(9, NOW - 10_000, null).replace).toMatchObject([{ attempt: 1, attemptSince: NOW }]);
   });
 
   it("never gives up when attempts is 0", () => {
-    const plan = schedule(
-      input({ jobs: [job({ reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 0 } })], nodes: threeNodes, tasks: [lostRow(999, NOW - 1)] }),
-    );
+    const plan = run(999, NOW - 600_000, NOW - 1_000, { ...policy, attempts: 0 });
     expect(plan.replace).toMatchObject([{ attempt: 1000 }]);
+  });
+
+  it("replaces a lost copy once its lease has lapsed, without backoff, and without counting it", () => {
+    const lost = task("t", { state: "lost", attempt: 4, attemptSince: NOW - 60_000, lostAt: NOW - 1, leaseExpiresAt: NOW - 1 });
+    const plan = schedule(input({ jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [lost] }));
+    expect(plan.failed).toEqual([]);
+    expect(plan.delayed).toEqual([]);
+    expect(plan.replace).toMatchObject([{ taskId: "t", reason: "lost", attempt: 4, attemptSince: NOW - 60_000 }]);
+    // Lost in this evaluation (its lease lapsed just now): the same.
+    const expiring = schedule(input({ jobs: [job({ reschedule: policy })], nodes: threeNodes, tasks: [task("t", { leaseExpiresAt: NOW - 400 })] }));
+    expect(expiring.lost).toEqual([{ taskId: "t", nodeId: "n1", at: NOW - 400 }]);
+    expect(expiring.replace).toMatchObject([{ taskId: "t", reason: "lost", attempt: 0 }]);
   });
 });
 
@@ -422,7 +447,7 @@ describe("every task is accounted for once", () => {
       task("other-job", { jobId: "elsewhere" }),
     ];
     const plan = schedule(
-      input({ jobs: [job({ replicas: 3, reschedule: { attempts: 0, delayMs: 100, maxDelayMs: 100 } })], nodes: threeNodes, tasks }),
+      input({ jobs: [job({ replicas: 3, reschedule: { attempts: 0, intervalMs: 3_600_000, delayMs: 100, maxDelayMs: 100 } })], nodes: threeNodes, tasks }),
     );
     const seen = [
       ...plan.replace.map((r) => r.taskId),
@@ -434,10 +459,9 @@ describe("every task is accounted for once", () => {
     ].sort();
     expect(seen).toEqual(["extra", "keep", "lost", "other-job", "wait"]);
     expect(plan.stop).toEqual([{ taskId: "extra", reason: "scale-down" }]);
-    expect(plan.delayed).toEqual([
-      { taskId: "lost", until: NOW - 1 + 100 },
-      { taskId: "wait", until: NOW + 100 },
-    ]);
+    // A lost copy is replaced once its lease lapsed; a failed one waits out its backoff (at least 1 s).
+    expect(plan.replace.map((r) => r.taskId)).toEqual(["lost"]);
+    expect(plan.delayed).toEqual([{ taskId: "wait", until: NOW + MIN_RESCHEDULE_DELAY_MS }]);
   });
 
   it("never marks or stops tasks of jobs outside the evaluation, and stops counting them once lost", () => {

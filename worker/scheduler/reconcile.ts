@@ -21,7 +21,7 @@
 // - Rows whose desired state is stop are on their way out and are left alone (but they fence their slot
 //   while they may run). A stopped job's finished rows are left alone too, so that restarting the job finds
 //   its slots' history.
-import type { JobView, NodeStatus, ReplaceReason, StopReason, TaskView } from "./types";
+import type { JobView, NodeStatus, ReplaceReason, ReschedulePolicy, StopReason, TaskView } from "./types";
 
 /**
  * A task is lost when its lease has expired (leased, running) or its node is down or gone. A placed task,
@@ -64,19 +64,39 @@ export function stopFreesAtOnce(task: TaskView): boolean {
   return task.state === "placed" || task.state === "pending";
 }
 
-/** The k-th replacement waits min(maxDelay, delay·2^(k−1)) after the loss. */
-export function rescheduleDelay(job: JobView, attempt: number): number {
+/** However short a job's reschedule.delay, a failed copy's slot waits at least this long: no hot loop. */
+export const MIN_RESCHEDULE_DELAY_MS = 1_000;
+
+/** The k-th replacement of a failed copy waits min(maxDelay, delay·2^(k−1)) after the failure, and at least 1 s. */
+export function rescheduleDelay(job: Pick<JobView, "reschedule">, attempt: number): number {
   const { delayMs, maxDelayMs } = job.reschedule;
-  if (delayMs <= 0) return 0;
   // 2^(k−1) overflows to Infinity for absurd k; min() then yields maxDelay, which is what we want.
-  return Math.min(maxDelayMs, delayMs * 2 ** Math.max(0, attempt - 1));
+  const backoff = Math.min(maxDelayMs, Math.max(delayMs, MIN_RESCHEDULE_DELAY_MS) * 2 ** Math.max(0, attempt - 1));
+  return Math.max(MIN_RESCHEDULE_DELAY_MS, backoff);
+}
+
+type AttemptCount = Pick<TaskView, "attempt" | "attemptSince">;
+
+/**
+ * The replacements that still count against the policy for a failure at `at`: those since attemptSince,
+ * if that lies within the job's interval. A row with no start of its window (none yet, or written before
+ * windows were kept) starts afresh.
+ */
+export function countedAttempts(policy: ReschedulePolicy, task: AttemptCount, at: number): number {
+  const since = task.attemptSince ?? null;
+  return since !== null && at - since < policy.intervalMs ? task.attempt : 0;
+}
+
+/** Whether a failed (or exited service) copy has used up its slot's replacements: the slot stays failed. */
+export function replacementsSpent(policy: ReschedulePolicy, task: AttemptCount & Pick<TaskView, "lostAt">, now: number): boolean {
+  return policy.attempts > 0 && countedAttempts(policy, task, task.lostAt ?? now) >= policy.attempts;
 }
 
 export type PlacementRequest =
   /** A slot with no row of the current version (new, scaled up, or its old version already gone). */
   | { kind: "place"; slot: number }
   /** The same row, re-placed after loss or failure, or placed for the first time. */
-  | { kind: "replace"; task: TaskView; reason: ReplaceReason; attempt: number }
+  | { kind: "replace"; task: TaskView; reason: ReplaceReason; attempt: number; attemptSince: number | null }
   /** The same row, moved off a draining node (only while nothing runs it, or under start-first). */
   | { kind: "migrate"; task: TaskView }
   /** The slot's old-version rows are stopped only if the new version finds a node. */
@@ -209,34 +229,46 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       continue;
     }
     if (occupant.state === "pending") {
-      unbudgeted.push({ kind: "replace", task: occupant, reason: "pending", attempt: occupant.attempt });
+      unbudgeted.push({ kind: "replace", task: occupant, reason: "pending", attempt: occupant.attempt, attemptSince: occupant.attemptSince ?? null });
       continue;
     }
     if (occupant.state === "complete" && job.type === "batch") continue; // done for good
     if (occupant.state === "placed") {
       // Placed on a node that went quiet before it claimed: it never ran, so moving it is no reschedule.
-      unbudgeted.push({ kind: "replace", task: occupant, reason: "lost", attempt: occupant.attempt });
+      unbudgeted.push({ kind: "replace", task: occupant, reason: "lost", attempt: occupant.attempt, attemptSince: occupant.attemptSince ?? null });
       continue;
     }
 
-    // Lost now, or a lost / failed / (service) complete row: replace it under the reschedule policy.
-    const reason: ReplaceReason =
-      lostAt !== undefined || occupant.state === "lost" ? "lost" : occupant.state === "complete" ? "complete" : "failed";
-    const { attempts } = job.reschedule;
-    if (attempts > 0 && occupant.attempt >= attempts) {
+    // Lost now, or a lost row: its node is gone, not the task at fault. It is replaced once its old holder's
+    // lease has lapsed (a node taken over records that moment as the loss), without backoff, and it does not
+    // count against the reschedule policy.
+    if (lostAt !== undefined || occupant.state === "lost") {
+      const lapses = lostAt ?? occupant.lostAt ?? ctx.now;
+      if (ctx.now < lapses) {
+        out.delayed.push({ taskId: occupant.id, until: lapses });
+        continue;
+      }
+      unbudgeted.push({ kind: "replace", task: occupant, reason: "lost", attempt: occupant.attempt, attemptSince: occupant.attemptSince ?? null });
+      continue;
+    }
+    // A failed or (service) exited copy: replaced under the reschedule policy, with backoff, until its
+    // attempts within the interval are spent. Then the slot stays failed until the operator acts.
+    const reason: ReplaceReason = occupant.state === "complete" ? "complete" : "failed";
+    const failedAt = occupant.lostAt ?? ctx.now;
+    const policy = job.reschedule;
+    const counted = countedAttempts(policy, occupant, failedAt);
+    if (policy.attempts > 0 && counted >= policy.attempts) {
       out.failed.push({
         taskId: occupant.id,
-        reason: `reschedule attempts exhausted: slot ${slot} was replaced ${occupant.attempt} of ${attempts} times (last ${reason})`,
+        reason: `reschedule attempts spent: slot ${slot} was replaced ${counted} times within ${formatWindow(policy.intervalMs)} (last ${reason})`,
       });
       continue;
     }
-    const attempt = occupant.attempt + 1;
-    // With no recorded loss time there is nothing to count from: replace now rather than wait forever.
-    // A loss time still ahead (a node taken over) is when the old holder's lease lapses.
-    const since = lostAt ?? occupant.lostAt;
-    const until = since === null ? ctx.now : since + rescheduleDelay(job, attempt);
+    const attempt = counted + 1;
+    const attemptSince = counted === 0 ? ctx.now : (occupant.attemptSince ?? ctx.now);
+    const until = failedAt + rescheduleDelay(job, attempt);
     if (ctx.now < until) out.delayed.push({ taskId: occupant.id, until });
-    else unbudgeted.push({ kind: "replace", task: occupant, reason, attempt });
+    else unbudgeted.push({ kind: "replace", task: occupant, reason, attempt, attemptSince });
   }
 
   // Placements asked for above will be in flight too once applied.
@@ -262,4 +294,11 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   }
   if (heldBack) out.wakeAt = settling;
   return out;
+}
+
+/** "1h", "90m", "45s": the reschedule window as a person would write it. */
+function formatWindow(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 1000)}s`;
 }

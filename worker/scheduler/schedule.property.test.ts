@@ -89,7 +89,7 @@ const jobsArb = fc
         ports: r.port === undefined ? [] : [{ name: "p", container: 80, host: r.port }],
         constraints: r.constraints,
         ...(r.spread === undefined ? {} : { spread: { attribute: r.spread } }),
-        reschedule: { attempts: r.attempts, delayMs: r.delayMs, maxDelayMs: r.maxDelayMs },
+        reschedule: { attempts: r.attempts, intervalMs: 3_600_000, delayMs: r.delayMs, maxDelayMs: r.maxDelayMs },
         update: { parallelism: r.parallelism, order: r.startFirst ? "start-first" : "stop-first" },
       }),
     ),
@@ -106,6 +106,7 @@ function tasksArb(jobs: JobView[], nodes: NodeView[]): fc.Arbitrary<TaskView[]> 
     node: fc.integer({ min: -1, max: nodes.length }), // -1: none, nodes.length: a node that is gone
     lease: fc.option(fc.integer({ min: -10_000, max: 10_000 }), { nil: null }),
     attempt: fc.integer({ min: 0, max: 4 }),
+    sinceAgo: fc.option(fc.integer({ min: 0, max: 7_200_000 }), { nil: null }),
     lostAgo: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: null }),
     healthy: fc.option(fc.boolean(), { nil: null }),
     cpu: fc.integer({ min: 1, max: 8 }).map((n) => n * 250),
@@ -128,6 +129,7 @@ function tasksArb(jobs: JobView[], nodes: NodeView[]): fc.Arbitrary<TaskView[]> 
         epoch: 1,
         leaseExpiresAt: state === "placed" || state === "pending" ? null : r.lease === null ? null : NOW + r.lease,
         attempt: r.attempt,
+        attemptSince: r.sinceAgo === null ? null : NOW - r.sinceAgo,
         lostAt: r.lostAgo === null ? null : NOW - r.lostAgo,
         healthy: r.healthy,
         // A row of the current version was created from this version of the job.
@@ -308,7 +310,7 @@ describe("scheduler properties", () => {
           ports: [],
           constraints: constraint === undefined ? [] : [constraint],
           spread: { attribute: "region" },
-          reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 0 },
+          reschedule: { attempts: 0, intervalMs: 3_600_000, delayMs: 0, maxDelayMs: 0 },
           update: { parallelism: 1 },
         };
         return { evalId, now: NOW, jobs: [job], nodes, tasks };

@@ -258,7 +258,7 @@ export function schedule(input: SchedulerInput): Plan {
     acted.add(task.id);
     const moved = { taskId: task.id, jobId: job.id, slot: task.slot, nodeId: node.id, hostPorts: [...ask.hostPorts] };
     if (request.kind === "replace") {
-      plan.replace.push({ ...moved, reason: request.reason, attempt: request.attempt });
+      plan.replace.push({ ...moved, reason: request.reason, attempt: request.attempt, attemptSince: request.attemptSince });
       return null;
     }
     // Migrate: the draining node can take nothing, so giving its capacity back helps no one in this plan.
@@ -267,7 +267,7 @@ export function schedule(input: SchedulerInput): Plan {
       fleet.release(from, task);
       placer.remove(from);
     }
-    plan.migrate.push({ ...moved, reason: "drain", attempt: task.attempt });
+    plan.migrate.push({ ...moved, reason: "drain", attempt: task.attempt, attemptSince: task.attemptSince ?? null });
     return null;
   };
 

@@ -16,7 +16,7 @@ export function job(overrides: Partial<JobView> = {}): JobView {
     resources: { cpu: 500, memory: 256 },
     ports: [],
     constraints: [],
-    reschedule: { attempts: 0, delayMs: 0, maxDelayMs: 0 },
+    reschedule: { attempts: 0, intervalMs: 3_600_000, delayMs: 0, maxDelayMs: 0 },
     update: { parallelism: 1 },
     ...overrides,
   };

@@ -41,9 +41,10 @@ export interface JobPort {
 }
 
 export interface ReschedulePolicy {
-  /** Replacements allowed per slot; 0 = unlimited. */
+  /** Replacements of a failed copy allowed per slot within intervalMs; 0 = unlimited. */
   attempts: number;
-  /** Wait before the first replacement; doubles for each later one. */
+  intervalMs: number;
+  /** Wait before the first replacement of a failed copy; doubles for each later one. */
   delayMs: number;
   maxDelayMs: number;
 }
@@ -102,8 +103,10 @@ export interface TaskView {
   epoch: number;
   /** ms; null = never leased. */
   leaseExpiresAt: number | null;
-  /** How many times this slot was re-placed after loss or failure. */
+  /** How many times this slot was re-placed after a failure, counted since attemptSince. */
   attempt: number;
+  /** When the first of those replacements happened; null while attempt is 0. */
+  attemptSince?: number | null;
   /** When the task was lost or failed; the reschedule delay counts from here. */
   lostAt: number | null;
   healthy: boolean | null;
@@ -141,8 +144,10 @@ export interface Replacement {
   slot: number;
   nodeId: string;
   reason: ReplaceReason | "drain";
-  /** The row's attempt count after this move (unchanged for "pending" and "drain"). */
+  /** The row's attempt count after this move (changed only for "failed" and "complete"). */
   attempt: number;
+  /** When the first attempt counted in it happened. */
+  attemptSince: number | null;
   hostPorts: number[];
 }
 
