@@ -17,6 +17,9 @@ export const jobs = sqliteTable(
     type: text("type", { enum: ["service", "batch"] }).notNull(),
     status: text("status", { enum: ["running", "stopped"] }).notNull(),
     version: integer("version").notNull(), // the current (desired) version
+    // The count is not part of the version: a scale changes it alone. NULL = the version's spec.replicas.
+    replicas: integer("replicas"),
+    // Of the spec without its count (templateHash): a spec differing only in replicas is the same version.
     specHash: text("spec_hash").notNull(),
     modifyIndex: integer("modify_index").notNull().default(1), // bumped on every change: optimistic concurrency
     createdAt: integer("created_at").notNull(),

@@ -129,6 +129,6 @@ export function dueJobsSql(): string {
       UNION
       SELECT j.id FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
       WHERE j.status = 'running' AND (
-        (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot < v.spec ->> '$.replicas') < v.spec ->> '$.replicas'
-        OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot >= v.spec ->> '$.replicas'))`;
+        (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot < coalesce(j.replicas, v.spec ->> '$.replicas')) < coalesce(j.replicas, v.spec ->> '$.replicas')
+        OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot >= coalesce(j.replicas, v.spec ->> '$.replicas')))`;
 }

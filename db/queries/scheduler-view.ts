@@ -15,6 +15,8 @@ export interface JobRowView {
   name: string;
   status: "running" | "stopped";
   version: number;
+  /** The job's count: its own, or its version's when it has none of its own. */
+  replicas: number;
   spec: JobSpec;
 }
 
@@ -30,7 +32,7 @@ export function viewStatements(jobIds: readonly string[]): InStatement[] {
   const ids = [...jobIds];
   const m = marks(ids.length);
   return [
-    { sql: `SELECT j.id, j.namespace, j.name, j.status, j.version, v.spec FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.id IN (${m})`, args: ids },
+    { sql: `SELECT j.id, j.namespace, j.name, j.status, j.version, j.replicas, v.spec FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.id IN (${m})`, args: ids },
     { sql: `SELECT json_group_array(json_array(${NODE_COLUMNS})) AS v FROM nodes`, args: [] },
     {
       // Finished rows asked to stop are history; every other row matters (a row asked to stop fences its slot).
@@ -54,8 +56,12 @@ export function jobRowsOf(result: ResultSet | undefined): JobRowView[] {
     name: String(r["name"]),
     status: String(r["status"]) as JobRowView["status"],
     version: Number(r["version"]),
-    spec: JSON.parse(String(r["spec"])) as JobSpec,
+    ...withReplicas(r["replicas"], JSON.parse(String(r["spec"])) as JobSpec),
   }));
+}
+
+function withReplicas(own: unknown, spec: JobSpec): { replicas: number; spec: JobSpec } {
+  return { replicas: own === null || own === undefined ? spec.replicas : Number(own), spec };
 }
 
 /** The rows of a `SELECT json_group_array(json_array(...)) AS v` as tuples. */

@@ -109,12 +109,15 @@ describe("jobs", () => {
     const v2 = await applyJson(cp, jobSpec({ image: "nginx:1.28" }));
     expect([v2.changed, v2.job.version]).toEqual([true, 2]);
     cp.clock.advance(1_000);
-    const v3 = await applyJson(cp, jobSpec({ image: "nginx:1.28", replicas: 3 }));
+    const v3 = await applyJson(cp, jobSpec({ image: "nginx:1.29", replicas: 3 }));
     expect([v3.changed, v3.job.version]).toEqual([true, 3]);
+    // The count alone is a scale, not a version.
+    const scaled = await applyJson(cp, jobSpec({ image: "nginx:1.29", replicas: 3 }));
+    expect([scaled.changed, scaled.job.version]).toEqual([false, 3]);
 
     const versions = await expectJson<VersionsBody>(await cp.call("GET", "/v1/namespaces/default/jobs/web/versions"));
     expect(versions.versions.map((v) => [v.version, v.spec["image"], v.spec["replicas"]])).toEqual([
-      [3, "nginx:1.28", 3],
+      [3, "nginx:1.29", 3],
       [2, "nginx:1.28", 2],
       [1, "nginx:1.27", 2],
     ]);

@@ -114,7 +114,7 @@ function jobView(r: JobRowView, forceDrain: boolean): JobView {
     version: r.version,
     type: spec.type,
     status: r.status,
-    replicas: spec.replicas,
+    replicas: r.replicas,
     resources: spec.resources,
     ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
     constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),

@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import type { InStatement, ResultSet } from "@libsql/client";
 import type { JobSpec } from "../../api/job-spec";
 import { writeBatch, isConstraintError } from "../../db/batch";
-import { jobs, namespaces, type JobRow } from "../../db/schema";
+import { jobs, jobVersions, namespaces, type JobRow } from "../../db/schema";
 import type { Store } from "../../db/store";
 import { requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { auditRow, eventRow, type Guard } from "../audit";
@@ -13,6 +13,8 @@ import { canonicalJson, sha256Hex } from "../hash";
 export interface ApplyResult {
   job: JobRow;
   changed: boolean;
+  /** Set when the change was to the count alone: no new version, no replica restarted. */
+  scaled?: { from: number; to: number } | undefined;
   /** What the `take` statement returned, when the apply wrote a version. */
   taken?: ResultSet | undefined;
 }
@@ -21,24 +23,33 @@ export const jobIdOf = (namespace: string, name: string) => `${namespace}/${name
 
 const MAX_ATTEMPTS = 5;
 
+/** Takes the job's evaluation row in the same batch that writes it, if the write took (Broker.takeInBatch). */
+export type TakeEvaluation = (jobId: string, guard: { sql: string; args: Record<string, string | number | null> }) => Promise<InStatement>;
+
+/** What makes a version: the spec without its count. Two specs that differ only in replicas are one version. */
+export async function templateHash(spec: JobSpec): Promise<string> {
+  return sha256Hex(canonicalJson({ ...spec, replicas: undefined }));
+}
+
 /**
  * Stores `spec` as the job's desired state. Invariant: versions only rise and each is written once —
  * the (job, version) primary key and the `version = expected` update make a racing apply fail and retry.
+ * A spec that changes only `replicas` of a running job is a scale: the version stays.
  */
-export async function applyJob(
-  store: Store,
-  now: number,
-  actor: string,
-  spec: JobSpec,
-  /** Takes the job's evaluation row in the same batch that writes it, if the write took (Broker.takeInBatch). */
-  take?: (jobId: string, guard: { sql: string; args: Record<string, string | number | null> }) => Promise<InStatement>,
-): Promise<ApplyResult> {
+export async function applyJob(store: Store, now: number, actor: string, spec: JobSpec, take?: TakeEvaluation): Promise<ApplyResult> {
   const id = jobIdOf(spec.namespace, spec.name);
-  const specHash = await sha256Hex(canonicalJson(spec));
+  const specHash = await templateHash(spec);
   for (let attempt = 1; ; attempt++) {
     const [current] = await store.db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
-    if (current && current.specHash === specHash && current.status === "running") {
-      return { job: current, changed: false };
+    if (current && current.status === "running") {
+      const { sameTemplate, replicas } = await compareWithCurrent(store, current, specHash);
+      if (sameTemplate && replicas === spec.replicas) return { job: current, changed: false };
+      if (sameTemplate) {
+        const scaled = await writeScale(store, now, actor, current, replicas, spec.replicas, specHash, take);
+        if (scaled) return scaled;
+        if (attempt >= MAX_ATTEMPTS) throw conflict(`job ${id} is being changed concurrently; try again`);
+        continue;
+      }
     }
     if (!current) {
       const [ns] = await store.db.select({ name: namespaces.name }).from(namespaces).where(eq(namespaces.name, spec.namespace)).limit(1);
@@ -52,6 +63,7 @@ export async function applyJob(
       type: spec.type,
       status: "running",
       version,
+      replicas: spec.replicas,
       specHash,
       modifyIndex: (current?.modifyIndex ?? 0) + 1,
       createdAt: current?.createdAt ?? now,
@@ -61,7 +73,7 @@ export async function applyJob(
     const jobWrite = current
       ? db
           .update(jobs)
-          .set({ type: row.type, status: "running", version, specHash, modifyIndex: row.modifyIndex, updatedAt: now })
+          .set({ type: row.type, status: "running", version, replicas: spec.replicas, specHash, modifyIndex: row.modifyIndex, updatedAt: now })
           .where(and(eq(jobs.id, id), eq(jobs.modifyIndex, current.modifyIndex)))
       : db.insert(jobs).values(row);
     // The version, audit and event rows are written only if our job write won: they are guarded on the
@@ -91,4 +103,54 @@ export async function applyJob(
     }
     if (attempt >= MAX_ATTEMPTS) throw conflict(`job ${id} is being changed concurrently; try again`);
   }
+}
+
+/**
+ * Whether the current version is the same template as `specHash`, and the job's count. A job written before
+ * the count left the version has the count only in its spec, and a hash that covered it: both are read from
+ * the stored spec then.
+ */
+async function compareWithCurrent(store: Store, current: JobRow, specHash: string): Promise<{ sameTemplate: boolean; replicas: number }> {
+  if (current.specHash === specHash && current.replicas !== null) return { sameTemplate: true, replicas: current.replicas };
+  const [stored] = await store.db
+    .select({ spec: jobVersions.spec })
+    .from(jobVersions)
+    .where(and(eq(jobVersions.jobId, current.id), eq(jobVersions.version, current.version)))
+    .limit(1);
+  const spec = stored?.spec as JobSpec | undefined;
+  if (!spec) return { sameTemplate: false, replicas: current.replicas ?? 0 };
+  return { sameTemplate: current.specHash === specHash || (await templateHash(spec)) === specHash, replicas: current.replicas ?? spec.replicas };
+}
+
+/**
+ * Changes a running job's count and nothing else: the version stays, so no replica is restarted; the
+ * evaluation places the new slots or stops those at or above the count. Null when a racing write won.
+ */
+export async function writeScale(
+  store: Store,
+  now: number,
+  actor: string,
+  current: JobRow,
+  from: number,
+  to: number,
+  specHash: string,
+  take?: TakeEvaluation,
+): Promise<ApplyResult | null> {
+  const modifyIndex = current.modifyIndex + 1;
+  const guard: Guard = { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ? AND replicas = ?)", args: [current.id, modifyIndex, to] };
+  const statements: InStatement[] = [
+    {
+      sql: "UPDATE jobs SET replicas = ?, spec_hash = ?, modify_index = ?, updated_at = ? WHERE id = ? AND modify_index = ? AND status = 'running'",
+      args: [to, specHash, modifyIndex, now, current.id, current.modifyIndex],
+    },
+    auditRow(now, { actor, action: "job.scale", namespace: current.namespace, target: current.id, detail: { from, to, version: current.version } }, guard),
+    eventRow(now, { type: "job.scale", message: `scaled from ${from} to ${to} by ${actor}`, namespace: current.namespace, jobId: current.id }, guard),
+    requestGuardedEvaluation(current.id, guard, { trigger: "job-scale", now }),
+  ];
+  if (take) {
+    statements.push(await take(current.id, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = :gJob AND modify_index = :gIndex AND replicas = :gReplicas)", args: { gJob: current.id, gIndex: modifyIndex, gReplicas: to } }));
+  }
+  const results = await writeBatch(store.client, statements);
+  if (results[0]?.rowsAffected !== 1) return null;
+  return { job: { ...current, replicas: to, specHash, modifyIndex, updatedAt: now }, changed: true, scaled: { from, to }, taken: results[4] };
 }

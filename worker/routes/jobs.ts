@@ -11,7 +11,7 @@ import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
 import { badRequest, conflict, notFound, validationError } from "../errors";
-import { applyJob, jobIdOf } from "../jobs/apply";
+import { applyJob, jobIdOf, templateHash, writeScale } from "../jobs/apply";
 import type { Evaluator } from "../evaluation";
 import { reschedulePolicy } from "../evaluation/state-view";
 import { replacementsSpent } from "../scheduler/reconcile";
@@ -26,6 +26,7 @@ const jobSchema = z
     type: z.enum(["service", "batch"]),
     status: z.enum(["running", "stopped"]),
     version: z.number(),
+    replicas: z.number().describe("The job's count; a change to it alone is a scale, not a new version"),
     createdAt: z.number(),
     updatedAt: z.number(),
   })
@@ -68,7 +69,15 @@ const applyRoute = createRoute({
     },
   },
   responses: {
-    200: json(z.object({ job: jobSchema, changed: z.boolean(), evaluation: z.unknown().optional() }), "The job as stored"),
+    200: json(
+      z.object({
+        job: jobSchema,
+        changed: z.boolean(),
+        scaled: z.object({ from: z.number(), to: z.number() }).optional().describe("Set when only replicas changed: no new version"),
+        evaluation: z.unknown().optional(),
+      }),
+      "The job as stored",
+    ),
     ...errorResponses,
   },
 });
@@ -105,7 +114,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     // placed. If it loses its races, or another instance holds the row, it is run in the background.
     const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-apply") : undefined;
     if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
-    return c.json({ job: publicJob(result.job), changed: result.changed, ...(evaluation ? { evaluation } : {}) }, 200);
+    return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, ...(result.scaled ? { scaled: result.scaled } : {}), ...(evaluation ? { evaluation } : {}) }, 200);
   });
 
   app.openapi(
@@ -150,13 +159,15 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       if (!job) throw notFound(`job ${id} does not exist`);
       const summary: Record<string, number> = {};
       for (const t of taskRows) if (t.desired === "run" || t.state !== "stopped") summary[t.state] = (summary[t.state] ?? 0) + 1;
-      const spec = (versionRows[0]?.spec ?? null) as JobSpec | null;
+      const stored = (versionRows[0]?.spec ?? null) as JobSpec | null;
+      // The spec as it runs: its version's template with the job's own count.
+      const spec = stored && job.replicas !== null ? { ...stored, replicas: job.replicas } : stored;
       const now = deps.clock.now();
       const final = (t: TaskRow) =>
         t.desired === "stop" ||
         (job.type === "batch" && t.state === "complete") ||
         (t.state === "failed" && spec !== null && replacementsSpent(reschedulePolicy(spec.reschedule), t, now));
-      return c.json({ job: publicJob(job), spec, tasks: taskRows.map((t) => ({ ...publicTask(t), final: final(t) })), summary }, 200);
+      return c.json({ job: publicJob(job, stored?.replicas), spec, tasks: taskRows.map((t) => ({ ...publicTask(t), final: final(t) })), summary }, 200);
     },
   );
 
@@ -200,6 +211,65 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       requireRole(c, namespace, "viewer");
       const rows = await db.select().from(events).where(eq(events.jobId, jobIdOf(namespace, name))).orderBy(desc(events.id)).limit(limit);
       return c.json({ events: rows.map((e) => ({ id: e.id, at: e.at, type: e.type, message: e.message, taskId: e.taskId, nodeId: e.nodeId })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/namespaces/{namespace}/jobs/{name}/scale",
+      summary: "Change a running job's count: no new version, and no surviving replica is restarted",
+      security: bearer,
+      request: {
+        params: jobParams,
+        body: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: z.strictObject({
+                replicas: jobSpecSchema.shape.replicas.unwrap(),
+                version: z.int().min(1).optional().describe("Scale only if the job is still at this version"),
+              }),
+            },
+          },
+        },
+      },
+      responses: {
+        200: json(z.object({ job: jobSchema, changed: z.boolean(), scaled: z.object({ from: z.number(), to: z.number() }).optional(), evaluation: z.unknown().optional() }), "The job as scaled"),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      const body = c.req.valid("json");
+      requireRole(c, namespace, "operator");
+      const id = jobIdOf(namespace, name);
+      const actor = c.get("operator").subject;
+      for (let attempt = 1; ; attempt++) {
+        const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+        if (!job) throw notFound(`job ${id} does not exist`);
+        if (job.status !== "running") throw conflict(`job ${id} is stopped: apply it to run it again`);
+        if (body.version !== undefined && body.version !== job.version) throw conflict(`job ${id} is at version ${job.version}, not ${body.version}`);
+        const [version] = await db.select({ spec: jobVersions.spec }).from(jobVersions).where(and(eq(jobVersions.jobId, id), eq(jobVersions.version, job.version))).limit(1);
+        const stored = version?.spec as JobSpec | undefined;
+        const from = job.replicas ?? stored?.replicas ?? 0;
+        if (from === body.replicas) return c.json({ job: publicJob(job, from), changed: false }, 200);
+        const now = clock.now();
+        let token = "";
+        // The version's template hash: a job written before the count left the version gets it now.
+        const specHash = stored ? await templateHash(stored) : job.specHash;
+        const result = await writeScale(store, now, actor, job, from, body.replicas, specHash, async (jobId, guard) => {
+          const taken = await evaluator.takeInBatch([jobId], now, guard);
+          token = taken.token;
+          return taken.statement;
+        });
+        if (result) {
+          const evaluation = await evaluator.runTaken(token, result.taken, "job-scale");
+          if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
+          return c.json({ job: publicJob(result.job), changed: true, scaled: result.scaled, ...(evaluation ? { evaluation } : {}) }, 200);
+        }
+        if (attempt >= 5) throw conflict(`job ${id} is being changed concurrently; try again`);
+      }
     },
   );
 
@@ -279,8 +349,18 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   );
 }
 
-function publicJob(job: typeof jobs.$inferSelect) {
-  return { id: job.id, namespace: job.namespace, name: job.name, type: job.type, status: job.status, version: job.version, createdAt: job.createdAt, updatedAt: job.updatedAt };
+function publicJob(job: typeof jobs.$inferSelect, versionReplicas?: number) {
+  return {
+    id: job.id,
+    namespace: job.namespace,
+    name: job.name,
+    type: job.type,
+    status: job.status,
+    version: job.version,
+    replicas: job.replicas ?? versionReplicas ?? 0,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
 }
 
 type TaskRow = typeof tasks.$inferSelect;
