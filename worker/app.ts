@@ -1,11 +1,12 @@
 // createApp(deps): the control plane as one Hono app, the same on Workers and on Node.
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
+import { secureHeaders } from "hono/secure-headers";
 import { jobSpecJsonSchema } from "../api/job-spec";
 import { jwks } from "./auth/keys";
 import { nodeAuth, operatorAuth } from "./auth/middleware";
 import { createWorkSignal, newId, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
+import { registerDocsRoutes } from "./docs";
 import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
 import { createEvaluator, type Evaluator } from "./evaluation";
 import { StoreClock } from "./store-clock";
@@ -54,6 +55,20 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     throw notFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
   });
 
+  // Every answer, errors and 404s included: onError's and notFound's responses pass back out through this.
+  // API answers are data, so their policy allows loading nothing; a page that needs more (the docs) sets
+  // its own Content-Security-Policy, which this keeps. HSTS is left to whoever terminates TLS for the domain.
+  app.use(
+    "*",
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      xFrameOptions: "DENY",
+      referrerPolicy: "no-referrer",
+      strictTransportSecurity: false,
+      overwrite: false,
+    }),
+  );
+
   app.use(
     "*",
     bodyLimit({
@@ -89,7 +104,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     openapi: "3.1.0",
     info: { title: "leasehold control plane", version: API_VERSION, description: "Jobs, nodes, leases and tokens. Errors are application/problem+json." },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  registerDocsRoutes(app, { openApiUrl: "/openapi.json", title: "leasehold control plane API" });
 
   async function settled(): Promise<void> {
     while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);

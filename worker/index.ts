@@ -35,7 +35,15 @@ export default {
       console.error(JSON.stringify({ level: "error", message: "control plane misconfigured", cause: err instanceof Error ? err.message : "unknown error" }));
       const detail = "the control plane is misconfigured; its log names the setting";
       const problem = { type: "urn:leasehold:problem:misconfigured", title: "Misconfigured", status: 500, detail };
-      return new Response(JSON.stringify(problem), { status: 500, headers: { "content-type": "application/problem+json" } }) as unknown as WorkerResponse;
+      // Answered before the app exists, so without its security headers middleware: the same ones, by hand.
+      const headers = {
+        "content-type": "application/problem+json",
+        "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+      };
+      return new Response(JSON.stringify(problem), { status: 500, headers }) as unknown as WorkerResponse;
     }
     const { app } = controlPlane;
     // The same objects at run time; the type packages for Workers and for the web platform differ.
