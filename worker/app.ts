@@ -12,6 +12,7 @@ import { createEvaluator, type Evaluator } from "./evaluation";
 import { StoreClock } from "./store-clock";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
+import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
 import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
@@ -90,7 +91,9 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   const authenticateNode = nodeAuth(deps);
   const authenticateOperator = operatorAuth(deps);
   app.use("/v1/agent/*", async (c, next) => (c.req.path === "/v1/agent/enroll" ? next() : authenticateNode(c, next)));
-  app.use("/v1/*", async (c, next) => (c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" ? next() : authenticateOperator(c, next)));
+  app.use("/v1/*", async (c, next) =>
+    c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" || c.req.path === BOOTSTRAP_PATH ? next() : authenticateOperator(c, next),
+  );
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);
@@ -98,6 +101,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
+  registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.doc31("/openapi.json", {

@@ -7,12 +7,15 @@ import { createControlPlane, type ControlPlane } from "./app";
 import { signingKeysFromJwk } from "./auth/keys";
 import { systemClock } from "./clock";
 import { configFromEnv } from "./config";
+import { BOOTSTRAP_SECRET_PATTERN, MIN_BOOTSTRAP_SECRET_LENGTH } from "./routes/bootstrap";
 
 export interface Env {
   LIBSQL_URL: string;
   LIBSQL_AUTH_TOKEN?: string;
   /** Private Ed25519 JWK (JSON), set with `wrangler secret put LEASEHOLD_SIGNING_KEY`. */
   LEASEHOLD_SIGNING_KEY: string;
+  /** Authorises the one POST /v1/bootstrap that issues the first admin token; delete it afterwards. */
+  LEASEHOLD_BOOTSTRAP_SECRET?: string;
   [setting: string]: unknown;
 }
 
@@ -21,8 +24,13 @@ async function controlPlaneFor(env: Env): Promise<ControlPlane> {
   if (!env.LIBSQL_URL) throw new Error("LIBSQL_URL is not set");
   if (!env.LEASEHOLD_SIGNING_KEY) throw new Error("LEASEHOLD_SIGNING_KEY is not set");
   const client = createClient({ url: env.LIBSQL_URL, ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
+  // A secret pasted with its line break still matches: bearer credentials never hold whitespace.
+  const bootstrapSecret = env.LEASEHOLD_BOOTSTRAP_SECRET?.trim() || undefined;
+  if (bootstrapSecret !== undefined && !BOOTSTRAP_SECRET_PATTERN.test(bootstrapSecret)) {
+    throw new Error(`LEASEHOLD_BOOTSTRAP_SECRET must be at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -base64 32)`);
+  }
   const keys = await signingKeysFromJwk(JSON.parse(env.LEASEHOLD_SIGNING_KEY) as JWK);
-  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env) });
+  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret });
 }
 
 export default {
