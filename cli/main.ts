@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ApiError, ConnectionError } from "./client";
 import { registerAgent, type AgentHooks } from "./commands/agent";
 import { registerApply } from "./commands/apply";
+import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
@@ -36,6 +37,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerStop(program, full);
   registerDb(program, full);
   registerAgent(program, full, io);
+  registerBootstrap(program, full);
   return program;
 }
 

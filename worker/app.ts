@@ -1,16 +1,18 @@
 // createApp(deps): the control plane as one Hono app, the same on Workers and on Node.
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
+import { secureHeaders } from "hono/secure-headers";
 import { jobSpecJsonSchema } from "../api/job-spec";
 import { jwks } from "./auth/keys";
 import { nodeAuth, operatorAuth } from "./auth/middleware";
 import { createWorkSignal, newId, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
+import { registerDocsRoutes } from "./docs";
 import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
 import { createEvaluator, type Evaluator } from "./evaluation";
 import { StoreClock } from "./store-clock";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
+import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
 import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
@@ -54,6 +56,20 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     throw notFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
   });
 
+  // Every answer, errors and 404s included: onError's and notFound's responses pass back out through this.
+  // API answers are data, so their policy allows loading nothing; a page that needs more (the docs) sets
+  // its own Content-Security-Policy, which this keeps. HSTS is left to whoever terminates TLS for the domain.
+  app.use(
+    "*",
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      xFrameOptions: "DENY",
+      referrerPolicy: "no-referrer",
+      strictTransportSecurity: false,
+      overwrite: false,
+    }),
+  );
+
   app.use(
     "*",
     bodyLimit({
@@ -75,7 +91,9 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   const authenticateNode = nodeAuth(deps);
   const authenticateOperator = operatorAuth(deps);
   app.use("/v1/agent/*", async (c, next) => (c.req.path === "/v1/agent/enroll" ? next() : authenticateNode(c, next)));
-  app.use("/v1/*", async (c, next) => (c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" ? next() : authenticateOperator(c, next)));
+  app.use("/v1/*", async (c, next) =>
+    c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" || c.req.path === BOOTSTRAP_PATH ? next() : authenticateOperator(c, next),
+  );
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);
@@ -83,13 +101,14 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
+  registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "leasehold control plane", version: API_VERSION, description: "Jobs, nodes, leases and tokens. Errors are application/problem+json." },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  registerDocsRoutes(app, { openApiUrl: "/openapi.json", title: "leasehold control plane API" });
 
   async function settled(): Promise<void> {
     while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);

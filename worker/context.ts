@@ -27,9 +27,11 @@ export interface AppDeps {
   signal?: WorkSignal;
   /** New row ids (default: random UUIDs); a simulation passes a seeded source so a run can be replayed. */
   newId?: () => string;
+  /** Authorises POST /v1/bootstrap (the Worker's LEASEHOLD_BOOTSTRAP_SECRET); without it the route answers 404. */
+  bootstrapSecret?: string | undefined;
 }
 
-export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock">> {
+export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock" | "bootstrapSecret">> {
   newId: () => string;
   /** The injected clock, following the store's clock for lease decisions (see store-clock.ts). */
   clock: StoreClock;

@@ -7,12 +7,15 @@ import { createControlPlane, type ControlPlane } from "./app";
 import { signingKeysFromJwk } from "./auth/keys";
 import { systemClock } from "./clock";
 import { configFromEnv } from "./config";
+import { BOOTSTRAP_SECRET_PATTERN, MIN_BOOTSTRAP_SECRET_LENGTH } from "./routes/bootstrap";
 
 export interface Env {
   LIBSQL_URL: string;
   LIBSQL_AUTH_TOKEN?: string;
   /** Private Ed25519 JWK (JSON), set with `wrangler secret put LEASEHOLD_SIGNING_KEY`. */
   LEASEHOLD_SIGNING_KEY: string;
+  /** Authorises the one POST /v1/bootstrap that issues the first admin token; delete it afterwards. */
+  LEASEHOLD_BOOTSTRAP_SECRET?: string;
   [setting: string]: unknown;
 }
 
@@ -21,8 +24,13 @@ async function controlPlaneFor(env: Env): Promise<ControlPlane> {
   if (!env.LIBSQL_URL) throw new Error("LIBSQL_URL is not set");
   if (!env.LEASEHOLD_SIGNING_KEY) throw new Error("LEASEHOLD_SIGNING_KEY is not set");
   const client = createClient({ url: env.LIBSQL_URL, ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
+  // A secret pasted with its line break still matches: bearer credentials never hold whitespace.
+  const bootstrapSecret = env.LEASEHOLD_BOOTSTRAP_SECRET?.trim() || undefined;
+  if (bootstrapSecret !== undefined && !BOOTSTRAP_SECRET_PATTERN.test(bootstrapSecret)) {
+    throw new Error(`LEASEHOLD_BOOTSTRAP_SECRET must be at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -base64 32)`);
+  }
   const keys = await signingKeysFromJwk(JSON.parse(env.LEASEHOLD_SIGNING_KEY) as JWK);
-  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env) });
+  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret });
 }
 
 export default {
@@ -35,7 +43,15 @@ export default {
       console.error(JSON.stringify({ level: "error", message: "control plane misconfigured", cause: err instanceof Error ? err.message : "unknown error" }));
       const detail = "the control plane is misconfigured; its log names the setting";
       const problem = { type: "urn:leasehold:problem:misconfigured", title: "Misconfigured", status: 500, detail };
-      return new Response(JSON.stringify(problem), { status: 500, headers: { "content-type": "application/problem+json" } }) as unknown as WorkerResponse;
+      // Answered before the app exists, so without its security headers middleware: the same ones, by hand.
+      const headers = {
+        "content-type": "application/problem+json",
+        "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+      };
+      return new Response(JSON.stringify(problem), { status: 500, headers }) as unknown as WorkerResponse;
     }
     const { app } = controlPlane;
     // The same objects at run time; the type packages for Workers and for the web platform differ.

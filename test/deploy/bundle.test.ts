@@ -1,27 +1,75 @@
-// The Worker bundles: `wrangler deploy --dry-run` succeeds and the gzip size stays within Workers' limits.
+// The Worker bundles: `wrangler deploy --dry-run` succeeds, the gzip size stays within Workers' limits, and the
+// bundle itself (run in Miniflare's workerd) serves /docs with Swagger UI from its own code, no CDN.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { expect, it } from "vitest";
+import { Miniflare } from "miniflare";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { generateSigningKey } from "../../worker/auth/keys";
+import { SWAGGER_UI_VERSION } from "../../worker/docs";
+import { visitDocs } from "../docs/browser";
+import { launchChromium } from "../support/chromium";
 
-it("bundles the Worker entry with wrangler deploy --dry-run", async () => {
-  const out = mkdtempSync(join(tmpdir(), "leasehold-bundle-"));
-  try {
-    const { stdout } = await promisify(execFile)(join("node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", out], {
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      timeout: 120_000,
-    });
-    expect(stdout).toContain("--dry-run: exiting now.");
-    const file = readdirSync(out).find((f) => f.endsWith(".js"));
-    expect(file).toBeDefined();
-    const gzipKiB = gzipSync(readFileSync(join(out, file!))).length / 1024;
-    console.log(`worker bundle: ${gzipKiB.toFixed(1)} KiB gzip`);
-    // The Workers free plan allows 3 MiB compressed.
-    expect(gzipKiB).toBeLessThan(3 * 1024);
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
+let out: string;
+let bundle: string;
+let stdout: string;
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), "leasehold-bundle-"));
+  ({ stdout } = await promisify(execFile)(join("node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", out], {
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    timeout: 120_000,
+  }));
+  const file = readdirSync(out).find((f) => f.endsWith(".js"));
+  if (!file) throw new Error(`wrangler wrote no .js file to ${out}`);
+  bundle = join(out, file);
 }, 150_000);
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+it("bundles the Worker entry with wrangler deploy --dry-run", () => {
+  expect(stdout).toContain("--dry-run: exiting now.");
+  const text = readFileSync(bundle, "utf8");
+  const gzipKiB = gzipSync(text).length / 1024;
+  console.log(`worker bundle: ${gzipKiB.toFixed(1)} KiB gzip`);
+  // The Workers free plan allows 3 MiB compressed.
+  expect(gzipKiB).toBeLessThan(3 * 1024);
+  // Swagger UI travels inside the bundle; nothing points the page at a CDN.
+  expect(text).toContain(`SWAGGER_UI_VERSION = "${SWAGGER_UI_VERSION}"`);
+  expect(text).not.toContain("cdn.jsdelivr.net");
+  expect(text).not.toContain("unpkg.com/swagger-ui");
+});
+
+it("the bundled Worker serves /docs that renders offline in Chromium under its policy", async () => {
+  const wrangler = readFileSync("wrangler.toml", "utf8");
+  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wrangler)?.[1];
+  expect(compatibilityDate).toBeDefined();
+  const { privateJwk } = await generateSigningKey();
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: bundle,
+    modulesRoot: out,
+    compatibilityDate: compatibilityDate!,
+    compatibilityFlags: ["nodejs_compat"],
+    // /docs and /openapi.json never touch the database; nothing listens on this port.
+    bindings: { LIBSQL_URL: "http://127.0.0.1:9", LEASEHOLD_SIGNING_KEY: JSON.stringify(privateJwk) },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const browser = await launchChromium();
+  try {
+    const url = (await mf.ready).origin;
+    const visit = await visitDocs(browser, url, "Apply a job spec");
+    expect(visit.status).toBe(200);
+    expect(visit.offLoopback).toEqual([]);
+    expect(visit.problems).toEqual([]);
+    expect(visit.loopback).toContain(`/docs/swagger-ui/${SWAGGER_UI_VERSION}/swagger-ui-bundle.js`);
+    expect(visit.summaries).toEqual(expect.arrayContaining([expect.stringContaining("Apply a job spec")]));
+  } finally {
+    await browser.close();
+    await mf.dispose();
+  }
+}, 120_000);

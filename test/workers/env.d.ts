@@ -3,6 +3,8 @@ declare namespace Cloudflare {
   interface Env {
     /** Base URL of the test Hrana server (see global-setup.ts). */
     LIBSQL_URL: string;
+    /** A second migrated database that only bootstrap.test.ts uses: nothing has bootstrapped it. */
+    LIBSQL_FRESH_URL: string;
   }
 }
 

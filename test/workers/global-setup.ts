@@ -1,4 +1,4 @@
-// Vitest globalSetup for the workers project (runs in Node): serves a temp libSQL file over Hrana HTTP.
+// Vitest globalSetup for the workers project (runs in Node): serves temp libSQL files over Hrana HTTP.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,19 +11,26 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** Base URL of the test Hrana server, e.g. http://127.0.0.1:40123 */
     libsqlUrl: string;
+    /** A second, freshly migrated database that nothing bootstraps: for the POST /v1/bootstrap tests. */
+    freshLibsqlUrl: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), "leasehold-workers-"));
   const server = await startHranaServer({ path: join(dir, "workers.db") });
+  const fresh = await startHranaServer({ path: join(dir, "fresh.db") });
   // Migrations run from Node, as `leasehold db migrate` would against Turso/sqld: the Worker never migrates.
-  const client = createClient({ url: server.url });
-  await migrateDatabase(client);
-  client.close();
+  for (const url of [server.url, fresh.url]) {
+    const client = createClient({ url });
+    await migrateDatabase(client);
+    client.close();
+  }
   project.provide("libsqlUrl", server.url);
+  project.provide("freshLibsqlUrl", fresh.url);
   return async () => {
     await server.close();
+    await fresh.close();
     rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -4,7 +4,8 @@
 // - global-setup.ts runs in Node before the pool starts, starts the test Hrana server
 //   (test/hrana/server.ts) on a fresh temp SQLite file and `provide`s its URL as "libsqlUrl".
 // - The pool options below are a function so they can `inject("libsqlUrl")` and expose it to the
-//   Worker as the plain-text binding LIBSQL_URL. That is the only binding; the wrangler config
+//   Worker as the plain-text binding LIBSQL_URL. LIBSQL_FRESH_URL is a second migrated database that
+//   no test bootstraps (bootstrap.test.ts owns it). Those are the only bindings; the wrangler config
 //   (wrangler.test.toml) sets main = ./entry.ts, nodejs_compat and the compatibility date.
 // - Tests get the URL either as `env.LIBSQL_URL` (`import { env } from "cloudflare:workers"`) or as
 //   `inject("libsqlUrl")` from "vitest", and talk to it with `@libsql/client/web`
@@ -29,7 +30,7 @@ export default defineConfig({
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: fileURLToPath(new URL("./wrangler.test.toml", import.meta.url)) },
       miniflare: {
-        bindings: { LIBSQL_URL: inject("libsqlUrl") },
+        bindings: { LIBSQL_URL: inject("libsqlUrl"), LIBSQL_FRESH_URL: inject("freshLibsqlUrl") },
       },
     })),
   ],
