@@ -17,6 +17,7 @@ import { createHealthCheck, type HealthCheck } from "./health";
 import type { ContainerRuntime, ContainerSummary, HostPort, NodeOwner } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore } from "./lease-store";
+import { clearLeftovers } from "./leftovers";
 
 type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
 
@@ -291,7 +292,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // It may have exited already (a short batch task): the exit event can precede our bookkeeping.
       if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
     } catch (err) {
-      decideAfterStartFailure(t, errorText(err));
+      decideAfterStartFailure(t, errorText(err).trim());
       deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
@@ -440,38 +441,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
       }),
     );
-    await clearLeftovers();
-  }
-
-  /**
-   * Containers of this node that no held task accounts for: running ones are stopped; exited ones are
-   * removed, but for the newest `keepExited` of each slot. A task is held until its end has been
-   * reported (delivered), so nothing whose end the control plane has not heard of is removed here.
-   */
-  async function clearLeftovers(): Promise<void> {
     const known = new Set([...tasks.values()].map((t) => t.containerId).filter((id): id is string => id !== null));
-    const exitedBySlot = new Map<string, ContainerSummary[]>();
-    for (const c of await deps.runtime.list({ owner: deps.owner, all: true })) {
-      if (known.has(c.id)) continue;
-      if (c.state === "running" || c.state === "paused" || c.state === "restarting") {
-        deps.log.warn("stopping container with no lease", { container: c.name });
-        await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
-        continue;
-      }
-      if (c.state === "removing") continue;
-      const slot = c.task ? `${c.task.job}#${c.task.slot}` : c.id;
-      exitedBySlot.set(slot, [...(exitedBySlot.get(slot) ?? []), c]);
-    }
-    for (const exited of exitedBySlot.values()) {
-      // Newest first; the engine gives creation times to the second, so version and epoch break ties.
-      exited.sort(
-        (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (b.task?.version ?? 0) - (a.task?.version ?? 0) || (b.task?.epoch ?? 0) - (a.task?.epoch ?? 0),
-      );
-      for (const c of exited.slice(keepExited)) {
-        deps.log.debug("removing exited container", { container: c.name });
-        await deps.runtime.remove(c.id).catch((err: unknown) => deps.log.warn("remove failed", { container: c.name, error: errorText(err) }));
-      }
-    }
+    await clearLeftovers({ runtime: deps.runtime, owner: deps.owner, log: deps.log, keepExited }, known);
   }
 
   function reportedState(t: HeldTask): TaskReport["state"] {
