@@ -10,6 +10,10 @@ export interface AgentIdentity {
   credential: string;
   /** The control plane's public keys, pinned at enrollment: every lease must verify against them. */
   jwks: { keys: JWK[] };
+  /** The cluster id the control plane gave at enrollment: the ownership label on this node's containers. */
+  clusterId?: string;
+  /** The region the node was enrolled in. */
+  region?: string;
 }
 
 const FILE = "agent.json";

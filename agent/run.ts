@@ -1,15 +1,19 @@
 // runAgent: enroll (or reuse the stored credential), then three loops — heartbeat, claim (long-poll)
 // and reconcile — plus Docker events for prompt exit handling. It only ever dials out.
+// Its containers are owned by the cluster id the control plane gave at enrollment and the node id, so
+// agents of other clusters (or other nodes) on the same engine are never touched, whatever their name.
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatResponse } from "../api/agent-protocol";
 import { createBackoff } from "./backoff";
 import { createControlPlaneClient, ControlPlaneError, type ControlPlaneClient } from "./client";
+import { createContactLog, type ContactLog } from "./contact-log";
 import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
 import { createLeaseStore } from "./lease-store";
-import { createDockerRuntime, type ContainerRuntime } from "./runtime";
-import { createSupervisor, type Logger, type Supervisor } from "./supervisor";
+import { createLogger, errorText, type Logger, type LogLevel, type LogSink } from "./log";
+import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
+import { createSupervisor, type Supervisor } from "./supervisor";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -17,13 +21,19 @@ export interface AgentOptions {
   server: string;
   joinToken?: string | undefined;
   name: string;
-  region: string;
+  /** Absent: the region the join token is bound to, or "global". */
+  region?: string | undefined;
   labels: Record<string, string>;
   dataDir: string;
   cpu?: number | undefined;
   memory?: number | undefined;
   runtime?: ContainerRuntime;
-  log?: Logger;
+  /** Where log lines go instead of pino on stderr (each with its `level` as a field). */
+  log?: LogSink;
+  /** The least severe level logged (default info). */
+  logLevel?: LogLevel | undefined;
+  /** Exited containers kept per slot for `leasehold logs` (default 3). */
+  keepExited?: number | undefined;
   /** How often the supervisor reconciles without an event (default 2 s). */
   reconcileIntervalMs?: number;
 }
@@ -31,6 +41,9 @@ export interface AgentOptions {
 export interface RunningAgent {
   nodeId: string;
   name: string;
+  /** The cluster the node belongs to (its control plane's id), as its containers are labelled. */
+  clusterId: string;
+  region: string | undefined;
   supervisor: Supervisor;
   /** When the control plane last answered a heartbeat (ms). */
   lastContact(): number;
@@ -43,15 +56,25 @@ export function detectCapacity(): { cpu: number; memory: number } {
   return { cpu: cpus().length * 1000, memory: Math.floor((totalmem() / 1_048_576) * 0.9) };
 }
 
-const defaultLog: Logger = (message, fields) => console.error(JSON.stringify({ at: new Date().toISOString(), level: "info", message, ...fields }));
+/**
+ * The cluster a stored identity belongs to: as the control plane said at enrollment, or (an identity
+ * from an agent that predates the field) the kid of the pinned signing key, which is what it says.
+ */
+function clusterOf(identity: AgentIdentity): string {
+  const cluster = identity.clusterId ?? identity.jwks.keys.find((k) => typeof k.kid === "string")?.kid;
+  if (!cluster) throw new Error("the stored identity names no cluster and its pinned key has no kid: enroll again with a join token");
+  return cluster;
+}
 
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
-  const log = opts.log ?? defaultLog;
+  const log = createLogger({ ...(opts.log ? { sink: opts.log } : {}), ...(opts.logLevel ? { level: opts.logLevel } : {}) });
+  const contact = createContactLog(log);
   const dataDir = resolve(opts.dataDir);
   const client = createControlPlaneClient(opts.server);
   const runtime = opts.runtime ?? createDockerRuntime();
-  const identity = await ensureIdentity(client, opts, dataDir, log);
+  const identity = await ensureIdentity(client, opts, dataDir, log, contact);
   let credential = identity.credential;
+  const owner: NodeOwner = { cluster: clusterOf(identity), nodeId: identity.nodeId };
 
   const leaseStore = createLeaseStore(dataDir);
   // Disconnection is measured on a monotonic clock (a wall clock stepped back would lengthen the bound of a
@@ -77,9 +100,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
     leaseStore,
+    owner,
     nodeName: opts.name,
     now: monotonicNow,
     log,
+    ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
     reconcileAfter: (delayMs) => {
       const timer = setTimeout(() => {
         if (!stopped) void supervisor.reconcile(lastContact).catch(() => undefined);
@@ -97,16 +122,16 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   });
 
   const adopted = await supervisor.adopt(lastContact);
-  if (adopted > 0) log("re-attached to running tasks", { tasks: adopted });
+  if (adopted > 0) log.info("re-attached to running tasks", { tasks: adopted });
   const unsubscribe = await runtime.events(
-    { node: opts.name },
+    { owner },
     (event) => {
       if (event.action === "die") {
         supervisor.onContainerExit(event.id, event.exitCode);
-        supervisor.reconcile(lastContact).catch((err: unknown) => log("reconcile failed", { error: err instanceof Error ? err.message : String(err) }));
+        supervisor.reconcile(lastContact).catch((err: unknown) => log.error("reconcile failed", { error: errorText(err) }));
       }
     },
-    { onError: (err) => log("docker events stream error", { error: err.message }) },
+    { onError: (err) => log.warn("docker events stream error", { error: err.message }) },
   );
 
   const sleep = (ms: number, wakeable = false) =>
@@ -130,6 +155,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
 
   async function onReply(reply: HeartbeatResponse, sentAt: number): Promise<void> {
+    contact.reached();
     lastContact = monotonicNow();
     if (lastContact - contactSavedAt >= 1_000) {
       contactSavedAt = lastContact;
@@ -145,7 +171,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       void supervisor
         .logs(req.taskId, req.tail)
         .then((output) => client.uploadLogs(credential, req.id, { output: output.slice(-500_000) }))
-        .catch((err: unknown) => client.uploadLogs(credential, req.id, { output: "", error: err instanceof Error ? err.message : String(err) }).catch(() => undefined));
+        .catch((err: unknown) => client.uploadLogs(credential, req.id, { output: "", error: errorText(err) }).catch(() => undefined));
     }
     if (reply.work) wakeClaim();
   }
@@ -174,20 +200,20 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           // credential so the control plane knows this is the same host and its tasks stay.
           if (opts.joinToken) {
             try {
-              const renewed = await enrollWith(client, opts, dataDir, log, identity.credential);
+              const renewed = await enrollWith(client, opts, dataDir, log, contact, identity.credential);
               credential = renewed.credential;
               Object.assign(identity, renewed);
               backoff.reset();
               continue;
             } catch (enrollErr) {
-              log("re-enrollment failed", { error: enrollErr instanceof Error ? enrollErr.message : String(enrollErr) });
+              log.error("re-enrollment failed", { error: errorText(enrollErr) });
             }
           } else {
-            log("node credential refused and no join token to enroll again with", { error: err.message });
+            log.error("node credential refused and no join token to enroll again with", { error: err.message });
           }
         }
         const wait = backoff.next();
-        log("heartbeat failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+        reportFailure("heartbeat", err, wait);
         await sleep(wait);
       }
     }
@@ -211,13 +237,14 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           claimInFlight = null;
         }
         backoff.reset();
+        contact.reached();
         await supervisor.accept(reply.leases);
         await supervisor.reconcile(lastContact);
         reportNow();
       } catch (err) {
         if (stopped) return;
         const wait = backoff.next();
-        log("claim failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+        reportFailure("claim", err, wait);
         await new Promise<void>((done) => {
           const finish = () => {
             clearTimeout(t);
@@ -235,17 +262,25 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   async function reconcileLoop(): Promise<void> {
     while (!stopped) {
-      await supervisor.reconcile(lastContact).catch((err: unknown) => log("reconcile failed", { error: err instanceof Error ? err.message : String(err) }));
+      await supervisor.reconcile(lastContact).catch((err: unknown) => log.error("reconcile failed", { error: errorText(err) }));
       await sleep(opts.reconcileIntervalMs ?? 2_000);
     }
   }
 
+  /** An unreachable control plane is said once (see ContactLog); a refusal is our bug, or the operator's. */
+  function reportFailure(request: "heartbeat" | "claim", err: unknown, retryInMs: number): void {
+    if (transient(err)) contact.unreachable(err, { request, retryInMs });
+    else log.error(`${request} refused; retrying`, { error: errorText(err), retryInMs });
+  }
+
   const loops = [heartbeatLoop(), claimLoop(), reconcileLoop()];
-  log("agent running", { node: opts.name, nodeId: identity.nodeId, server: opts.server });
+  log.info("agent running", { node: opts.name, nodeId: identity.nodeId, cluster: owner.cluster, server: opts.server });
 
   return {
     nodeId: identity.nodeId,
     name: opts.name,
+    clusterId: owner.cluster,
+    region: identity.region,
     supervisor,
     lastContact: () => lastContact,
     async stop() {
@@ -259,16 +294,28 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger): Promise<AgentIdentity> {
+/** Network errors, timeouts and 5xx: the control plane is (for now) unreachable, and is retried. */
+function transient(err: unknown): boolean {
+  return !(err instanceof ControlPlaneError) || err.status === 0 || err.status >= 500;
+}
+
+async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog): Promise<AgentIdentity> {
   const stored = loadIdentity(dataDir);
   if (stored && stored.server === opts.server && stored.name === opts.name) return stored;
   if (!opts.joinToken) {
-    throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: pass --join-token to enroll`);
+    throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: give a join token (LEASEHOLD_JOIN_TOKEN or --join-token-file) to enroll`);
   }
-  return enrollWith(client, opts, dataDir, log, undefined);
+  return enrollWith(client, opts, dataDir, log, contact, undefined);
 }
 
-async function enrollWith(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, previousCredential: string | undefined): Promise<AgentIdentity> {
+async function enrollWith(
+  client: ControlPlaneClient,
+  opts: AgentOptions,
+  dataDir: string,
+  log: Logger,
+  contact: ContactLog,
+  previousCredential: string | undefined,
+): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
@@ -277,21 +324,30 @@ async function enrollWith(client: ControlPlaneClient, opts: AgentOptions, dataDi
       const r = await client.enroll({
         token: opts.joinToken,
         name: opts.name,
-        region: opts.region,
+        ...(opts.region !== undefined ? { region: opts.region } : {}),
         labels: opts.labels,
         capacity,
         agentVersion: AGENT_VERSION,
         ...(previousCredential ? { previousCredential } : {}),
       });
-      const identity: AgentIdentity = { server: opts.server, name: opts.name, nodeId: r.nodeId, credential: r.credential, jwks: r.jwks as AgentIdentity["jwks"] };
+      contact.reached();
+      const identity: AgentIdentity = {
+        server: opts.server,
+        name: opts.name,
+        nodeId: r.nodeId,
+        credential: r.credential,
+        jwks: r.jwks as AgentIdentity["jwks"],
+        ...(r.clusterId !== undefined ? { clusterId: r.clusterId } : {}),
+        ...(r.region !== undefined ? { region: r.region } : {}),
+      };
       saveIdentity(dataDir, identity);
-      log("enrolled", { node: opts.name, nodeId: r.nodeId, cpu: capacity.cpu, memory: capacity.memory });
+      log.info("enrolled", { node: opts.name, nodeId: r.nodeId, cluster: r.clusterId, region: r.region, cpu: capacity.cpu, memory: capacity.memory });
       return identity;
     } catch (err) {
       // A refused token is final; an unreachable control plane is retried.
-      if (err instanceof ControlPlaneError && err.status >= 400 && err.status < 500) throw err;
+      if (!transient(err)) throw err;
       const wait = backoff.next();
-      log("enrollment failed; retrying", { error: err instanceof Error ? err.message : String(err), retryInMs: wait });
+      contact.unreachable(err, { request: "enroll", retryInMs: wait });
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -3,18 +3,21 @@
 // disconnect bound), runs health checks, and produces the per-task reports heartbeats carry.
 //
 // Invariants: it acts only on leases that verified against the pinned keys and name this node; it
-// only ever touches containers labelled with this node; a task has at most one container per epoch.
+// only ever lists, stops or removes containers labelled with this node's cluster and node id (never by
+// name alone: another cluster's node may share it); a task has at most one container per epoch.
+// A start that fails (the image cannot be pulled, the engine refuses) is a failed attempt under the
+// job's restart policy, like an exit: retried after its delay, `failed` once its attempts are used up.
 // Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
 // (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
 // so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
 import type { HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../api/agent-protocol";
+import { errorText, type Logger } from "./log";
 import type { HealthCheckSpec as JobHealth } from "./health/health-check";
 import { createHealthCheck, type HealthCheck } from "./health";
-import { ContainerRuntimeError, type ContainerRuntime, type ContainerSummary, type HostPort } from "./runtime";
+import type { ContainerRuntime, ContainerSummary, HostPort, NodeOwner } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore } from "./lease-store";
-
-export type Logger = (message: string, fields?: Record<string, unknown>) => void;
+import { clearLeftovers } from "./leftovers";
 
 type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
 
@@ -53,7 +56,9 @@ interface HeldTask {
 export interface SupervisorDeps {
   runtime: ContainerRuntime;
   checkLease: LeaseChecker;
-  /** This node's name: the ownership label on every container. */
+  /** This node's cluster and id: the ownership labels every container carries and every listing filters on. */
+  owner: NodeOwner;
+  /** This node's name, labelled for people reading `docker ps`. */
   nodeName: string;
   now: () => number;
   log: Logger;
@@ -62,6 +67,11 @@ export interface SupervisorDeps {
   /** Asks for a reconciliation pass after `delayMs` (a restart delay ends). */
   reconcileAfter: (delayMs: number) => void;
   imagePullTimeoutMs?: number;
+  /**
+   * Exited containers kept per slot once their end has been reported, for `leasehold logs` (default
+   * DEFAULT_KEEP_EXITED); older ones are removed.
+   */
+  keepExited?: number;
   /** Where the newest lease of each held task is kept across agent restarts. */
   leaseStore: LeaseStore;
 }
@@ -87,12 +97,20 @@ export interface Supervisor {
   close(): void;
 }
 
+/**
+ * Enough to read back why the last attempts of a slot ended (a crash, the version before an update)
+ * while bounding what a long-lived host accumulates: each exited container keeps its log file and
+ * writable layer on disk.
+ */
+export const DEFAULT_KEEP_EXITED = 3;
+
 /** Fences remembered per agent: the oldest are forgotten past this (a task's id is never reused). */
 const MAX_FENCES = 10_000;
 
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const tasks = new Map<string, HeldTask>();
   const pullTimeoutMs = deps.imagePullTimeoutMs ?? 120_000;
+  const keepExited = Math.max(0, deps.keepExited ?? DEFAULT_KEEP_EXITED);
   const fences = new Map(Object.entries(deps.leaseStore.loadFences()));
 
   /** No epoch of this task at or below `epoch` runs here again. */
@@ -136,12 +154,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     for (const g of leases) {
       const verdict = await deps.checkLease(g.lease, deps.now());
       if (!verdict.ok) {
-        deps.log("refusing lease", { task: g.taskId, reason: verdict.reason });
+        deps.log.warn("refusing lease", { task: g.taskId, reason: verdict.reason });
         continue;
       }
       const existing = tasks.get(verdict.claims.sub);
       if (fencedAt(verdict.claims.sub, verdict.claims.epoch) || (existing && verdict.claims.epoch < existing.claims.epoch)) {
-        deps.log("refusing lease", { task: g.taskId, epoch: verdict.claims.epoch, reason: "this epoch was fenced, or a newer one already ran here" });
+        deps.log.warn("refusing lease", { task: g.taskId, epoch: verdict.claims.epoch, reason: "this epoch was fenced, or a newer one already ran here" });
         continue;
       }
       if (existing && existing.claims.epoch === verdict.claims.epoch) {
@@ -160,7 +178,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   }
 
   async function adopt(lastContact: number): Promise<number> {
-    const containers = await deps.runtime.list({ node: deps.nodeName, all: true });
+    const containers = await deps.runtime.list({ owner: deps.owner, all: true });
     let adopted = 0;
     // Newest epoch per task wins; anything else is a leftover of a fenced lease.
     const byTask = new Map<string, ContainerSummary>();
@@ -189,7 +207,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       if (!verdict?.ok || lease === undefined) {
         if (c.state === "running") {
-          deps.log("stopping container without a valid lease", { container: c.name, reason: verdict && !verdict.ok ? verdict.reason : "no lease label" });
+          deps.log.warn("stopping container without a valid lease", { container: c.name, reason: verdict && !verdict.ok ? verdict.reason : "no lease label" });
           await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
         }
         continue;
@@ -238,7 +256,17 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     try {
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
       const started = await deps.runtime.start({
-        task: { task: t.taskId, job: spec.jobId, namespace: spec.namespace, slot: spec.slot, version: spec.version, epoch: claims.epoch, node: deps.nodeName },
+        task: {
+          task: t.taskId,
+          job: spec.jobId,
+          namespace: spec.namespace,
+          slot: spec.slot,
+          version: spec.version,
+          epoch: claims.epoch,
+          node: deps.nodeName,
+          cluster: deps.owner.cluster,
+          nodeId: deps.owner.nodeId,
+        },
         image: spec.image,
         ...(spec.command ? { command: spec.command } : {}),
         env: {
@@ -264,34 +292,48 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // It may have exited already (a short batch task): the exit event can precede our bookkeeping.
       if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      deps.log("task could not start", { task: t.taskId, error: message });
-      t.message = message;
-      if (err instanceof ContainerRuntimeError && err.code === "image_unavailable") {
-        t.phase = "failed";
-      } else {
-        t.phase = "backoff";
-        t.nextStartAt = deps.now() + Math.max(1_000, t.spec.restart.delayMs);
-      }
+      decideAfterStartFailure(t, errorText(err).trim());
+      deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
   }
 
+  /**
+   * A start that failed is a failed attempt: the same policy and backoff as an exit, with the error kept
+   * as the task's message (reported while it waits, so `leasehold status` shows why), and `failed` only
+   * once its attempts are used up. Giving up at once had the control plane re-place the slot as fast as
+   * the agent could fail it again.
+   */
+  function decideAfterStartFailure(t: HeldTask, message: string): void {
+    t.message = message;
+    if (t.spec.restart.mode === "never") {
+      t.phase = "failed";
+      return;
+    }
+    restartOrGiveUp(t, message);
+  }
+
   /** What an exit means under the restart policy: restart later, or done (complete / failed). */
   function decideAfterExit(t: HeldTask, exitCode: number | undefined): void {
-    const now = deps.now();
     const code = exitCode ?? -1;
     t.exitCode = code;
-    const { mode, attempts, intervalMs, delayMs } = t.spec.restart;
+    const { mode } = t.spec.restart;
     const wantsRestart = mode === "always" || (mode === "on-failure" && code !== 0);
     if (!wantsRestart) {
       t.phase = code === 0 ? "complete" : "failed";
       return;
     }
+    restartOrGiveUp(t, `exited with ${code}`);
+  }
+
+  /** Waits out the restart delay, unless the attempts within the policy interval are used up: then failed. */
+  function restartOrGiveUp(t: HeldTask, what: string): void {
+    const now = deps.now();
+    const { attempts, intervalMs, delayMs } = t.spec.restart;
     t.restartTimes = t.restartTimes.filter((at) => now - at < intervalMs);
     if (t.restartTimes.length >= attempts) {
       t.phase = "failed";
-      t.message = `exited with ${code}; ${attempts} restarts within ${Math.round(intervalMs / 1000)}s used up`;
+      t.message = `${what}; ${attempts} restarts within ${Math.round(intervalMs / 1000)}s used up`;
       return;
     }
     t.phase = "backoff";
@@ -304,7 +346,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     t.health?.stop();
     t.health = null;
     decideAfterExit(t, exitCode);
-    deps.log("task exited", { task: t.taskId, exitCode, next: t.phase });
+    deps.log.info("task exited", { task: t.taskId, exitCode, next: t.phase });
     deps.reportSoon();
   }
 
@@ -314,8 +356,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     tasks.delete(t.taskId);
     persist();
     if (t.containerId) {
-      deps.log("stopping task", { task: t.taskId, epoch: t.claims.epoch, why });
-      await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch((err: unknown) => deps.log("stop failed", { task: t.taskId, error: String(err) }));
+      deps.log.info("stopping task", { task: t.taskId, epoch: t.claims.epoch, why });
+      await deps.runtime.stop(t.containerId, { graceMs: t.spec.stopGraceMs }).catch((err: unknown) => deps.log.warn("stop failed", { task: t.taskId, error: errorText(err) }));
     }
   }
 
@@ -393,23 +435,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         try {
           await reconcileTask(t, lastContact);
         } catch (err) {
-          deps.log("reconcile failed", { task: t.taskId, error: err instanceof Error ? err.message : String(err) });
+          deps.log.error("reconcile failed", { task: t.taskId, error: errorText(err) });
         } finally {
           t.busy = false;
         }
       }),
     );
-    // Containers of this node that no held lease accounts for are stopped (and exited ones cleared).
     const known = new Set([...tasks.values()].map((t) => t.containerId).filter((id): id is string => id !== null));
-    for (const c of await deps.runtime.list({ node: deps.nodeName, all: true })) {
-      if (known.has(c.id)) continue;
-      if (c.state === "running") {
-        deps.log("stopping container with no lease", { container: c.name });
-        await deps.runtime.stop(c.id, { graceMs: 10_000 }).catch(() => undefined);
-      } else if (deps.now() - c.createdAt.getTime() > 3_600_000) {
-        await deps.runtime.remove(c.id).catch(() => undefined);
-      }
-    }
+    await clearLeftovers({ runtime: deps.runtime, owner: deps.owner, log: deps.log, keepExited }, known);
   }
 
   function reportedState(t: HeldTask): TaskReport["state"] {
@@ -486,7 +519,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const t = tasks.get(taskId);
       let id = t?.containerId ?? null;
       if (!id) {
-        const found = (await deps.runtime.list({ node: deps.nodeName, all: true })).filter((c) => c.task?.task === taskId);
+        const found = (await deps.runtime.list({ owner: deps.owner, all: true })).filter((c) => c.task?.task === taskId);
         found.sort((a, b) => (b.task?.epoch ?? 0) - (a.task?.epoch ?? 0));
         id = found[0]?.id ?? null;
       }

@@ -11,7 +11,8 @@ const labels = z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "
 export const enrollRequestSchema = z.strictObject({
   token: z.string().min(8).max(256),
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "node names are letters, digits, '.', '_' and '-'"),
-  region: z.string().regex(/^[a-z0-9-]{1,32}$/).default("global"),
+  /** Absent: the region the join token is bound to, or "global" for an unbound token. */
+  region: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
   labels,
   capacity: z.strictObject({
     cpu: z.int().min(1).max(1_024_000),
@@ -30,6 +31,10 @@ export const enrollResponseSchema = z.object({
   heartbeatIntervalMs: z.number(),
   leaseTtlMs: z.number(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+  /** Which control plane this is (stable while its signing key is): agents label their containers with it. */
+  clusterId: z.string().optional(),
+  /** The region the node was enrolled in (the request's, else the join token's, else "global"). */
+  region: z.string().optional(),
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 

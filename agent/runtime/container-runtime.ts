@@ -1,5 +1,5 @@
 // The ContainerRuntime port: what the agent needs from a container engine, in leasehold's own types.
-import type { JsonObject, TaskIdentity } from "./labels";
+import type { JsonObject, NodeOwner, TaskIdentity } from "./labels";
 
 export type PortProtocol = "tcp" | "udp";
 
@@ -114,19 +114,19 @@ export interface ContainerRuntime {
   remove(id: string): Promise<void>;
   /** Never throws for a missing container: its state is "missing". */
   inspect(id: string): Promise<ContainerInspection>;
-  /** Containers owned by `node` only; running ones unless `all`. */
-  list(filter: { node: string; all?: boolean }): Promise<ContainerSummary[]>;
+  /** Containers of `owner` only (cluster and node id); running ones unless `all`. */
+  list(filter: { owner: NodeOwner; all?: boolean }): Promise<ContainerSummary[]>;
   /** The last `tail` lines of stdout and stderr, interleaved as written. */
   logs(id: string, opts: { tail: number }): Promise<string>;
   /** One resource sample. */
   stats(id: string): Promise<ContainerStatsSample>;
   /**
-   * Subscribes to start/die/oom/destroy of `node`'s containers. Resolves once the engine
+   * Subscribes to start/die/oom/destroy of `owner`'s containers. Resolves once the engine
    * stream is open, so nothing that happens after it resolves is missed; reconnects on its own
    * if the stream drops, replaying from the last event seen.
    */
   events(
-    filter: { node: string },
+    filter: { owner: NodeOwner },
     onEvent: (event: ContainerEvent) => void,
     opts?: { onError?: (error: Error) => void },
   ): Promise<Unsubscribe>;

@@ -1,11 +1,11 @@
 // The ContainerRuntime adapter for the Docker Engine API (dockerode); dockerode's types stay inside this file.
 //
 // Invariants: every container this adapter lists, or reports events for, carries the caller's
-// io.leasehold.node label; containers are created with no engine restart policy, so restarts are
+// cluster and node-id labels (the engine filters on both: nothing of another owner is ever read); containers are created with no engine restart policy, so restarts are
 // the supervisor's decision alone.
 import Dockerode from "dockerode";
 import { demultiplexToString } from "./demux";
-import { LABEL_PREFIX, nodeSelector, ownedLabels, parseRestoreLabel, parseTaskLabels, taskLabels, containerName } from "./labels";
+import { LABEL_PREFIX, ownedLabels, ownerSelector, parseRestoreLabel, parseTaskLabels, taskLabels, containerName } from "./labels";
 import { ContainerRuntimeError } from "./container-runtime";
 import type {
   ContainerDetails,
@@ -24,6 +24,7 @@ import type {
   StopResult,
   Unsubscribe,
 } from "./container-runtime";
+import type { NodeOwner } from "./labels";
 
 export type DockerRuntimeOptions = {
   /** A ready client; wins over socketPath. */
@@ -238,12 +239,12 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     return details;
   }
 
-  async function list({ node, all = false }: { node: string; all?: boolean }): Promise<ContainerSummary[]> {
+  async function list({ owner, all = false }: { owner: NodeOwner; all?: boolean }): Promise<ContainerSummary[]> {
     let rows: Dockerode.ContainerInfo[];
     try {
-      rows = await docker.listContainers({ all, filters: { label: [nodeSelector(node)] } });
+      rows = await docker.listContainers({ all, filters: { label: ownerSelector(owner) } });
     } catch (error) {
-      throw wrap(error, `list containers of node ${node}`);
+      throw wrap(error, `list containers of node ${owner.nodeId}`);
     }
     return rows.map((row) => ({
       id: row.Id,
@@ -290,7 +291,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
   }
 
   async function events(
-    filter: { node: string },
+    filter: { owner: NodeOwner },
     onEvent: (event: ContainerEvent) => void,
     opts: { onError?: (error: Error) => void } = {},
   ): Promise<Unsubscribe> {
@@ -322,7 +323,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       controller = new AbortController();
       const stream = await docker.getEvents({
         ...(since !== undefined ? { since: nanoToSeconds(since) } : {}),
-        filters: { type: ["container"], event: [...EVENT_ACTIONS], label: [nodeSelector(filter.node)] },
+        filters: { type: ["container"], event: [...EVENT_ACTIONS], label: ownerSelector(filter.owner) },
         abortSignal: controller.signal,
       });
       retryDelay = EVENTS_RETRY_MIN_MS;
@@ -360,7 +361,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     try {
       await connect(undefined);
     } catch (error) {
-      throw wrap(error, `subscribe to docker events of node ${filter.node}`);
+      throw wrap(error, `subscribe to docker events of node ${filter.owner.nodeId}`);
     }
     return function unsubscribe() {
       closed = true;

@@ -27,9 +27,10 @@ export {
   LABEL_PREFIX,
   containerName,
   nodeSelector,
+  ownerSelector,
   ownedLabels,
   parseRestoreLabel,
   parseTaskLabels,
   taskLabels,
 } from "./labels";
-export type { JsonObject, JsonValue, LabelKey, TaskIdentity } from "./labels";
+export type { JsonObject, JsonValue, LabelKey, NodeOwner, TaskIdentity } from "./labels";

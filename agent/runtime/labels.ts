@@ -1,7 +1,9 @@
 // Container labels that mark a container as leasehold's and carry what an agent needs to rebuild its state.
 //
-// Invariant: every container the agent creates carries all of OWNED_LABELS; the node label is the
-// ownership boundary, so several agents sharing one engine never see or touch each other's containers.
+// Invariant: every container the agent creates carries all of the task labels; the cluster and node-id
+// labels together are the ownership boundary, so agents sharing one engine — of one cluster or of
+// several (staging and prod), under one node name or not — never see or touch each other's containers.
+// The node name label is for people reading `docker ps`: names are reused, ids are not.
 
 export const LABEL_PREFIX = "io.leasehold.";
 
@@ -10,6 +12,9 @@ export const LABELS = {
   job: "io.leasehold.job",
   epoch: "io.leasehold.epoch",
   node: "io.leasehold.node",
+  /** The control plane the container's lease came from (see NodeOwner). */
+  cluster: "io.leasehold.cluster",
+  nodeId: "io.leasehold.node-id",
   namespace: "io.leasehold.namespace",
   slot: "io.leasehold.slot",
   version: "io.leasehold.version",
@@ -30,15 +35,29 @@ export type TaskIdentity = {
   version: number;
   /** Fencing token of the lease under which the container was started. */
   epoch: number;
+  /** The node's name (for display; not an ownership test). */
   node: string;
+  cluster: string;
+  nodeId: string;
 };
+
+/**
+ * Whose containers these are: a node of one cluster. Every listing and event subscription filters on
+ * both, so a node name shared by two clusters, or reused inside one, selects nothing of another's.
+ */
+export type NodeOwner = { cluster: string; nodeId: string };
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-/** The label selector that matches every container owned by `node`. */
+/** The label selector that matches every container carrying the node name `node`, whatever its cluster. */
 export function nodeSelector(node: string): string {
   return `${LABELS.node}=${node}`;
+}
+
+/** The label selectors (all must match) for the containers `owner` owns. */
+export function ownerSelector(owner: NodeOwner): string[] {
+  return [`${LABELS.cluster}=${owner.cluster}`, `${LABELS.nodeId}=${owner.nodeId}`];
 }
 
 /** Labels for a container running `identity`, with `restore` as the compact spec label. */
@@ -51,6 +70,8 @@ export function taskLabels(identity: TaskIdentity, restore?: JsonObject): Record
     [LABELS.version]: String(identity.version),
     [LABELS.epoch]: String(identity.epoch),
     [LABELS.node]: identity.node,
+    [LABELS.cluster]: identity.cluster,
+    [LABELS.nodeId]: identity.nodeId,
   };
   if (restore !== undefined) labels[LABELS.spec] = JSON.stringify(restore);
   return labels;
@@ -69,13 +90,15 @@ export function parseTaskLabels(labels: Readonly<Record<string, string>>): TaskI
   const job = labels[LABELS.job];
   const namespace = labels[LABELS.namespace];
   const node = labels[LABELS.node];
+  const cluster = labels[LABELS.cluster];
+  const nodeId = labels[LABELS.nodeId];
   const slot = intLabel(labels, LABELS.slot);
   const version = intLabel(labels, LABELS.version);
   const epoch = intLabel(labels, LABELS.epoch);
-  if (!task || !job || !namespace || !node || slot === undefined || version === undefined || epoch === undefined) {
+  if (!task || !job || !namespace || !node || !cluster || !nodeId || slot === undefined || version === undefined || epoch === undefined) {
     return undefined;
   }
-  return { task, job, namespace, node, slot, version, epoch };
+  return { task, job, namespace, node, cluster, nodeId, slot, version, epoch };
 }
 
 /** The restore spec stored on a container; undefined if absent or not a JSON object. */

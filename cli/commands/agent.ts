@@ -1,18 +1,34 @@
 // leasehold agent: run the host agent in the foreground until SIGINT or SIGTERM.
+// The join token is read from LEASEHOLD_JOIN_TOKEN or --join-token-file: a --join-token on the command
+// line is visible to every user of the host in `ps`, so it still works but is warned about.
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { CliError, type CliIo } from "../io";
-import { labelOption } from "../options";
+import { intOption, labelOption } from "../options";
 
 /** The options agent/run.ts takes; declared here so the CLI builds whether or not the agent is present. */
 export interface AgentOptions {
   server: string;
   joinToken?: string;
   name: string;
-  region: string;
+  /** Absent: the region the join token is bound to, or "global". */
+  region?: string;
   labels: Record<string, string>;
   dataDir: string;
+  keepExited?: number;
+  logLevel?: LogLevel;
+}
+
+// Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+function logLevelOption(value: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (!level) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(", ")}`);
+  return level;
 }
 
 export type RunAgent = (opts: AgentOptions) => Promise<{ nodeId: string; stop(): Promise<void> }>;
@@ -46,10 +62,33 @@ async function loadRunAgent(): Promise<RunAgent> {
 interface AgentCliOptions {
   server: string;
   joinToken?: string;
+  joinTokenFile?: string;
   name?: string;
-  region: string;
+  region?: string;
   label?: Record<string, string>;
   dataDir: string;
+  keepExited?: number;
+  logLevel?: LogLevel;
+}
+
+/** The join token from the command line, a file, or the environment (in that order; at most one of the first two). */
+function joinTokenOf(opts: AgentCliOptions, io: CliIo): string | undefined {
+  if (opts.joinToken !== undefined && opts.joinTokenFile !== undefined) throw new CliError("give --join-token or --join-token-file, not both");
+  if (opts.joinToken !== undefined) {
+    io.stderr.write("warning: a join token on the command line is visible to other users in ps; use LEASEHOLD_JOIN_TOKEN or --join-token-file\n");
+    return opts.joinToken;
+  }
+  if (opts.joinTokenFile !== undefined) {
+    let token: string;
+    try {
+      token = readFileSync(opts.joinTokenFile, "utf8").trim();
+    } catch (cause) {
+      throw new CliError(`cannot read the join token file ${opts.joinTokenFile}: ${(cause as Error).message}`, [], { cause });
+    }
+    if (!token) throw new CliError(`the join token file ${opts.joinTokenFile} is empty`);
+    return token;
+  }
+  return io.env["LEASEHOLD_JOIN_TOKEN"] || undefined;
 }
 
 export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {}): void {
@@ -57,20 +96,25 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
     .command("agent")
     .description("run the host agent: enroll with a join token, claim leases, run tasks in Docker")
     .requiredOption("--server <url>", "control plane URL")
-    .option("--join-token <token>", "join token for the first enrollment (env LEASEHOLD_JOIN_TOKEN)")
+    .option("--join-token-file <path>", "file holding the join token for the first enrollment (or env LEASEHOLD_JOIN_TOKEN)")
+    .option("--join-token <token>", "join token on the command line (visible in ps: prefer the file or the environment)")
     .option("--name <name>", "node name (default: this host's name)")
-    .option("--region <region>", "region", "global")
+    .option("--region <region>", "region (default: the join token's region, else global)")
     .option("--label <key=value>", "node label (repeatable)", labelOption)
     .option("--data-dir <dir>", "where the agent keeps its identity and state", ".leasehold-agent")
+    .option("--keep-exited <n>", "exited containers kept per slot for logs (default 3)", intOption(0, 1000))
+    .option("--log-level <level>", "least severe log level: debug, info, warn, error (default info)", logLevelOption)
     .action(async (opts: AgentCliOptions) => {
-      const joinToken = opts.joinToken ?? (io.env["LEASEHOLD_JOIN_TOKEN"] || undefined);
+      const joinToken = joinTokenOf(opts, io);
       const options: AgentOptions = {
         server: opts.server,
         ...(joinToken ? { joinToken } : {}),
         name: opts.name ?? hostname(),
-        region: opts.region,
+        ...(opts.region !== undefined ? { region: opts.region } : {}),
         labels: opts.label ?? {},
         dataDir: resolve(opts.dataDir),
+        ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
+        ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

@@ -1,15 +1,16 @@
-// The supervisor against a real engine: what it reports, and when it forgets a task.
+// The supervisor against a real engine: what it reports, when it forgets a task, what it clears away.
 import { randomUUID } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskReport, TaskSpec } from "../../api/agent-protocol";
 import { createLeaseChecker } from "../../agent/lease-check";
 import { memoryLeaseStore } from "../../agent/lease-store";
+import { silentLogger } from "../../agent/log";
 import { createDockerRuntime, type ContainerRuntime } from "../../agent/runtime";
-import { createSupervisor, type Supervisor } from "../../agent/supervisor";
+import { createSupervisor, type Supervisor, type SupervisorDeps } from "../../agent/supervisor";
 import { generateSigningKey, jwks, type SigningKeys } from "../../worker/auth/keys";
 import { signLease } from "../../worker/leases/lease-token";
-import { cleanupNode, eventually, requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
+import { cleanupNode, eventually, requireDocker, TEST_IMAGE, testOwner, testTask, uniqueNode } from "../support/docker";
 
 let docker: Dockerode;
 let runtime: ContainerRuntime;
@@ -39,8 +40,31 @@ function taskSpec(command: string[], restart: Partial<TaskSpec["restart"]> = {})
 
 async function lease(task: TaskSpec): Promise<{ taskId: string; lease: string }> {
   const taskId = randomUUID();
-  const token = await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch: 1, version: 1, task }, 60_000);
+  const token = await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch: 1, version: task.version, task }, 60_000);
   return { taskId, lease: token };
+}
+
+function makeSupervisor(overrides: Partial<SupervisorDeps> = {}): Supervisor {
+  return createSupervisor({
+    runtime,
+    checkLease: createLeaseChecker(jwks(keys), nodeId),
+    leaseStore: memoryLeaseStore(),
+    owner: { cluster: testOwner(node).cluster, nodeId },
+    nodeName: node,
+    now: () => Date.now(),
+    log: silentLogger,
+    reportSoon: () => undefined,
+    reconcileAfter: () => undefined,
+    ...overrides,
+  });
+}
+
+/** Reconciles until the first held task reaches `phase`. */
+async function until(s: Supervisor, phase: string, what: string, timeoutMs = 10_000): Promise<void> {
+  await eventually(async () => {
+    await s.reconcile(Date.now());
+    return s.held()[0]?.phase === phase ? true : undefined;
+  }, timeoutMs, what);
 }
 
 beforeAll(async () => {
@@ -51,16 +75,7 @@ beforeAll(async () => {
 
 beforeEach(() => {
   node = uniqueNode("sup");
-  supervisor = createSupervisor({
-    runtime,
-    checkLease: createLeaseChecker(jwks(keys), nodeId),
-    leaseStore: memoryLeaseStore(),
-    nodeName: node,
-    now: () => Date.now(),
-    log: () => undefined,
-    reportSoon: () => undefined,
-    reconcileAfter: () => undefined,
-  });
+  supervisor = makeSupervisor();
 });
 
 afterEach(async () => {
@@ -120,7 +135,7 @@ describe("supervisor fencing", () => {
     await supervisor.accept([first]);
     await supervisor.reconcile(Date.now());
     expect(supervisor.held()).toEqual([]);
-    const running = (await runtime.list({ node, all: false })).filter((c) => c.state === "running");
+    const running = (await runtime.list({ owner: { cluster: testOwner(node).cluster, nodeId }, all: false })).filter((c) => c.state === "running");
     expect(running).toEqual([]);
     // A newer epoch (the task came back to this node) is taken.
     await supervisor.accept([await leaseAt(taskId, spec, 2)]);
@@ -129,8 +144,7 @@ describe("supervisor fencing", () => {
 
   it("refuses an epoch below one it already runs, and keeps its fences across a restart", async () => {
     const store = memoryLeaseStore();
-    const make = () =>
-      createSupervisor({ runtime, checkLease: createLeaseChecker(jwks(keys), nodeId), leaseStore: store, nodeName: node, now: () => Date.now(), log: () => undefined, reportSoon: () => undefined, reconcileAfter: () => undefined });
+    const make = () => makeSupervisor({ leaseStore: store });
     const first = make();
     const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
     const taskId = randomUUID();
@@ -143,5 +157,65 @@ describe("supervisor fencing", () => {
     await restarted.accept([await leaseAt(taskId, spec, 3)]);
     expect(restarted.held()).toEqual([]);
     restarted.close();
+  });
+});
+
+describe("supervisor clears exited containers", () => {
+  it("removes those whose end was reported, keeping the newest few per slot, and never another cluster's", async () => {
+    const kept = makeSupervisor({ keepExited: 2 });
+    const spec = taskSpec(["sh", "-c", "echo run of version $LEASEHOLD_EPOCH; exit 0"]);
+    // A node of the same name in another cluster has an exited container on this engine too.
+    const foreign = await runtime.start({ task: testTask(node, { cluster: "another-cluster", nodeId, job: spec.jobId }), image: TEST_IMAGE, command: ["true"] });
+    const taskIds: string[] = [];
+    for (const version of [1, 2, 3, 4]) {
+      const granted = await lease({ ...spec, version });
+      taskIds.push(granted.taskId);
+      await kept.accept([granted]);
+      await until(kept, "complete", `version ${version} to complete`);
+      if (version < 4) kept.delivered(kept.reports());
+    }
+    // As Docker shows them: this slot's containers of this supervisor's tasks.
+    const ours = async () =>
+      (await docker.listContainers({ all: true, filters: { label: [`io.leasehold.node=${node}`] } })).map((c) => c.Labels["io.leasehold.task"]).filter((id) => taskIds.includes(id ?? ""));
+    await kept.reconcile(Date.now());
+    // Version 4 ended but its end is not reported yet: it is held, and none of the reported ones beyond two is kept.
+    expect((await ours()).sort()).toEqual([taskIds[1], taskIds[2], taskIds[3]].sort());
+    kept.delivered(kept.reports());
+    await kept.reconcile(Date.now());
+    expect((await ours()).sort()).toEqual([taskIds[2], taskIds[3]].sort());
+    expect(await kept.logs(taskIds[3]!, 10)).toContain("run of version");
+    expect((await runtime.inspect(foreign.id)).state).toBe("exited");
+    kept.close();
+  });
+});
+
+describe("supervisor start failures", () => {
+  const UNPULLABLE = "127.0.0.1:1/leasehold-test/unpullable:never";
+
+  it("an image that cannot be pulled follows the restart policy: reported starting with the error while it waits, failed once its attempts are used", async () => {
+    const spec = { ...taskSpec(["true"], { mode: "always", attempts: 2, delayMs: 300 }), image: UNPULLABLE, type: "service" as const };
+    const granted = await lease(spec);
+    const startedAt = Date.now();
+    await supervisor.accept([granted]);
+    await supervisor.reconcile(Date.now());
+    const waiting = supervisor.reports();
+    expect(waiting.map((r) => r.state)).toEqual(["starting"]);
+    expect(waiting[0]?.message).toMatch(/unpullable:never.*pull failed/);
+    expect(supervisor.held()[0]?.phase).toBe("backoff");
+    await until(supervisor, "failed", "the attempts to be used up");
+    // Two restarts, each after the policy's delay: not a hot loop.
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(2 * 300);
+    const [report] = supervisor.reports();
+    expect(report).toMatchObject({ state: "failed", restarts: 2, exitCode: null });
+    expect(report?.message).toMatch(/unpullable:never.*pull failed.*2 restarts within 60s used up/);
+  });
+
+  it("with restart mode never, a pull failure fails the task at once, with the error", async () => {
+    const spec = { ...taskSpec(["true"]), image: UNPULLABLE };
+    await supervisor.accept([await lease(spec)]);
+    await supervisor.reconcile(Date.now());
+    const [report] = supervisor.reports();
+    expect(report).toMatchObject({ state: "failed", restarts: 0 });
+    expect(report?.message).toMatch(/pull failed/);
   });
 });

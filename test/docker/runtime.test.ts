@@ -4,7 +4,7 @@ import Dockerode from "dockerode";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ContainerRuntimeError, createDockerRuntime, LABELS } from "../../agent/runtime";
 import type { ContainerEvent, ContainerRuntime, ContainerSpec } from "../../agent/runtime";
-import { cleanupNode, eventually, requireDocker, TEST_IMAGE, testTask, uniqueNode } from "../support/docker";
+import { cleanupNode, eventually, requireDocker, TEST_IMAGE, testOwner, testTask, uniqueNode } from "../support/docker";
 
 const SLEEP = ["sh", "-c", "sleep 30"];
 const HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"];
@@ -234,27 +234,51 @@ describe("list and events", () => {
       const done = await runtime.start(spec({ command: ["sh", "-c", "exit 0"] }));
       await exited(done.id);
 
-      const running = await runtime.list({ node });
+      const running = await runtime.list({ owner: testOwner(node) });
       expect(running.map((c) => c.id)).toEqual([mine.id]);
       expect(running[0]?.task?.node).toBe(node);
       expect(running[0]?.state).toBe("running");
 
-      const all = await runtime.list({ node, all: true });
+      const all = await runtime.list({ owner: testOwner(node), all: true });
       expect(all.map((c) => c.id).sort()).toEqual([mine.id, done.id].sort());
 
       await exited(theirs[1]?.id ?? "");
-      const otherAll = await runtime.list({ node: other, all: true });
+      const otherAll = await runtime.list({ owner: testOwner(other), all: true });
       expect(otherAll.map((c) => c.id).sort()).toEqual(theirs.map((c) => c.id).sort());
-      expect(await runtime.list({ node: uniqueNode("nobody"), all: true })).toEqual([]);
+      expect(await runtime.list({ owner: testOwner(uniqueNode("nobody")), all: true })).toEqual([]);
     } finally {
       await cleanupNode(other, docker);
+    }
+  });
+
+  it("lists and reports events only for its owner: a node of the same name in another cluster, or another id under the same name, is not seen", async () => {
+    const owner = testOwner(node);
+    const seen: ContainerEvent[] = [];
+    const unsubscribe = await runtime.events({ owner }, (event) => seen.push(event));
+    try {
+      const mine = await runtime.start(spec());
+      // Same node name (and id), other cluster: staging and prod on one engine.
+      const otherCluster = await runtime.start({ ...spec(), task: testTask(node, { cluster: "other-cluster" }) });
+      // Same cluster and name, other node id: the name was re-enrolled by another host, or two agents share it.
+      const otherNode = await runtime.start({ ...spec(), task: testTask(node, { nodeId: `${node}-other` }) });
+      for (const id of [otherCluster.id, otherNode.id]) expect((await runtime.inspect(id)).state).toBe("running");
+      expect((await runtime.list({ owner, all: true })).map((c) => c.id)).toEqual([mine.id]);
+      expect((await runtime.list({ owner: testOwner(node, "other-cluster"), all: true })).map((c) => c.id)).toEqual([otherCluster.id]);
+      const [listed] = await runtime.list({ owner });
+      expect(listed?.task).toMatchObject({ node, cluster: owner.cluster, nodeId: owner.nodeId });
+      await eventually(() => seen.find((e) => e.id === mine.id && e.action === "start"), 5_000, "start event");
+      await Promise.all([otherCluster.id, otherNode.id].map((id) => runtime.stop(id, { graceMs: 0 })));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seen.filter((e) => e.id !== mine.id)).toEqual([]);
+    } finally {
+      unsubscribe();
     }
   });
 
   it("delivers start, die with exit code, and destroy for its node only, promptly", async () => {
     const other = uniqueNode("rt-other");
     const seen: { event: ContainerEvent; receivedAt: number }[] = [];
-    const unsubscribe = await runtime.events({ node }, (event) => seen.push({ event, receivedAt: Date.now() }));
+    const unsubscribe = await runtime.events({ owner: testOwner(node) }, (event) => seen.push({ event, receivedAt: Date.now() }));
     try {
       const foreign = await runtime.start(spec({ command: ["sh", "-c", "exit 2"] }, other));
       const started = await runtime.start(spec({ command: ["sh", "-c", "sleep 0.3; exit 7"] }));
@@ -288,7 +312,7 @@ describe("list and events", () => {
     const flaky = createDockerRuntime({ docker: new Dockerode({ timeout: 300 }) });
     const seen: ContainerEvent[] = [];
     const drops: Error[] = [];
-    const unsubscribe = await flaky.events({ node }, (event) => seen.push(event), { onError: (error) => drops.push(error) });
+    const unsubscribe = await flaky.events({ owner: testOwner(node) }, (event) => seen.push(event), { onError: (error) => drops.push(error) });
     try {
       await eventually(() => (drops.length > 0 ? true : undefined), 3_000, "a dropped stream");
       const ids: string[] = [];

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import Dockerode from "dockerode";
 import { nodeSelector } from "../../agent/runtime/labels";
-import type { TaskIdentity } from "../../agent/runtime/labels";
+import type { NodeOwner, TaskIdentity } from "../../agent/runtime/labels";
 
 /** Built locally by scripts/ensure-docker.sh from a static busybox: /bin/sh, busybox applets, /www/index.html. */
 export const TEST_IMAGE = process.env["LEASEHOLD_TEST_IMAGE"] ?? "leasehold-test/busybox:latest";
@@ -51,9 +51,17 @@ export function uniqueNode(prefix = "test"): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/** The cluster test containers belong to unless a test says otherwise. */
+export const TEST_CLUSTER = "test-cluster";
+
+/** The owner of `node`'s test containers: the node name doubles as its id. */
+export function testOwner(node: string, cluster = TEST_CLUSTER): NodeOwner {
+  return { cluster, nodeId: node };
+}
+
 /** A task identity on `node` with a fresh task id. */
 export function testTask(node: string, overrides: Partial<TaskIdentity> = {}): TaskIdentity {
-  return { task: randomUUID(), job: "web", namespace: "default", slot: 0, version: 1, epoch: 1, node, ...overrides };
+  return { task: randomUUID(), job: "web", namespace: "default", slot: 0, version: 1, epoch: 1, node, ...testOwner(node), ...overrides };
 }
 
 /** Polls `fn` until it returns a value other than undefined, or throws after `timeoutMs`. */

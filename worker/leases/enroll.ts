@@ -1,6 +1,7 @@
 // Enrollment: a join token (hashed at rest, optional expiry, max uses, region binding) buys a node
 // record and a short-lived node credential. One write batch: the node row is written only if the
-// token is valid, the token use is counted only if the node row was written.
+// token is valid, the token use is counted only if the node row was written. A node that names no region
+// takes the one its token is bound to (else "global"); one that names another region is refused.
 import type { EnrollRequest, EnrollResponse } from "../../api/agent-protocol";
 import { enrollRequestSchema } from "../../api/agent-protocol";
 import { writeBatch } from "../../db/batch";
@@ -15,7 +16,8 @@ import { LIVE_SQL } from "../../db/queries/task-states";
 
 const TOKEN_VALID = `EXISTS (SELECT 1 FROM join_tokens WHERE hash = :hash AND revoked_at IS NULL
   AND (expires_at IS NULL OR expires_at > :now) AND (max_uses IS NULL OR uses < max_uses)
-  AND (region IS NULL OR region = :region))`;
+  AND (region IS NULL OR :region IS NULL OR region = :region))`;
+const REGION = `coalesce(:region, (SELECT region FROM join_tokens WHERE hash = :hash), 'global')`;
 
 export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: ReturnType<typeof enrollRequestSchema.parse>): Promise<EnrollResponse> {
   await deps.clock.sync(deps.store.client);
@@ -26,7 +28,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
   const args = {
     hash,
     now,
-    region: body.region,
+    region: body.region ?? null,
     id: deps.newId(),
     name: body.name,
     labels: JSON.stringify(body.labels),
@@ -45,7 +47,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       // rebuilt), and its credential generation rises so older credentials stop working.
       sql: `INSERT INTO nodes (id, name, region, labels, cpu, memory, port_min, port_max, status, eligible, credential_generation,
               agent_version, join_token_id, created_at, updated_at)
-            SELECT :id, :name, :region, :labels, :cpu, :memory, :portMin, :portMax, 'initializing', 1, 1, :agentVersion,
+            SELECT :id, :name, ${REGION}, :labels, :cpu, :memory, :portMin, :portMax, 'initializing', 1, 1, :agentVersion,
               (SELECT id FROM join_tokens WHERE hash = :hash), :now, :now
             WHERE ${TOKEN_VALID}
             ON CONFLICT(name) DO UPDATE SET region = excluded.region, labels = excluded.labels, cpu = excluded.cpu,
@@ -53,13 +55,14 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
               credential_generation = nodes.credential_generation + 1, agent_version = excluded.agent_version,
               join_token_id = excluded.join_token_id, updated_at = excluded.updated_at
             WHERE nodes.last_heartbeat_at IS NULL OR nodes.last_heartbeat_at < :liveSince OR nodes.status = 'down'
-            RETURNING id, credential_generation`,
+            RETURNING id, credential_generation, region`,
       args,
     },
     { sql: "UPDATE join_tokens SET uses = uses + 1 WHERE hash = :hash AND changes() = 1", args: { hash } },
     {
-      sql: `INSERT INTO audit (at, actor, action, target, detail) SELECT :now, 'node:' || :name, 'node.enroll', :name, :detail WHERE changes() = 1`,
-      args: { now, name: body.name, detail: JSON.stringify({ region: body.region, capacity: body.capacity }) },
+      sql: `INSERT INTO audit (at, actor, action, target, detail)
+            SELECT :now, 'node:' || :name, 'node.enroll', :name, json_object('region', ${REGION}, 'capacity', json(:capacity)) WHERE changes() = 1`,
+      args: { now, name: body.name, hash, region: body.region ?? null, capacity: JSON.stringify(body.capacity) },
     },
     {
       // A takeover of an existing name by another host fences everything the name held: those tasks are
@@ -76,10 +79,13 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
   ]);
   const row = results[0]?.rows[0];
   if (!row) throw await enrollRefusal(deps, hash, body.region, body.name, now);
+  const region = String(row["region"]);
   const nodeId = String(row["id"]);
   const generation = Number(row["credential_generation"]);
   const credential = await issueNodeCredential(deps.keys, deps.clock, nodeId, generation, deps.config.credentialTtl);
-  return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"] };
+  // The signing key's thumbprint names the cluster: agents pin that key already, and two control planes
+  // (staging, prod) never share one.
+  return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"], clusterId: deps.keys.kid, region };
 }
 
 /** The node a previous credential belonged to, if it verifies (expiry aside: it may have lapsed offline). */
@@ -94,14 +100,14 @@ async function sameHost(deps: ResolvedDeps, credential: string): Promise<{ nodeI
 }
 
 /** Explains a refused enrollment; runs only on the failure path. */
-async function enrollRefusal(deps: ResolvedDeps, hash: string, region: string, name: string, now: number) {
+async function enrollRefusal(deps: ResolvedDeps, hash: string, region: string | undefined, name: string, now: number) {
   const token = await deps.store.client.execute({ sql: "SELECT revoked_at, expires_at, max_uses, uses, region FROM join_tokens WHERE hash = ?", args: [hash] });
   const t = token.rows[0];
   if (!t) return unauthorized("join token is not valid");
   if (t["revoked_at"] !== null) return unauthorized("join token has been revoked");
   if (t["expires_at"] !== null && Number(t["expires_at"]) <= now) return unauthorized("join token has expired");
   if (t["max_uses"] !== null && Number(t["uses"]) >= Number(t["max_uses"])) return unauthorized("join token has been used up");
-  if (t["region"] !== null && t["region"] !== region) return forbidden(`join token is bound to region "${String(t["region"])}", not "${region}"`);
+  if (t["region"] !== null && region !== undefined && t["region"] !== region) return forbidden(`join token is bound to region "${String(t["region"])}", not "${region}"`);
   return conflict(`a live node named "${name}" is already enrolled`);
 }
 

@@ -1,0 +1,84 @@
+// `leasehold agent` in-process with a stand-in runAgent: where the join token comes from (a file or the
+// environment, so it is not in `ps`), and the options it passes on.
+import { EventEmitter } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AgentOptions } from "../../cli/commands/agent";
+import { runCli } from "../../cli/main";
+
+const SERVER = "http://127.0.0.1:1";
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "leasehold-agent-cli-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `leasehold agent …`; the stand-in agent stops as soon as it has started. */
+async function agentCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string; received: AgentOptions | undefined }> {
+  const signals = new EventEmitter();
+  let received: AgentOptions | undefined;
+  let stderr = "";
+  const code = await runCli(["agent", "--server", SERVER, ...args], {
+    stdout: { write: () => true },
+    stderr: { write: (s: string) => (stderr += s) },
+    env,
+    fetch: globalThis.fetch,
+    signals,
+    runAgent: async (opts) => {
+      received = opts;
+      setTimeout(() => signals.emit("SIGTERM"), 0);
+      return { nodeId: "n", stop: async () => {} };
+    },
+  });
+  return { code, stderr, received };
+}
+
+describe("leasehold agent's join token", () => {
+  it("is read from --join-token-file, trimmed, without a warning", async () => {
+    const file = join(dir, "join-token");
+    writeFileSync(file, "lhj_file.secret\n", { mode: 0o600 });
+    const r = await agentCli(["--join-token-file", file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.received?.joinToken).toBe("lhj_file.secret");
+    expect(r.stderr).not.toContain("warning");
+  });
+
+  it("is read from LEASEHOLD_JOIN_TOKEN", async () => {
+    const r = await agentCli([], { LEASEHOLD_JOIN_TOKEN: "lhj_env.secret" });
+    expect(r.received?.joinToken).toBe("lhj_env.secret");
+    expect(r.stderr).not.toContain("warning");
+  });
+
+  it("still works on the command line, with a warning that ps shows it", async () => {
+    const r = await agentCli(["--join-token", "lhj_argv.secret"]);
+    expect(r.received?.joinToken).toBe("lhj_argv.secret");
+    expect(r.stderr).toContain("warning: a join token on the command line is visible to other users in ps");
+  });
+
+  it("refuses a missing or empty file, and both sources at once", async () => {
+    const missing = await agentCli(["--join-token-file", join(dir, "nope")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: cannot read the join token file .*nope/);
+    const empty = join(dir, "empty");
+    writeFileSync(empty, "\n");
+    expect((await agentCli(["--join-token-file", empty])).stderr).toMatch(/^error: the join token file .* is empty/);
+    const both = await agentCli(["--join-token", "a", "--join-token-file", empty]);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain("not both");
+    expect(both.received).toBeUndefined();
+  });
+});
+
+describe("leasehold agent's options", () => {
+  it("leaves the region to the join token unless given, and passes --keep-exited and --log-level on", async () => {
+    const plain = await agentCli([]);
+    expect(plain.received).not.toHaveProperty("region");
+    const r = await agentCli(["--region", "eu", "--keep-exited", "0", "--log-level", "warn"]);
+    expect(r.received).toMatchObject({ region: "eu", keepExited: 0, logLevel: "warn" });
+    const bad = await agentCli(["--log-level", "loud"]);
+    expect(bad.code).toBe(1);
+  });
+});
