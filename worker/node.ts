@@ -9,6 +9,7 @@ import { createAdaptorServer, type ServerType } from "@hono/node-server";
 import { openDatabase } from "../db/client";
 import { migrateDatabase } from "../db/migrate";
 import { createStore } from "../db/store";
+import { ensurePrivateDir, type TightenedWarning } from "../lib/private-files";
 import { createControlPlane, type ControlPlane } from "./app";
 import { bootstrap } from "./bootstrap";
 import { systemClock, type Clock } from "./clock";
@@ -43,10 +44,13 @@ const LISTEN_BACKLOG = 4_096;
 export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
   const config = opts.config ?? configFromEnv(process.env);
   const clock = opts.clock ?? systemClock;
-  const client = await openDatabase({ url: opts.libsqlUrl, authToken: opts.libsqlAuthToken, dataDir: opts.dataDir });
+  const warn: TightenedWarning = (message) => (opts.log ? opts.log(message, { level: "warn" }) : console.error(JSON.stringify({ level: "warn", message })));
+  // The key lives here even when the database is remote.
+  ensurePrivateDir(opts.dataDir, warn);
+  const client = await openDatabase({ url: opts.libsqlUrl, authToken: opts.libsqlAuthToken, dataDir: opts.dataDir, warn });
   await migrateDatabase(client);
   const store = createStore(client);
-  const keys = await loadOrCreateSigningKey(opts.dataDir);
+  const keys = await loadOrCreateSigningKey(opts.dataDir, warn);
   const adminToken = await bootstrap(store, keys, clock, config.tokenTtl);
   const controlPlane = createControlPlane({ store, keys, clock, config, ...(opts.log ? { log: opts.log } : {}) });
 
