@@ -1,7 +1,8 @@
 // The agent's identity on disk: node id, credential and the control plane's pinned public keys.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JWK } from "jose";
+import { ensurePrivateDir, tightenPrivateDir, tightenPrivateFile, writePrivateFile, type TightenedWarning } from "../lib/private-files";
 
 export interface AgentIdentity {
   server: string;
@@ -18,9 +19,16 @@ export interface AgentIdentity {
 
 const FILE = "agent.json";
 
-export function loadIdentity(dataDir: string): AgentIdentity | undefined {
+/** Where state-file warnings go when the caller passes no logger: a JSON line on stderr, as the agent logs. */
+export const warnOnStderr: TightenedWarning = (message) => console.error(JSON.stringify({ at: new Date().toISOString(), level: "warn", message }));
+
+/** Reads the stored identity. The state dir and the file are tightened first if others could read them. */
+export function loadIdentity(dataDir: string, warn: TightenedWarning = warnOnStderr): AgentIdentity | undefined {
+  if (!tightenPrivateDir(dataDir, warn)) return undefined;
+  const path = join(dataDir, FILE);
   try {
-    return JSON.parse(readFileSync(join(dataDir, FILE), "utf8")) as AgentIdentity;
+    tightenPrivateFile(path, warn);
+    return JSON.parse(readFileSync(path, "utf8")) as AgentIdentity;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
@@ -28,9 +36,7 @@ export function loadIdentity(dataDir: string): AgentIdentity | undefined {
 }
 
 /** Written atomically (temp file + rename) with owner-only permissions: it holds a credential. */
-export function saveIdentity(dataDir: string, identity: AgentIdentity): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const tmp = join(dataDir, `${FILE}.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(identity, null, 2), { mode: 0o600 });
-  renameSync(tmp, join(dataDir, FILE));
+export function saveIdentity(dataDir: string, identity: AgentIdentity, warn: TightenedWarning = warnOnStderr): void {
+  ensurePrivateDir(dataDir, warn);
+  writePrivateFile(join(dataDir, FILE), JSON.stringify(identity, null, 2));
 }

@@ -1,7 +1,9 @@
 // The agent's newest lease per task, kept in its data directory. Container labels hold the lease a
 // container was started under; renewals re-sign it later, and a restarted agent must present the newest.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensurePrivateDir, tightenPrivateFile, writePrivateFile, type TightenedWarning } from "../lib/private-files";
+import { warnOnStderr } from "./identity";
 
 export interface LeaseStore {
   load(): Record<string, string>;
@@ -18,7 +20,9 @@ const FILE = "leases.json";
 const FENCES = "fences.json";
 const CONTACT = "contact.json";
 
-function readJson<T>(path: string, empty: T): T {
+function readJson<T>(path: string, empty: T, warn: TightenedWarning): T {
+  // Outside the catch: a file that cannot be made private is an error to see, not an empty store.
+  tightenPrivateFile(path, warn);
   try {
     return JSON.parse(readFileSync(path, "utf8")) as T;
   } catch {
@@ -26,26 +30,25 @@ function readJson<T>(path: string, empty: T): T {
   }
 }
 
-function writeJson(dataDir: string, path: string, value: unknown): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
-  renameSync(tmp, path);
-}
-
-export function createLeaseStore(dataDir: string): LeaseStore {
+/** Files written owner-only (temp file + rename); a state dir or file found readable by others is tightened. */
+export function createLeaseStore(dataDir: string, warn: TightenedWarning = warnOnStderr): LeaseStore {
   const path = join(dataDir, FILE);
   const fences = join(dataDir, FENCES);
+  const contact = join(dataDir, CONTACT);
+  const writeJson = (file: string, value: unknown) => {
+    ensurePrivateDir(dataDir, warn);
+    writePrivateFile(file, JSON.stringify(value));
+  };
   return {
-    load: () => readJson<Record<string, string>>(path, {}),
-    save: (leases) => writeJson(dataDir, path, leases),
-    loadFences: () => readJson<Record<string, number>>(fences, {}),
-    saveFences: (f) => writeJson(dataDir, fences, f),
+    load: () => readJson<Record<string, string>>(path, {}, warn),
+    save: (leases) => writeJson(path, leases),
+    loadFences: () => readJson<Record<string, number>>(fences, {}, warn),
+    saveFences: (f) => writeJson(fences, f),
     loadContact: () => {
-      const at = readJson<{ at?: unknown }>(join(dataDir, CONTACT), {}).at;
+      const at = readJson<{ at?: unknown }>(contact, {}, warn).at;
       return typeof at === "number" && Number.isFinite(at) ? at : null;
     },
-    saveContact: (at) => writeJson(dataDir, join(dataDir, CONTACT), { at }),
+    saveContact: (at) => writeJson(contact, { at }),
   };
 }
 

@@ -10,6 +10,7 @@ import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
+import { registerToken } from "./commands/token";
 import { CliError, defaultIo, type CliIo } from "./io";
 
 export type { CliIo } from "./io";
@@ -36,6 +37,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerLogs(program, full);
   registerStop(program, full);
   registerDb(program, full);
+  registerToken(program, full);
   registerAgent(program, full, io);
   registerBootstrap(program, full);
   return program;

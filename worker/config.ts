@@ -21,6 +21,8 @@ export const configSchema = z.object({
   sweepInterval: duration({ min: 100 }).prefault("5s"),
   /** Longest a claim may long-poll. */
   maxClaimWait: duration({ max: 60_000 }).prefault("20s"),
+  /** Node only: the longest a client may take to send one whole request (headers and body); see worker/node.ts. */
+  requestTimeout: duration({ min: 500, max: 600_000 }).prefault("30s"),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -30,17 +32,30 @@ export function parseConfig(input: ConfigInput = {}): Config {
   return configSchema.parse(input);
 }
 
-/** Reads LEASEHOLD_* settings from an environment map (process.env or Worker bindings). */
+const ENV_NAMES: Partial<Record<keyof Config, string>> = {
+  heartbeatInterval: "LEASEHOLD_HEARTBEAT_INTERVAL",
+  leaseTtl: "LEASEHOLD_LEASE_TTL",
+  maxHeartbeatsPerSecond: "LEASEHOLD_MAX_HEARTBEATS_PER_SECOND",
+  credentialTtl: "LEASEHOLD_CREDENTIAL_TTL",
+  tokenTtl: "LEASEHOLD_TOKEN_TTL",
+  bodyLimitBytes: "LEASEHOLD_BODY_LIMIT",
+  sweepInterval: "LEASEHOLD_SWEEP_INTERVAL",
+  requestTimeout: "LEASEHOLD_REQUEST_TIMEOUT",
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Reads LEASEHOLD_* settings from an environment map (process.env or Worker bindings); a bad one throws ConfigError naming it. */
 export function configFromEnv(env: Record<string, unknown>): Config {
-  const pick = (name: string) => (typeof env[name] === "string" && env[name] !== "" ? (env[name] as string) : undefined);
-  const input: Record<string, string | undefined> = {
-    heartbeatInterval: pick("LEASEHOLD_HEARTBEAT_INTERVAL"),
-    leaseTtl: pick("LEASEHOLD_LEASE_TTL"),
-    maxHeartbeatsPerSecond: pick("LEASEHOLD_MAX_HEARTBEATS_PER_SECOND"),
-    credentialTtl: pick("LEASEHOLD_CREDENTIAL_TTL"),
-    tokenTtl: pick("LEASEHOLD_TOKEN_TTL"),
-    bodyLimitBytes: pick("LEASEHOLD_BODY_LIMIT"),
-    sweepInterval: pick("LEASEHOLD_SWEEP_INTERVAL"),
-  };
-  return configSchema.parse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
+  const input: Record<string, string> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const value = env[name];
+    if (typeof value === "string" && value !== "") input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${ENV_NAMES[i.path[0] as keyof Config] ?? i.path.join(".")}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
+  throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, { cause: parsed.error });
 }
