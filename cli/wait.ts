@@ -10,7 +10,12 @@
 //   re-evaluates waiting jobs in the request that makes a node ready or eligible. So while the fleet stands
 //   still nothing is coming. The window rides out a placement being written while we read (an apply whose
 //   evaluation went to the background, a heartbeat in flight) and is still seconds, not the timeout.
+//   One gap: room freed by another job's task ending is offered to waiting jobs by the sweep (every 5 s on
+//   Node by default), not at once; a wait whose window closes first says "cannot be placed" although the
+//   sweep is about to place the slot. Nothing is lost by it: the job is stored and is placed all the same.
 import type { Node } from "./api-types";
+import { EXIT } from "./exit-codes";
+import { CliError } from "./io";
 import type { Readiness, SlotReadiness } from "./readiness";
 
 export const NO_ROOM_SETTLE_MS = 2_000;
@@ -19,6 +24,7 @@ export type WaitVerdict =
   | { kind: "ready" }
   | { kind: "gave-up"; slots: SlotReadiness[] }
   | { kind: "unplaced"; slots: SlotReadiness[] }
+  | { kind: "timeout" }
   | { kind: "waiting" };
 
 export interface WaitObservation {
@@ -71,6 +77,25 @@ export class WaitJudge {
   /** At the deadline: slots still waiting for room say more than "timed out". */
   static atDeadline(r: Readiness): WaitVerdict {
     const unplaced = r.slots.filter((s) => s.unplaced !== null);
-    return unplaced.length > 0 ? { kind: "unplaced", slots: unplaced } : { kind: "waiting" };
+    return unplaced.length > 0 ? { kind: "unplaced", slots: unplaced } : { kind: "timeout" };
+  }
+}
+
+/** What an unplaced job still has going for it. */
+export const STORED_HINT = "the job is stored, and its slots are placed once the fleet has room for them";
+
+/** The error a wait ends with, its exit code saying which end it came to; each names the slots' last word. */
+export function waitFailure(jobId: string, verdict: Exclude<WaitVerdict, { kind: "ready" | "waiting" }>, r: Readiness, seconds: string): CliError {
+  switch (verdict.kind) {
+    case "gave-up": {
+      const why = verdict.slots.map((s) => `slot ${s.slot} ${s.state}${s.message ? `: ${s.message}` : ""}`);
+      return new CliError(`job ${jobId} cannot become ready: ${why.join("; ")} (its reschedule attempts are spent: it is not replaced)`, [], { exitCode: EXIT.failed });
+    }
+    case "unplaced": {
+      const why = verdict.slots.map((s) => `slot ${s.slot}: ${s.unplaced}`);
+      return new CliError(`job ${jobId} cannot be placed: ${why.join("; ")}; ${STORED_HINT}`, [], { exitCode: EXIT.unplaced });
+    }
+    case "timeout":
+      return new CliError(`job ${jobId} not ready after ${seconds}s: ${r.progress}; ${r.missing.join("; ")}`, [], { exitCode: EXIT.timeout });
   }
 }

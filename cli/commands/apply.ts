@@ -10,7 +10,7 @@ import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
 import { CliError, sleep, type CliIo } from "../io";
 import { durationOption } from "../options";
 import { readiness } from "../readiness";
-import { fleetFingerprint, WaitJudge } from "../wait";
+import { fleetFingerprint, STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
 const POLL_MS = 500;
 
@@ -109,20 +109,10 @@ async function waitForJob(ctx: CommandContext, applied: ApplyResponse, timeoutMs
     for (const s of seen.slots) ctx.note(`  slot ${s.slot}: ${s.phrase}`);
     const left = deadline - Date.now();
     const verdict = left <= 0 && seen.verdict.kind === "waiting" ? WaitJudge.atDeadline(r) : seen.verdict;
-    if (verdict.kind === "gave-up") {
-      const why = verdict.slots.map((s) => `slot ${s.slot} ${s.state}${s.message ? `: ${s.message}` : ""}`);
-      throw new CliError(`job ${id} cannot become ready: ${why.join("; ")} (its reschedule attempts are spent: it is not replaced)`, [], { exitCode: EXIT.failed });
-    }
-    if (verdict.kind === "unplaced") {
-      const why = verdict.slots.map((s) => `slot ${s.slot}: ${s.unplaced}`);
-      throw new CliError(`job ${id} cannot be placed: ${why.join("; ")}; ${STORED_HINT}`, [], { exitCode: EXIT.unplaced });
-    }
-    if (left <= 0) throw new CliError(`job ${id} not ready after ${seconds}s: ${r.progress}; ${r.missing.join("; ")}`, [], { exitCode: EXIT.timeout });
+    if (verdict.kind !== "waiting" && verdict.kind !== "ready") throw waitFailure(id, verdict, r, seconds);
     await sleep(Math.min(POLL_MS, left));
   }
 }
-
-const STORED_HINT = "the job is stored, and its slots are placed once the fleet has room for them";
 
 /** The fleet's fingerprint; a fleet that cannot be read counts as unchanged, so the slots' reasons decide. */
 async function fleetOf(client: ControlPlaneClient): Promise<string> {

@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { JobDetail, Node, Task } from "../../cli/api-types";
 import { readiness } from "../../cli/readiness";
-import { fleetFingerprint, NO_ROOM_SETTLE_MS, WaitJudge } from "../../cli/wait";
+import { EXIT } from "../../cli/exit-codes";
+import { fleetFingerprint, NO_ROOM_SETTLE_MS, WaitJudge, waitFailure } from "../../cli/wait";
 
 function task(slot: number, over: Partial<Task> = {}): Task {
   return { id: `t${slot}`, slot, version: 1, nodeId: "n1", state: "running", desired: "run", epoch: 1, leaseExpiresAt: null, health: null, exitCode: null, restarts: 0, attempt: 1, boundPorts: [], message: null, ...over };
@@ -77,6 +78,25 @@ describe("WaitJudge", () => {
 
   it("at the deadline, says a slot waits for room rather than only that time ran out", () => {
     expect(WaitJudge.atDeadline(readiness(detail([noRoom(0)])))).toMatchObject({ kind: "unplaced" });
-    expect(WaitJudge.atDeadline(readiness(detail([task(0, { state: "placed" })])))).toEqual({ kind: "waiting" });
+    expect(WaitJudge.atDeadline(readiness(detail([task(0, { state: "placed" })])))).toEqual({ kind: "timeout" });
+  });
+});
+
+describe("waitFailure", () => {
+  it("gives each end its own exit code and the slots' last word", () => {
+    const gaveUp = readiness(detail([task(0), task(1, { state: "failed", message: "pull access denied for nosuch/image\nrepository does not exist", final: true })]));
+    const failed = waitFailure("default/web", { kind: "gave-up", slots: gaveUp.slots.filter((s) => s.gaveUp) }, gaveUp, "0.5");
+    expect(failed.exitCode).toBe(EXIT.failed);
+    expect(failed.message).toBe("job default/web cannot become ready: slot 1 failed: pull access denied for nosuch/image repository does not exist (its reschedule attempts are spent: it is not replaced)");
+
+    const full = readiness(detail([noRoom(0)]));
+    const unplaced = waitFailure("default/web", { kind: "unplaced", slots: full.slots }, full, "2.1");
+    expect(unplaced.exitCode).toBe(EXIT.unplaced);
+    expect(unplaced.message).toBe("job default/web cannot be placed: slot 0: no node with 250m cpu and 128MiB memory: 1 node short on cpu; the job is stored, and its slots are placed once the fleet has room for them");
+
+    const slow = readiness(detail([task(0, { state: "leased" })]));
+    const timeout = waitFailure("default/web", { kind: "timeout" }, slow, "120.0");
+    expect(timeout.exitCode).toBe(EXIT.timeout);
+    expect(timeout.message).toBe("job default/web not ready after 120.0s: 0/1 running, 0 healthy; slot 0: leased");
   });
 });
