@@ -25,7 +25,10 @@ export interface Task {
   restarts: number;
   attempt: number;
   boundPorts: { container: number; host: number }[];
+  /** The task's last error, or why its slot waits (a pending task: the reason no node takes it). */
   message: string | null;
+  /** True when the control plane will not replace this task's slot on its own; absent (older servers) means false. */
+  final?: boolean;
 }
 
 /** The stored spec as the API returns it: only the fields the CLI reads are named. */
@@ -46,6 +49,8 @@ export interface Evaluation {
 export interface ApplyResponse {
   job: Job;
   changed: boolean;
+  /** Set when only replicas changed: a scale, no new version. */
+  scaled?: { from: number; to: number };
   evaluation?: Evaluation;
 }
 

@@ -36,7 +36,7 @@ export class ControlPlaneClient {
   readonly addr: string;
 
   constructor(private readonly opts: ClientOptions) {
-    this.addr = opts.addr.replace(/\/+$/, "");
+    this.addr = controlPlaneBase(opts.addr);
     this.fetchFn = opts.fetch ?? globalThis.fetch;
   }
 
@@ -89,6 +89,21 @@ export class ControlPlaneClient {
   getLogRequest(id: string): Promise<LogRequest> {
     return this.request("GET", `/v1/log-requests/${enc(id)}`);
   }
+}
+
+/**
+ * The control plane's base URL as paths are appended to it: without trailing slashes, and without a
+ * trailing /v1, which people copy from the API's own paths (`http://host:7400/v1/` is `http://host:7400`).
+ */
+export function controlPlaneBase(addr: string): string {
+  let url: URL;
+  try {
+    url = new URL(addr);
+  } catch {
+    return addr.replace(/\/+$/, "");
+  }
+  // Only the path is trimmed: a host called v1 stays. A prefix before /v1 (a proxy's) stays too.
+  return url.origin + url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "").replace(/\/+$/, "");
 }
 
 function problemError(res: Response, text: string): ApiError {

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { z } from "zod";
+import { controlPlaneBase } from "./client";
 import { CliError } from "./io";
 
 export interface CliConfig {
@@ -71,5 +72,5 @@ export function resolveCliConfig(flags: { addr?: string | undefined; token?: str
     throw new CliError(`control plane address "${addr}" is not a URL (e.g. http://127.0.0.1:7400)`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliError(`control plane address "${addr}" must be http:// or https://`);
-  return { addr: addr.replace(/\/+$/, ""), token };
+  return { addr: controlPlaneBase(addr), token };
 }

@@ -28,6 +28,9 @@ export function formatAge(at: number | null, now: number): string {
   return `${Math.round(h / 24)}d`;
 }
 
+/** A message as one line: an agent's error (a pull failure, a daemon's answer) may span several. */
+export const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
+
 export const dash = (v: string | number | null | undefined) => (v === null || v === undefined || v === "" ? "-" : String(v));
 
 export function formatJson(value: unknown): string {

@@ -34,4 +34,17 @@ export function defaultIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, fetch: globalThis.fetch };
 }
 
+/**
+ * A reader that went away (`leasehold status -o json | head -1`) ends the run quietly, with 0: there is
+ * nobody left to tell, and the reader chose to stop reading. Other stream errors stay loud.
+ */
+export function exitQuietlyOnBrokenPipe(streams: NodeJS.WritableStream[], exit: (code: number) => void = (code) => process.exit(code)): void {
+  for (const stream of streams) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      exit(0);
+    });
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));

@@ -11,7 +11,8 @@ import { registerNodes } from "./commands/nodes";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
-import { CliError, defaultIo, type CliIo } from "./io";
+import { EXIT_CODES_HELP } from "./exit-codes";
+import { CliError, defaultIo, exitQuietlyOnBrokenPipe, type CliIo } from "./io";
 
 export type { CliIo } from "./io";
 
@@ -24,6 +25,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
     .addOption(new Option("--token <token>", "operator token (env LEASEHOLD_TOKEN)"))
     .addOption(new Option("-n, --namespace <ns>", "namespace").default("default"))
     .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"))
+    .addHelpText("after", EXIT_CODES_HELP)
     .showSuggestionAfterError()
     .configureOutput({
       writeOut: (s) => void full.stdout.write(s),
@@ -74,6 +76,7 @@ function fieldLines(fields: { path: string; message: string }[]): string {
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  exitQuietlyOnBrokenPipe([process.stdout, process.stderr]);
   const code = await runCli(argv);
   process.exitCode = code;
   // Anything still holding the event loop open (an agent's sockets, keep-alive) must not hold the exit.

@@ -4,10 +4,13 @@ import { Option, type Command } from "commander";
 import { isMap, parseDocument } from "yaml";
 import { JobFileError, readJobFile } from "../../api/job-file";
 import type { ApplyResponse, JobDetail } from "../api-types";
+import type { ControlPlaneClient } from "../client";
 import { commandContext, type CommandContext } from "../context";
+import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
 import { CliError, sleep, type CliIo } from "../io";
 import { durationOption } from "../options";
 import { readiness } from "../readiness";
+import { fleetFingerprint, STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
 const POLL_MS = 500;
 
@@ -21,8 +24,9 @@ export function registerApply(program: Command, io: CliIo): void {
     .command("apply")
     .description("create or update a job from a YAML or JSON job file")
     .argument("<file>", "job file")
-    .option("--wait", "wait until every replica is running and healthy (batch: complete)")
+    .option("--wait", "wait until every replica is running and healthy (batch: complete); stop early once it cannot be")
     .addOption(new Option("--timeout <duration>", "how long --wait waits").argParser(durationOption).default(120_000, "2m"))
+    .addHelpText("after", EXIT_CODES_HELP)
     .action(async (file: string, opts: ApplyOptions, cmd: Command) => {
       const ctx = commandContext(cmd, io);
       const text = await prepareJobFile(ctx, file);
@@ -31,6 +35,11 @@ export function registerApply(program: Command, io: CliIo): void {
       if (!opts.wait) {
         if (ctx.output === "json") ctx.json(result);
         else ctx.out(describeApply(result));
+        const unplaced = unplacedByApply(result);
+        if (unplaced.length > 0) {
+          const slots = unplaced.length === 1 ? "1 slot" : `${unplaced.length} slots`;
+          throw new CliError(`${slots} of ${result.job.id} could not be placed; ${STORED_HINT}`, [], { exitCode: EXIT.unplaced });
+        }
         return;
       }
       if (ctx.output === "table") ctx.out(describeApply(result));
@@ -65,7 +74,8 @@ async function prepareJobFile(ctx: CommandContext, file: string): Promise<string
 }
 
 function describeApply(r: ApplyResponse): string {
-  const lines = [`job ${r.job.id} ${r.changed ? "applied" : "unchanged"}: version ${r.job.version}`];
+  const what = r.scaled ? `scaled from ${r.scaled.from} to ${r.scaled.to}` : r.changed ? "applied" : "unchanged";
+  const lines = [`job ${r.job.id} ${what}: version ${r.job.version}`];
   const e = r.evaluation;
   if (e) {
     const counts = (["placed", "replaced", "stopped"] as const).filter((k) => (e[k] ?? 0) > 0).map((k) => `${e[k]} ${k}`);
@@ -75,24 +85,41 @@ function describeApply(r: ApplyResponse): string {
   return lines.join("\n");
 }
 
+/** The apply's own evaluation: the slots of this job it could not place. */
+function unplacedByApply(r: ApplyResponse) {
+  return (r.evaluation?.unplaced ?? []).filter((u) => u.jobId === undefined || u.jobId === r.job.id);
+}
+
 async function waitForJob(ctx: CommandContext, applied: ApplyResponse, timeoutMs: number): Promise<JobDetail> {
   const client = ctx.client();
   const { namespace, name, id } = applied.job;
   const started = Date.now();
   const deadline = started + timeoutMs;
-  let last = "";
+  const judge = new WaitJudge();
   for (;;) {
     const detail = await client.getJob(namespace, name);
     const r = readiness(detail);
+    const fleet = r.slots.some((s) => s.unplaced !== null) ? await fleetOf(client) : null;
+    const seen = judge.observe(r, fleet, Date.now());
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    if (r.ready) {
+    if (seen.verdict.kind === "ready") {
       if (ctx.output === "table") ctx.out(`job ${id} ready: ${r.progress} (${seconds}s)`);
       return detail;
     }
-    if (r.progress !== last) ctx.note(`waiting for ${id}: ${r.progress}`);
-    last = r.progress;
+    if (seen.progress !== null) ctx.note(`waiting for ${id}: ${seen.progress}`);
+    for (const s of seen.slots) ctx.note(`  slot ${s.slot}: ${s.phrase}`);
     const left = deadline - Date.now();
-    if (left <= 0) throw new CliError(`job ${id} not ready after ${seconds}s: ${r.progress}; ${r.missing.join("; ")}`);
+    const verdict = left <= 0 && seen.verdict.kind === "waiting" ? WaitJudge.atDeadline(r) : seen.verdict;
+    if (verdict.kind !== "waiting" && verdict.kind !== "ready") throw waitFailure(id, verdict, r, seconds);
     await sleep(Math.min(POLL_MS, left));
+  }
+}
+
+/** The fleet's fingerprint; a fleet that cannot be read counts as unchanged, so the slots' reasons decide. */
+async function fleetOf(client: ControlPlaneClient): Promise<string> {
+  try {
+    return fleetFingerprint((await client.listNodes()).nodes);
+  } catch {
+    return "unknown";
   }
 }

@@ -4,6 +4,7 @@ import { Option, type Command } from "commander";
 import type { LogRequest } from "../api-types";
 import { commandContext } from "../context";
 import { shortId } from "../format";
+import { ApiError, type ControlPlaneClient } from "../client";
 import { CliError, sleep, type CliIo } from "../io";
 import { durationOption, intOption } from "../options";
 import { nodeNamesById } from "./status";
@@ -27,7 +28,7 @@ export function registerLogs(program: Command, io: CliIo): void {
     .action(async (name: string, opts: LogsOptions, cmd: Command) => {
       const ctx = commandContext(cmd, io);
       const client = ctx.client();
-      const { requests } = await client.requestLogs(ctx.namespace, name, { tail: opts.tail, ...(opts.task ? { taskId: opts.task } : {}) });
+      const { requests } = await requestLogs(client, ctx.namespace, name, { tail: opts.tail, ...(opts.task ? { taskId: opts.task } : {}) });
       const deadline = Date.now() + opts.timeout;
       const answers = new Map<string, LogRequest>();
       for (;;) {
@@ -44,8 +45,12 @@ export function registerLogs(program: Command, io: CliIo): void {
         const names = requests.length > 1 ? await nodeNamesById(client) : new Map<string, string>();
         final.forEach((r, i) => {
           if (r.status !== "done") return;
-          if (requests.length > 1) ctx.out(`${i > 0 ? "\n" : ""}==> task ${shortId(r.taskId)} on ${names.get(r.nodeId) ?? shortId(r.nodeId)} <==`);
-          if (r.output) ctx.out(r.output);
+          if (requests.length > 1) {
+            ctx.out(`${i > 0 ? "\n" : ""}==> task ${shortId(r.taskId)} on ${names.get(r.nodeId) ?? shortId(r.nodeId)} <==`);
+            ctx.out(r.output ? r.output : "(no output)");
+          } else if (r.output) ctx.out(r.output);
+          // One task's tail is stdout as is, so a pipe gets only its lines; the note goes beside it.
+          else ctx.note(`task ${shortId(r.taskId)} has no output`);
         });
       }
       const failed = final.filter((r) => r.status === "failed").map((r) => `task ${shortId(r.taskId)}: ${r.output ?? "the agent could not read the logs"}`);
@@ -53,4 +58,18 @@ export function registerLogs(program: Command, io: CliIo): void {
       const problems = [...failed, ...(waiting.length > 0 ? [`no answer within ${opts.timeout / 1000}s from ${waiting.join(", ")}: is its agent connected?`] : [])];
       if (problems.length > 0) throw new CliError(problems.join("; "));
     });
+}
+
+/**
+ * The control plane answers 404 both for a job that does not exist and for one with no task on a node;
+ * the job itself says which.
+ */
+async function requestLogs(client: ControlPlaneClient, namespace: string, name: string, body: { taskId?: string; tail: number }) {
+  try {
+    return await client.requestLogs(namespace, name, body);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    await client.getJob(namespace, name);
+    throw err;
+  }
 }

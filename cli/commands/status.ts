@@ -1,9 +1,9 @@
 // leasehold status [JOB]: the namespace's jobs, or one job's summary, tasks and recent events.
 import type { Command } from "commander";
 import type { ControlPlaneClient } from "../client";
-import type { Job, JobDetail, JobEvent } from "../api-types";
+import type { Job, JobDetail, JobEvent, Task } from "../api-types";
 import { commandContext } from "../context";
-import { dash, formatFields, formatTable, shortId } from "../format";
+import { dash, formatFields, formatTable, oneLine, shortId } from "../format";
 import type { CliIo } from "../io";
 import { readiness } from "../readiness";
 
@@ -53,7 +53,15 @@ export async function nodeNamesById(client: ControlPlaneClient): Promise<Map<str
   }
 }
 
-function describeJob(detail: JobDetail, events: JobEvent[], nodeNames: Map<string, string>): string {
+/** The state as the task table shows it: a task on its way out, or one the control plane has given up on, says so. */
+function taskState(t: Task): string {
+  if (t.desired === "stop" && t.state !== "stopped") return `${t.state} (stopping)`;
+  if (t.final === true && t.desired === "run" && (t.state === "failed" || t.state === "lost")) return `${t.state} (final)`;
+  return t.state;
+}
+
+/** One job: its fields, the task table (with each task's last error as MESSAGE), recent events. */
+export function describeJob(detail: JobDetail, events: JobEvent[], nodeNames: Map<string, string>): string {
   const { job, spec, tasks, summary } = detail;
   const r = readiness(detail);
   const counts = Object.entries(summary).map(([state, n]) => `${n} ${state}`).join(", ");
@@ -73,18 +81,18 @@ function describeJob(detail: JobDetail, events: JobEvent[], nodeNames: Map<strin
       String(t.slot),
       String(t.version),
       t.nodeId ? (nodeNames.get(t.nodeId) ?? shortId(t.nodeId)) : "-",
-      t.desired === "stop" && t.state !== "stopped" ? `${t.state} (stopping)` : t.state,
+      taskState(t),
       dash(t.health),
       String(t.restarts),
       dash(t.exitCode),
       t.boundPorts.length > 0 ? t.boundPorts.map((p) => `${p.host}->${p.container}`).join(",") : "-",
-      dash(t.message),
+      t.message ? oneLine(t.message) : "-",
     ]);
     out += "\n" + formatTable(["TASK", "SLOT", "VER", "NODE", "STATE", "HEALTH", "RESTARTS", "EXIT", "PORTS", "MESSAGE"], rows);
   }
   if (events.length > 0) {
     out += "\nRecent events:\n";
-    const rows = [...events].reverse().map((e) => [new Date(e.at).toISOString().replace("T", " ").slice(0, 19), e.type, e.message]);
+    const rows = [...events].reverse().map((e) => [new Date(e.at).toISOString().replace("T", " ").slice(0, 19), e.type, oneLine(e.message)]);
     out += formatTable(["TIME (UTC)", "TYPE", "MESSAGE"], rows).split("\n").map((l) => (l ? "  " + l : l)).join("\n");
   }
   return out;

@@ -1,17 +1,23 @@
 // The CLI in-process against a real control plane (Node server, libSQL file), with hollow agents as the fleet.
+import { spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { hostname, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HollowAgent, httpFetcher } from "../../bench/hollow-agent";
 import type { AgentOptions } from "../../cli/commands/agent";
+import { controlPlaneBase } from "../../cli/client";
 import { cliConfigPath, resolveCliConfig, writeCliConfig } from "../../cli/config";
+import { EXIT } from "../../cli/exit-codes";
 import { runCli } from "../../cli/main";
 import { parseConfig } from "../../worker/config";
 import { startNodeServer, type NodeServer } from "../../worker/node";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 let server: NodeServer;
 let dir: string;
@@ -106,29 +112,33 @@ function keepAlive(agent: HollowAgent, everyMs = 150): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("apply", () => {
-  it("applies a YAML file, reports unplaced slots, and says when nothing changed", async () => {
+  it("applies a YAML file, reports unplaced slots with exit 2, and says when nothing changed", async () => {
     const file = jobFile("web.yaml", WEB);
     const first = await cli(["apply", file]);
-    expect(first.stderr).toBe("");
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(EXIT.unplaced);
     expect(first.stdout).toMatch(/^job default\/web applied: version 1\n/);
     expect(first.stdout).toContain("slot 0 not placed: no node with 250m cpu and 128MiB memory");
     expect(first.stdout).toContain("slot 1 not placed:");
+    expect(first.stderr).toBe("error: 2 slots of default/web could not be placed; the job is stored, and its slots are placed once the fleet has room for them\n");
 
     const again = await cli(["apply", file]);
-    expect(again.stdout).toBe("job default/web unchanged: version 1\n");
+    expect(again).toEqual({ code: 0, stdout: "job default/web unchanged: version 1\n", stderr: "" });
 
-    const changed = await cli(["apply", jobFile("web2.yaml", WEB.replace("replicas: 2", "replicas: 3")), "-o", "json"]);
-    expect(changed.code).toBe(0);
-    const body = JSON.parse(changed.stdout) as { job: { id: string; version: number }; changed: boolean; evaluation: { unplaced: unknown[] } };
-    expect(body).toMatchObject({ job: { id: "default/web", version: 2 }, changed: true });
+    // The count alone is a scale: no new version.
+    const scaled = await cli(["apply", jobFile("web2.yaml", WEB.replace("replicas: 2", "replicas: 3")), "-o", "json"]);
+    expect(scaled.code).toBe(EXIT.unplaced);
+    const body = JSON.parse(scaled.stdout) as { job: { id: string; version: number }; changed: boolean; evaluation: { unplaced: unknown[] } };
+    expect(body).toMatchObject({ job: { id: "default/web", version: 1 }, changed: true, scaled: { from: 2, to: 3 } });
     expect(body.evaluation.unplaced).toHaveLength(3);
+    const changed = await cli(["apply", jobFile("web3.yaml", WEB.replace("replicas: 2", "replicas: 3").replace("nginx:1.27", "nginx:1.28"))]);
+    expect(changed.code).toBe(EXIT.unplaced);
+    expect(changed.stdout).toMatch(/^job default\/web applied: version 2\n/);
   });
 
   it("puts a file without a namespace into -n, and refuses a file whose namespace -n contradicts", async () => {
     await api("POST", "/v1/namespaces", { name: "team-a" });
     const ok = await cli(["-n", "team-a", "apply", jobFile("web.yaml", WEB)]);
-    expect(ok.stderr).toBe("");
+    expect(ok.stderr).toMatch(/^error: 2 slots of team-a\/web could not be placed/);
     expect(ok.stdout).toMatch(/^job team-a\/web applied: version 1/);
     const listed = await api<{ jobs: { id: string }[] }>("GET", "/v1/namespaces/team-a/jobs");
     expect(listed.jobs.map((j) => j.id)).toEqual(["team-a/web"]);
@@ -187,17 +197,81 @@ describe("apply", () => {
     expect(body.wait.tasks.map((t) => t.state)).toEqual(["running", "running"]);
   });
 
-  it("--wait gives up at the deadline, exits 1 and says what is missing", async () => {
+  it("--wait gives up at the deadline with exit 4 and says what is missing", async () => {
+    // The node is ready but its agent never claims: the task stays placed, which may still change.
+    await enroll("node-a");
     const startedAt = Date.now();
     const r = await cli(["apply", jobFile("web.yaml", WEB.replace("replicas: 2", "replicas: 1")), "--wait", "--timeout", "1s"]);
     const took = Date.now() - startedAt;
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(EXIT.timeout);
     expect(r.stdout).toContain("job default/web applied: version 1");
-    expect(r.stderr).toMatch(/error: job default\/web not ready after 1\.\ds: 0\/1 running, 0 healthy; slot 0: pending \(no node with 250m cpu/);
+    expect(r.stderr).toMatch(/error: job default\/web not ready after 1\.\ds: 0\/1 running, 0 healthy; slot 0: placed\n$/);
     expect(took).toBeGreaterThanOrEqual(1000);
     expect(took).toBeLessThan(5000);
   });
+
+  it("exits 2 for a job no node can fit, and --wait says so long before its timeout", async () => {
+    keepAlive(await enroll("small", { cpu: 100, memory: 64 }));
+    const file = jobFile("web.yaml", WEB.replace("replicas: 2", "replicas: 1"));
+    const applied = await cli(["apply", file]);
+    expect(applied.code).toBe(EXIT.unplaced);
+    expect(applied.stdout).toContain("slot 0 not placed: no node with 250m cpu and 128MiB memory: 1 node short on cpu");
+
+    // A fresh job (its apply's evaluation reports it unplaced), and the same job applied unchanged (no evaluation).
+    for (const [what, path] of [["fresh", jobFile("big.yaml", WEB.replace("name: web", "name: big").replace("replicas: 2", "replicas: 1"))], ["unchanged", file]] as const) {
+      const startedAt = Date.now();
+      const r = await cli(["apply", path, "--wait", "--timeout", "60s"]);
+      const took = Date.now() - startedAt;
+      expect(r.code, `${what}: ${r.stderr}`).toBe(EXIT.unplaced);
+      expect(r.stderr).toMatch(/waiting for default\/(web|big): 0\/1 running, 0 healthy\n/);
+      expect(r.stderr).toMatch(/\n {2}slot 0: pending \(no node with 250m cpu and 128MiB memory: 1 node short on cpu\)\n/);
+      expect(r.stderr).toMatch(/error: job default\/(web|big) cannot be placed: slot 0: no node with 250m cpu and 128MiB memory: 1 node short on cpu; the job is stored/);
+      expect(took, what).toBeLessThan(10_000);
+    }
+  });
+
+  it("--wait prints a task's message as it changes, and its last error when it gives up", async () => {
+    const agent = await enroll("node-a");
+    // A pull that fails on the node; the reschedule delay keeps the failed task in view for the whole wait.
+    const pullError = "pull access denied for nosuch/image\nrepository does not exist or may require 'docker login'";
+    failTasks(agent, pullError);
+    const job = "name: web\nimage: nosuch/image:1\nresources: { cpu: 250, memory: 128 }\nreschedule: { delay: 1m }\n";
+    const r = await cli(["apply", jobFile("web.yaml", job), "--wait", "--timeout", "3s"]);
+    expect(r.code, r.stderr).toBe(EXIT.timeout);
+    const oneLine = "pull access denied for nosuch/image repository does not exist or may require 'docker login'";
+    expect(r.stderr).toContain(`\n  slot 0: failed (${oneLine})\n`);
+    expect(r.stderr).toMatch(new RegExp(`error: job default/web not ready after 3\\.\\ds: 0/1 running, 0 healthy; slot 0: failed \\(${oneLine.replace(/[()]/g, "\\$&")}\\)\n$`));
+
+    // status shows the same last error in the task table's MESSAGE column, on the task's own line.
+    const status = await cli(["status", "web"]);
+    const [header, row] = status.stdout.split("\n").filter((l) => l.startsWith("TASK") || /^[0-9a-f]{8}  /.test(l));
+    expect(header).toMatch(/\s+MESSAGE$/);
+    expect(row).toMatch(new RegExp(`^[0-9a-f]{8}\\s+0\\s+1\\s+node-a\\s+failed\\s+.*  ${oneLine}$`));
+  });
 });
+
+/** Claims each placement and reports it failed with `message`, as an agent whose image pull fails does. */
+function failTasks(agent: HollowAgent, message: string): void {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await agent.claim();
+      const tasks = [...agent.leases.values()].map((l) => ({ lease: l.lease, state: "failed", health: null, exitCode: null, message }));
+      agent.leases.clear();
+      const res = await fetch(`${server.url}/v1/agent/heartbeat`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${agent.credential}`, "content-type": "application/json" },
+        body: JSON.stringify({ tasks }),
+      });
+      if (!res.ok) throw new Error(`heartbeat: ${res.status} ${await res.text()}`);
+      await sleep(100);
+    }
+  })();
+  cleanups.push(async () => {
+    running = false;
+    await loop;
+  });
+}
 
 describe("status, nodes, stop", () => {
   it("lists jobs in the namespace, and shows one job with its tasks and events", async () => {
@@ -335,6 +409,30 @@ describe("logs", () => {
     expect(r.stderr).toMatch(/^error: no answer within 1s from task [0-9a-f]{8} \(node [0-9a-f]{8}\): is its agent connected\?\n$/);
   });
 
+  it("says (no output) for a task whose log is empty, under its header or beside the tail", async () => {
+    const agent = await enroll("node-a");
+    await cli(["apply", jobFile("web.yaml", WEB)]);
+    await agent.claim();
+    await agent.heartbeat();
+    const detail = await api<{ tasks: { id: string }[] }>("GET", "/v1/namespaces/default/jobs/web");
+    const [t0, t1] = detail.tasks.map((t) => t.id);
+    if (!t0 || !t1) throw new Error("expected two tasks");
+    answerLogs(agent, (taskId) => (taskId === t0 ? "" : "one line\n"));
+
+    const all = await cli(["logs", "web", "--timeout", "15s"]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toBe(`==> task ${t0.slice(0, 8)} on node-a <==\n(no output)\n\n==> task ${t1.slice(0, 8)} on node-a <==\none line\n`);
+
+    // One task's tail is the command's stdout as is: it stays empty, and the note goes to stderr.
+    const one = await cli(["logs", "web", "--task", t0, "--timeout", "15s"]);
+    expect(one).toEqual({ code: 0, stdout: "", stderr: `task ${t0.slice(0, 8)} has no output\n` });
+  });
+
+  it("says a job that does not exist does not exist", async () => {
+    const r = await cli(["logs", "nosuchjob"]);
+    expect(r).toEqual({ code: 1, stdout: "", stderr: "error: job default/nosuchjob does not exist\n" });
+  });
+
   it("reports a job with no task on a node", async () => {
     await cli(["apply", jobFile("web.yaml", WEB)]);
     const r = await cli(["logs", "web"]);
@@ -372,6 +470,18 @@ describe("configuration and errors", () => {
     expect(envWins.code).toBe(1);
     const flagWins = await cli(["--token", token, "nodes"], { env: { LEASEHOLD_CONFIG: path, LEASEHOLD_ADDR: undefined, LEASEHOLD_TOKEN: "bad" } });
     expect(flagWins.code).toBe(0);
+  });
+
+  it("takes an address with a trailing /v1 or slashes as the control plane's base", async () => {
+    for (const addr of [`${server.url}/v1`, `${server.url}/v1/`, `${server.url}//`]) {
+      expect(await cli(["--addr", addr, "nodes"]), addr).toEqual({ code: 0, stdout: "no nodes have enrolled yet\n", stderr: "" });
+      expect((await cli(["nodes"], { env: { LEASEHOLD_ADDR: addr } })).code, addr).toBe(0);
+    }
+    expect(resolveCliConfig({ addr: "https://cp.example/v1/", token: "t" }, {}).addr).toBe("https://cp.example");
+    // Only the path is trimmed: a host named v1 stays, and so does a proxy's prefix before /v1.
+    expect(controlPlaneBase("http://v1")).toBe("http://v1");
+    expect(controlPlaneBase("https://proxy.example/leasehold/v1/")).toBe("https://proxy.example/leasehold");
+    expect(controlPlaneBase("https://cp.example/v12")).toBe("https://cp.example/v12");
   });
 
   it("says clearly when no control plane or token is configured", async () => {
@@ -423,6 +533,29 @@ describe("configuration and errors", () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
     for (const command of ["apply", "status", "nodes", "logs", "stop", "db", "agent"]) expect(help.stdout).toMatch(new RegExp(`\\n  ${command} `));
+  });
+
+  it("documents its exit codes in the help", async () => {
+    for (const args of [["--help"], ["apply", "--help"]]) {
+      const help = await cli(args);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain("\nExit codes:\n");
+      for (const code of Object.values(EXIT)) expect(help.stdout, `${args.join(" ")}: ${code}`).toMatch(new RegExp(`\\n  ${code}  \\S`));
+    }
+  });
+
+  it("exits quietly when the reader of its output goes away (status -o json | true)", async () => {
+    const child = spawn(process.execPath, [join(ROOT, "cli", "bin.js"), "status", "-o", "json"], {
+      env: { ...process.env, LEASEHOLD_ADDR: server.url, LEASEHOLD_TOKEN: token, LEASEHOLD_CONFIG: join(dir, "none.json") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // The reader is gone before the CLI has written anything: its first write meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on("close", (c) => done(c)));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
   });
 });
 

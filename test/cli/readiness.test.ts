@@ -36,3 +36,26 @@ describe("readiness", () => {
     expect(readiness(job([], { replicas: 0 })).ready).toBe(true);
   });
 });
+
+describe("readiness per slot", () => {
+  it("names the reason of a slot that waits for room, on one line", () => {
+    const r = readiness(job([task(0), task(1, { state: "pending", nodeId: null, message: "no node with 250m cpu:\n  1 node short on cpu" })], { replicas: 2 }));
+    expect(r.slots.map((s) => s.unplaced)).toEqual([null, "no node with 250m cpu: 1 node short on cpu"]);
+    expect(r.missing).toEqual(["slot 1: pending (no node with 250m cpu: 1 node short on cpu)"]);
+    // A pending task on a node, or one without a reason, is on its way, not waiting for room.
+    expect(readiness(job([task(0, { state: "pending", message: null, nodeId: null })], { replicas: 1 })).slots[0]?.unplaced).toBeNull();
+  });
+
+  it("gives up on a slot only when its task has ended and is final; a missing final is false", () => {
+    const failed = { state: "failed", message: "pull access denied for nosuch/image", exitCode: null };
+    expect(readiness(job([task(0, { ...failed, final: true })], { replicas: 1 })).slots[0]).toMatchObject({ gaveUp: true, state: "failed", message: "pull access denied for nosuch/image" });
+    expect(readiness(job([task(0, failed)], { replicas: 1 })).slots[0]?.gaveUp).toBe(false);
+    expect(readiness(job([task(0, { ...failed, final: false })], { replicas: 1 })).slots[0]?.gaveUp).toBe(false);
+    // Final on a task still under way, or on a batch task that completed, is nothing to give up on.
+    expect(readiness(job([task(0, { state: "placed", final: true })], { replicas: 1 })).slots[0]?.gaveUp).toBe(false);
+    const batch = readiness(job([task(0, { state: "complete", final: true })], { type: "batch", replicas: 1 }, { type: "batch" }));
+    expect(batch).toMatchObject({ ready: true, slots: [{ gaveUp: false, done: true }] });
+    // A failure without a message says its exit code.
+    expect(readiness(job([task(0, { state: "failed", exitCode: 137, final: true })], { replicas: 1 })).slots[0]).toMatchObject({ message: "exit 137", phrase: "failed (exit 137)" });
+  });
+});
