@@ -9,7 +9,7 @@ interface VersionInfo { startFirst: boolean; keep: boolean; replicas: number }
 export interface Snapshot {
   tasks: TaskRow[];
   nodes: Map<string, { name: string; cpu: number; memory: number }>;
-  jobs: Map<string, { status: string; version: number }>;
+  jobs: Map<string, { status: string; version: number; replicas: number | null }>;
   versions: Map<string, Map<number, VersionInfo>>;
 }
 
@@ -23,7 +23,7 @@ export async function snapshot(db: Client): Promise<Snapshot> {
     [
       "SELECT id, job_id, slot, version, node_id, state, desired, epoch, lease_expires_at, cpu, memory FROM tasks ORDER BY id",
       "SELECT id, name, cpu, memory FROM nodes",
-      "SELECT id, status, version FROM jobs",
+      "SELECT id, status, version, replicas FROM jobs",
       "SELECT job_id, version, spec ->> '$.update.order' AS ord, spec ->> '$.disconnect.policy' AS policy, spec ->> '$.replicas' AS replicas FROM job_versions",
     ],
     "read",
@@ -38,7 +38,7 @@ export async function snapshot(db: Client): Promise<Snapshot> {
   return {
     tasks: (t?.rows ?? []).map((r) => ({ id: String(r["id"]), jobId: String(r["job_id"]), slot: Number(r["slot"]), version: Number(r["version"]), nodeId: r["node_id"] === null ? null : String(r["node_id"]), state: String(r["state"]), desired: String(r["desired"]), epoch: Number(r["epoch"]), leaseExpiresAt: num(r["lease_expires_at"]), cpu: Number(r["cpu"]), memory: Number(r["memory"]) })),
     nodes: new Map((n?.rows ?? []).map((r) => [String(r["id"]), { name: String(r["name"]), cpu: Number(r["cpu"]), memory: Number(r["memory"]) }])),
-    jobs: new Map((j?.rows ?? []).map((r) => [String(r["id"]), { status: String(r["status"]), version: Number(r["version"]) }])),
+    jobs: new Map((j?.rows ?? []).map((r) => [String(r["id"]), { status: String(r["status"]), version: Number(r["version"]), replicas: num(r["replicas"]) }])),
     versions,
   };
 }
@@ -176,7 +176,8 @@ function unconvergedJob(s: Snapshot, agents: SimAgent[]): { job: string; reason:
   }
   for (const [jobId, job] of s.jobs) {
     if (job.status !== "running") continue;
-    const replicas = s.versions.get(jobId)?.get(job.version)?.replicas ?? 0;
+    // The job's own count (a scale writes no version), else its version's.
+    const replicas = job.replicas ?? s.versions.get(jobId)?.get(job.version)?.replicas ?? 0;
     const list = copies.get(jobId) ?? [];
     for (let slot = 0; slot < replicas; slot++) {
       const here = list.filter((c) => c.slot === slot);
