@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HollowAgent, httpFetcher } from "../../bench/hollow-agent";
@@ -154,4 +155,19 @@ describe("hostile bodies", () => {
     expect(health.status).toBe(200);
     expect(stderr.join("")).not.toMatch(/FATAL|out of memory/);
   }, 120_000);
+
+  it("logs a client that goes away mid-body at info, as fields, not as an error named \"aborted\"", async () => {
+    const from = stderr.join("").length;
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(`POST /v1/tokens HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${adminToken}\r\ncontent-type: application/json\r\ncontent-length: 200000\r\n\r\n{"subject":"`);
+    await new Promise((r) => setTimeout(r, 200));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    const lines = stderr.join("").slice(from).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => l["level"] === "error")).toEqual([]);
+    expect(lines).toContainEqual(expect.objectContaining({ level: "info", message: "client went away before the request completed", method: "POST", route: "/v1/tokens" }));
+    expect(proc.exitCode).toBeNull();
+  });
 });
