@@ -7,7 +7,9 @@ import { jwks } from "./auth/keys";
 import { nodeAuth, operatorAuth } from "./auth/middleware";
 import { createWorkSignal, newId, type AppDeps, type AppEnv, type ResolvedDeps } from "./context";
 import { registerDocsRoutes } from "./docs";
+import { boundedBody } from "./body";
 import { createErrorHandler, notFound, ProblemError, validationError } from "./errors";
+import { createJsonLogger } from "./log";
 import { createEvaluator, type Evaluator } from "./evaluation";
 import { StoreClock } from "./store-clock";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
@@ -37,7 +39,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     ...input,
     // Lease decisions follow the store's clock (see store-clock.ts); up to one lease TTL ahead of our own.
     clock: input.clock instanceof StoreClock ? input.clock : new StoreClock(input.clock, input.config.leaseTtl),
-    log: input.log ?? ((message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields }))),
+    log: input.log ?? createJsonLogger(),
     signal: input.signal ?? createWorkSignal(),
     newId: input.newId ?? newId,
     inFlight: new Set(),
@@ -94,6 +96,8 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   app.use("/v1/*", async (c, next) =>
     c.req.path.startsWith("/v1/agent/") || c.req.path === "/v1/schema/job.json" || c.req.path === BOOTSTRAP_PATH ? next() : authenticateOperator(c, next),
   );
+  // After authentication, so a refused token costs no body read (bodyLimit reads one only when it is chunked).
+  app.use("*", boundedBody({ maxBytes: deps.config.bodyLimitBytes }));
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);

@@ -7,7 +7,14 @@ import type { Clock } from "./clock";
 import type { StoreClock } from "./store-clock";
 import type { Config } from "./config";
 
-export type Logger = (message: string, fields?: Record<string, unknown>) => void;
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFields = Record<string, unknown>;
+
+/**
+ * A structured log entry: a fixed message, the variable parts as fields, and a level ("error" when none is
+ * given, as every entry was before levels). Fields named level or message do not replace the entry's own.
+ */
+export type Logger = (message: string, fields?: LogFields, level?: LogLevel) => void;
 
 /** In-process wake-ups for long-polling claims; other instances are reached by the store poll. */
 export interface WorkSignal {

@@ -1,9 +1,11 @@
 // Domain errors and the one place that turns any error into application/problem+json.
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 import { PROBLEM_CONTENT_TYPE, type Problem } from "../api/problem";
+import type { Logger } from "./context";
 
 const TYPE_BASE = "urn:leasehold:problem:";
 
@@ -48,11 +50,17 @@ export function problemResponse(c: Context, problem: Problem): Response {
   return c.body(JSON.stringify(problem), problem.status as ContentfulStatusCode, { "content-type": PROBLEM_CONTENT_TYPE });
 }
 
-/** app.onError: never leaks stack traces or internal messages; 5xx details stay in the server log. */
-export function createErrorHandler(log: (message: string, fields: Record<string, unknown>) => void) {
+/**
+ * app.onError: never leaks stack traces or internal messages. Each failure is logged once, as fields (the
+ * route pattern, never the raw path; the error's name), at its level: refused requests at debug, a client
+ * that went away at info, our own failures at error with a clipped reason.
+ */
+export function createErrorHandler(log: Logger) {
   return function problemHandler(err: Error, c: Context): Response {
     const instance = new URL(c.req.url).pathname;
+    const where = { method: c.req.method, route: routePath(c, -1) };
     if (err instanceof ProblemError) {
+      log("request refused", { ...where, status: err.status, problem: err.kind }, "debug");
       return problemResponse(c, {
         type: TYPE_BASE + err.kind,
         title: err.title,
@@ -64,16 +72,23 @@ export function createErrorHandler(log: (message: string, fields: Record<string,
     }
     if (err instanceof HTTPException) {
       const status = err.status;
-      const kind = status === 413 ? "too-large" : status === 401 ? "unauthorized" : "http";
+      log("request refused", { ...where, status, error: err.name }, "debug");
+      // A 400 from a validator middleware (a body that is not JSON) is a validation problem like ours.
+      const kind = status === 413 ? "too-large" : status === 401 ? "unauthorized" : status === 400 ? "validation" : "http";
       return problemResponse(c, {
         type: TYPE_BASE + kind,
-        title: status === 413 ? "Request body too large" : "Request failed",
+        title: status === 413 ? "Request body too large" : status === 400 ? "Request is invalid" : "Request failed",
         status,
         detail: err.message || (status === 413 ? "request body exceeds the size limit" : "request failed"),
         instance,
       });
     }
-    log("request failed", { method: c.req.method, path: instance, error: err.name, message: err.message });
+    if (clientWentAway(err, c)) {
+      log("client went away before the request completed", { ...where, error: err.name }, "info");
+      return problemResponse(c, { type: TYPE_BASE + "aborted", title: "Request aborted", status: 400, detail: "the request body was not received", instance });
+    }
+    const code = (err as { code?: unknown }).code;
+    log("request failed", { ...where, status: 500, error: err.name, ...(typeof code === "string" ? { code } : {}), reason: err.message.slice(0, 200) }, "error");
     return problemResponse(c, {
       type: TYPE_BASE + "internal",
       title: "Internal error",
@@ -82,4 +97,15 @@ export function createErrorHandler(log: (message: string, fields: Record<string,
       instance,
     });
   };
+}
+
+/**
+ * A body read that failed because the connection closed: ours (BodyNotReceivedError), or Node's own
+ * ("aborted", ECONNRESET) from a read outside it, such as bodyLimit's for a chunked body. The request's
+ * signal is aborted by then, or the error says so itself.
+ */
+function clientWentAway(err: Error, c: Context): boolean {
+  if (err.name === "BodyNotReceivedError") return true;
+  const code = (err as { code?: unknown }).code;
+  return c.req.raw.signal?.aborted === true || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || err.message === "aborted";
 }

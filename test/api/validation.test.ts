@@ -91,8 +91,10 @@ describe("job spec validation", () => {
     expect(tabs.detail).toContain("not valid YAML");
     const duplicate = await expectInvalidJob("name: web\nimage: nginx\nimage: redis\n", "application/yaml");
     expect(duplicate.detail).toContain("not valid YAML");
+    expect(duplicate.errors).toEqual([{ path: "image", message: "duplicate key" }]);
+    // A JSON body is parsed as JSON, and says so.
     const json = await expectInvalidJob('{"name": "web", "image": ', "application/json");
-    expect(json.detail).toContain("not valid YAML");
+    expect(json.detail).toContain("not valid JSON");
   });
 
   it("rejects a document that is not a mapping", async () => {

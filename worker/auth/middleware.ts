@@ -57,6 +57,14 @@ export function requireRole(c: Context<AppEnv>, namespace: string, role: Role): 
   }
 }
 
+/** Throws 403 unless the caller's token grants `role` on at least one namespace (checked before a body is parsed). */
+export function requireRoleSomewhere(c: Context<AppEnv>, role: Role): void {
+  const grants = c.get("operator").roles;
+  if (!Object.keys(grants).some((namespace) => allows(grants, namespace, role))) {
+    throw forbidden(`token has no ${role} role on any namespace`);
+  }
+}
+
 /** Throws 403 unless the caller's token is a fleet-wide (namespace "*") holder of `role`. */
 export function requireFleetRole(c: Context<AppEnv>, role: Role): void {
   const operator = c.get("operator");

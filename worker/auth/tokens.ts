@@ -23,6 +23,16 @@ export interface NodePrincipal {
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
+/**
+ * How far in the future a token's "iat" may lie. Every token is signed by a control-plane instance with
+ * its store-following clock (store-clock.ts), so a fresh token from another instance can be ahead of ours
+ * by their clock difference, a few seconds under NTP; 60 s covers that with room, and the default lease
+ * TTL (15 s) the store clock may run ahead. A token further ahead was signed by an instance whose clock
+ * is wrong (or with a stolen key): its "exp" is as far off, so accepting it would extend its life by the
+ * error. Beyond the leeway it is refused.
+ */
+export const ISSUED_AT_LEEWAY_MS = 60_000;
+
 export async function signJwt(keys: SigningKeys, clock: Clock, claims: JWTPayload, audience: string, ttlMs: number): Promise<string> {
   const now = clock.now();
   return new SignJWT(claims)
@@ -44,13 +54,20 @@ export async function verifyJwt(keys: SigningKeys, clock: Clock, token: string, 
       currentDate: new Date(clock.now()),
       requiredClaims: ["exp", "iat", "sub"],
     });
+    // jose checks "iat" only against a maximum age; one from the future is ours to refuse.
+    if (typeof payload.iat !== "number" || payload.iat * 1000 > clock.now() + ISSUED_AT_LEEWAY_MS) throw new IssuedInFuture();
     return payload;
   } catch (cause) {
     throw unauthorized(describeJoseError(cause));
   }
 }
 
+class IssuedInFuture extends Error {
+  override name = "IssuedInFuture";
+}
+
 function describeJoseError(cause: unknown): string {
+  if (cause instanceof IssuedInFuture) return "token was issued in the future (its iat is past the clock leeway)";
   if (cause instanceof joseErrors.JWTExpired) return "token has expired";
   if (cause instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${cause.claim}" is not acceptable`;
   if (cause instanceof joseErrors.JOSEAlgNotAllowed) return "token algorithm is not allowed";

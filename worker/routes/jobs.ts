@@ -2,15 +2,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, inArray, or } from "drizzle-orm";
 import { jobSpecSchema, type JobSpec } from "../../api/job-spec";
-import { JobFileError, parseJobDocument } from "../../api/job-file";
 import { writeBatch } from "../../db/batch";
 import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { LIVE_SQL, LIVE_STATES } from "../../db/queries/task-states";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
-import { requireRole } from "../auth/middleware";
+import { requireRole, requireRoleSomewhere } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
-import { badRequest, conflict, notFound, validationError } from "../errors";
+import { readJobBody } from "../body";
+import { conflict, notFound, validationError } from "../errors";
 import { applyJob, jobIdOf, templateHash, writeScale } from "../jobs/apply";
 import type { Evaluator } from "../evaluation";
 import { reschedulePolicy } from "../evaluation/state-view";
@@ -89,16 +89,9 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   // Parsed by hand so YAML and JSON share one validation path and one error shape.
   app.openAPIRegistry.registerPath(applyRoute);
   app.post("/v1/jobs", async (c) => {
-    // Decoded by hand: workerd warns when .text() reads a body whose type (application/yaml) is not text/*.
-    const text = new TextDecoder().decode(await c.req.arrayBuffer());
-    if (text.trim() === "") throw badRequest("request body is empty: send a job spec as JSON or YAML");
-    let document: unknown;
-    try {
-      document = parseJobDocument(text);
-    } catch (err) {
-      if (err instanceof JobFileError) throw badRequest(err.message);
-      throw err;
-    }
+    // The namespace is in the body; a token that may apply jobs in none is refused before it is parsed.
+    requireRoleSomewhere(c, "operator");
+    const document = await readJobBody(c);
     const parsed = jobSpecSchema.safeParse(document);
     if (!parsed.success) throw validationError(parsed.error);
     const spec = parsed.data;
