@@ -25,6 +25,16 @@ describe("LeaseTokens", () => {
   });
 
 
+  it("refuses a lease signed with its key by a clock a day ahead, and accepts one within the leeway", async () => {
+    const { keys } = await generateSigningKey();
+    const start = Date.UTC(2026, 0, 1);
+    const ahead = new LeaseTokens(keys, new ManualClock(start + 86_400_000));
+    const near = new LeaseTokens(keys, new ManualClock(start + 30_000));
+    const verifier = new LeaseTokens(keys, new ManualClock(start));
+    expect(await verifier.verify(await ahead.sign(lease, TTL))).toEqual({ ok: false, reason: "lease was issued in the future" });
+    expect(await verifier.verify(await near.sign(lease, TTL))).toMatchObject({ ok: true });
+  });
+
   it("reuses a signed token until a third of its life is left, then signs a new one", async () => {
     const { keys } = await generateSigningKey();
     const clock = new ManualClock(Date.UTC(2026, 0, 1));

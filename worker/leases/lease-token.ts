@@ -4,6 +4,7 @@
 import { decodeJwt, jwtVerify, SignJWT } from "jose";
 import { AUDIENCE, ISSUER, type LeaseClaims, type TaskSpec } from "../../api/agent-protocol";
 import { SIGNING_ALG, type SigningKeys } from "../auth/keys";
+import { ISSUED_AT_LEEWAY_MS } from "../auth/tokens";
 import type { Clock } from "../clock";
 
 export async function signLease(
@@ -85,6 +86,8 @@ export class LeaseTokens {
       if (typeof claims.node !== "string" || typeof claims.epoch !== "number" || typeof claims.ver !== "number") {
         return { ok: false, reason: "lease claims are malformed" };
       }
+      // As for every token we verify: one issued ahead of our clock by more than the leeway is refused.
+      if (typeof payload.iat !== "number" || payload.iat * 1000 > this.clock.now() + ISSUED_AT_LEEWAY_MS) return { ok: false, reason: "lease was issued in the future" };
       remember(this.verified, token, claims);
       return { ok: true, claims };
     } catch {
