@@ -91,6 +91,27 @@ export interface LogRequest {
   createdAt?: number;
 }
 
+export interface JobVersion {
+  version: number;
+  spec: Record<string, unknown>;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface ScaleResponse {
+  job: Job;
+  changed: boolean;
+  scaled?: { from: number; to: number };
+  evaluation?: Evaluation;
+}
+
+export interface RollbackResponse {
+  job: Job;
+  changed: boolean;
+  rolledBackTo: number;
+  evaluation?: Evaluation;
+}
+
 export interface StopResponse {
   job: Job;
   evaluation?: Evaluation;

@@ -1,5 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
-import type { ApplyResponse, Job, JobDetail, JobEvent, LogRequest, Node, StopResponse } from "./api-types";
+import type { ApplyResponse, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -76,6 +76,15 @@ export class ControlPlaneClient {
   }
   jobEvents(namespace: string, name: string, limit: number): Promise<{ events: JobEvent[] }> {
     return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/events?limit=${limit}`);
+  }
+  jobVersions(namespace: string, name: string): Promise<{ versions: JobVersion[] }> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/versions`);
+  }
+  scaleJob(namespace: string, name: string, body: { replicas: number; version?: number }): Promise<ScaleResponse> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/scale`, { json: body });
+  }
+  rollbackJob(namespace: string, name: string, body: { version?: number }): Promise<RollbackResponse> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/rollback`, { json: body });
   }
   stopJob(namespace: string, name: string): Promise<StopResponse> {
     return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/stop`);

@@ -6,6 +6,7 @@ import { registerAgent, type AgentHooks } from "./commands/agent";
 import { registerApply } from "./commands/apply";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
+import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
 import { registerStatus } from "./commands/status";
@@ -38,6 +39,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerNodes(program, full);
   registerLogs(program, full);
   registerStop(program, full);
+  registerHistory(program, full);
   registerDb(program, full);
   registerToken(program, full);
   registerAgent(program, full, io);

@@ -353,6 +353,43 @@ describe("status, nodes, stop", () => {
   });
 });
 
+describe("scale, history, rollback", () => {
+  it("scales without a version, lists versions with the fields each changed, diffs two, and rolls back to one", async () => {
+    const file = jobFile("web.yaml", WEB);
+    expect((await cli(["apply", file])).code).toBe(EXIT.unplaced);
+    const scaled = await cli(["scale", "web", "5"]);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(scaled.stdout).toMatch(/^job default\/web scaled from 2 to 5 \(version 1\)\n/);
+    expect((await cli(["scale", "web", "5"])).stdout).toBe("job default/web already has 5 replicas\n");
+    const stale = await cli(["scale", "web", "3", "--check-version", "7"]);
+    expect(stale.code).toBe(EXIT.error);
+    expect(stale.stderr).toContain("is at version 1, not 7");
+    expect((await cli(["scale", "web", "-1"])).code).toBe(EXIT.error);
+
+    await cli(["apply", jobFile("v2.yaml", WEB.replace("nginx:1.27", "nginx:1.28").replace("replicas: 2", "replicas: 5"))]);
+    await cli(["apply", jobFile("v3.yaml", WEB.replace("nginx:1.27", "nginx:1.28").replace("replicas: 2", "replicas: 5") + "env: { MODE: fast }\n")]);
+    const history = await cli(["history", "web"]);
+    expect(history.code, history.stderr).toBe(0);
+    const lines = history.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^VERSION\s+AGE\s+BY\s+CHANGED$/);
+    expect(lines.slice(1).map((l) => [l.split(/\s+/)[0], l.slice(l.lastIndexOf("  ") + 2)])).toEqual([
+      ["3", "env.MODE"],
+      ["2", "image"],
+      ["1", "(first)"],
+    ]);
+    const diff = await cli(["history", "web", "--diff", "1", "3"]);
+    expect(diff.stdout).toBe("+ env.MODE: fast\n~ image: nginx:1.27 → nginx:1.28\n");
+    expect((await cli(["history", "web", "--diff", "1", "9"])).stderr).toContain("has no version 9 (it has 1, 2, 3)");
+
+    const back = await cli(["rollback", "web", "--to", "1"]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toBe("job default/web rolled back to version 1's spec: now version 4, rolling out\n");
+    const detail = await api<{ job: { version: number }; spec: { image: string; replicas: number } }>("GET", "/v1/namespaces/default/jobs/web");
+    expect(detail).toMatchObject({ job: { version: 4 }, spec: { image: "nginx:1.27", replicas: 5 } });
+    expect((await cli(["history", "web", "--diff", "1", "4"])).stdout).toBe("versions 1 and 4 are the same template\n");
+  });
+});
+
 describe("logs", () => {
   /** Answers log requests the way an agent does: they arrive with a heartbeat and are uploaded with its credential. */
   function answerLogs(agent: HollowAgent, output: (taskId: string) => string): void {

@@ -36,7 +36,15 @@ export async function templateHash(spec: JobSpec): Promise<string> {
  * the (job, version) primary key and the `version = expected` update make a racing apply fail and retry.
  * A spec that changes only `replicas` of a running job is a scale: the version stays.
  */
-export async function applyJob(store: Store, now: number, actor: string, spec: JobSpec, take?: TakeEvaluation): Promise<ApplyResult> {
+export async function applyJob(
+  store: Store,
+  now: number,
+  actor: string,
+  spec: JobSpec,
+  take?: TakeEvaluation,
+  /** Said of the new version in its event and audit row, e.g. "a rollback to version 2". */
+  origin?: { rollbackTo: number },
+): Promise<ApplyResult> {
   const id = jobIdOf(spec.namespace, spec.name);
   const specHash = await templateHash(spec);
   for (let attempt = 1; ; attempt++) {
@@ -89,8 +97,17 @@ export async function applyJob(store: Store, now: number, actor: string, spec: J
           sql: `INSERT INTO job_versions (job_id, version, spec, spec_hash, created_by, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
           args: [id, version, JSON.stringify(spec), specHash, actor, now, ...guard.args],
         },
-        auditRow(now, { actor, action: "job.apply", namespace: spec.namespace, target: id, detail: { version } }, guard),
-        eventRow(now, { type: "job.version", message: `version ${version} applied by ${actor}`, namespace: spec.namespace, jobId: id }, guard),
+        auditRow(now, { actor, action: origin ? "job.rollback" : "job.apply", namespace: spec.namespace, target: id, detail: { version, ...origin } }, guard),
+        eventRow(
+          now,
+          {
+            type: "job.version",
+            message: origin ? `version ${version}, a rollback to version ${origin.rollbackTo}, applied by ${actor}` : `version ${version} applied by ${actor}`,
+            namespace: spec.namespace,
+            jobId: id,
+          },
+          guard,
+        ),
         // The evaluation, in the same batch as the version: a crash after this write leaves it to be run.
         requestGuardedEvaluation(id, guard, { trigger: "job-apply", now }),
         ...(take

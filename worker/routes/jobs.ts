@@ -210,6 +210,59 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   app.openapi(
     createRoute({
       method: "post",
+      path: "/v1/namespaces/{namespace}/jobs/{name}/rollback",
+      summary: "Roll back: a new version equal to an earlier one (the one before the current, by default), rolled out under the job's update strategy",
+      security: bearer,
+      request: {
+        params: jobParams,
+        body: {
+          required: false,
+          content: { "application/json": { schema: z.strictObject({ version: z.int().min(1).optional().describe("The version to go back to") }) } },
+        },
+      },
+      responses: {
+        200: json(z.object({ job: jobSchema, changed: z.boolean(), rolledBackTo: z.number(), evaluation: z.unknown().optional() }), "The job at its new version"),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { namespace, name } = c.req.valid("param");
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      requireRole(c, namespace, "operator");
+      const id = jobIdOf(namespace, name);
+      const [job] = await db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+      if (!job) throw notFound(`job ${id} does not exist`);
+      if (job.status !== "running") throw conflict(`job ${id} is stopped: apply the spec you want to run`);
+      const target = body.version ?? job.version - 1;
+      if (target === job.version) throw conflict(`job ${id} is at version ${target} already`);
+      const [row] = target >= 1 ? await db.select().from(jobVersions).where(and(eq(jobVersions.jobId, id), eq(jobVersions.version, target))).limit(1) : [];
+      if (!row) throw notFound(target < 1 ? `job ${id} has no version before ${job.version}` : `job ${id} has no version ${target}`);
+      // The old template as it was stored (durations in ms, defaults filled in), with today's count.
+      const stored = row.spec as JobSpec;
+      const spec: JobSpec = { ...stored, replicas: job.replicas ?? stored.replicas };
+      const now = clock.now();
+      let token = "";
+      const result = await applyJob(
+        store,
+        now,
+        c.get("operator").subject,
+        spec,
+        async (jobId, guard) => {
+          const taken = await evaluator.takeInBatch([jobId], now, guard);
+          token = taken.token;
+          return taken.statement;
+        },
+        { rollbackTo: target },
+      );
+      const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-rollback") : undefined;
+      if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
+      return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, rolledBackTo: target, ...(evaluation ? { evaluation } : {}) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
       path: "/v1/namespaces/{namespace}/jobs/{name}/scale",
       summary: "Change a running job's count: no new version, and no surviving replica is restarted",
       security: bearer,
