@@ -239,9 +239,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   }
 
   /**
-   * Probes the running container. A check that turns unhealthy with onFailure restart only records why:
-   * the container is stopped by a reconciliation pass, which it asks for, so a task's container is only
-   * ever acted on by one pass at a time.
+   * Probes the running container with a fresh check (its grace counts from now). One that turns unhealthy
+   * under onFailure restart only records why and asks for a pass: the pass stops the container, so a
+   * task's container is only ever acted on by reconciliation, one pass at a time.
    */
   function startHealth(t: HeldTask, ipAddress: string | null): void {
     t.health?.stop();
