@@ -7,13 +7,14 @@
 // name alone: another cluster's node may share it); a task has at most one container per epoch.
 // A start that fails (the image cannot be pulled, the engine refuses) is a failed attempt under the
 // job's restart policy, like an exit: retried after its delay, `failed` once its attempts are used up.
+// So is a task whose health check failed `failures` times in a row (unless its check says onFailure:
+// ignore): its container is stopped and the policy decides; the new container's check starts over.
 // Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
 // (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
 // so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
 import type { HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
-import type { HealthCheckSpec as JobHealth } from "./health/health-check";
-import { createHealthCheck, type HealthCheck } from "./health";
+import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
 import type { ContainerRuntime, ContainerSummary, HostPort, NodeOwner } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore } from "./lease-store";
@@ -35,7 +36,11 @@ interface HeldTask {
   restarts: number;
   nextStartAt: number;
   health: HealthCheck | null;
+  /** Set when the running container's check asks for a restart (why); the next pass acts on it. */
+  healthFailure: string | null;
   message: string | undefined;
+  /** Why the pending (or last) restart happens: shown as the message once the new container runs. */
+  restartReason: string | undefined;
   busy: boolean;
   /**
    * Whether the control plane has vouched for this lease since this process took it: a claim handed it
@@ -141,7 +146,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       restarts: 0,
       nextStartAt: 0,
       health: null,
+      healthFailure: null,
       message: undefined,
+      restartReason: undefined,
       busy: false,
       confirmed,
       renewedSentAt,
@@ -231,24 +238,28 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     return adopted;
   }
 
-  function healthSpec(spec: TaskSpec): JobHealth | null {
-    const h = spec.health as
-      | { type: "http" | "tcp" | "exec"; port?: string; path?: string; command?: string[]; interval: number; timeout: number; failures: number; grace: number }
-      | undefined;
-    if (!h) return null;
-    const timing = { intervalMs: h.interval, timeoutMs: h.timeout, failures: h.failures, graceMs: h.grace };
-    if (h.type === "exec") return { type: "exec", command: h.command ?? [], ...timing };
-    const port = spec.ports.find((p) => p.name === h.port)?.container;
-    if (port === undefined) return null;
-    return h.type === "http" ? { type: "http", port, path: h.path ?? "/", ...timing } : { type: "tcp", port, ...timing };
-  }
-
+  /**
+   * Probes the running container with a fresh check (its grace counts from now). One that turns unhealthy
+   * under onFailure restart only records why and asks for a pass: the pass stops the container, so a
+   * task's container is only ever acted on by reconciliation, one pass at a time.
+   */
   function startHealth(t: HeldTask, ipAddress: string | null): void {
     t.health?.stop();
     t.health = null;
-    const spec = healthSpec(t.spec);
-    if (!spec || !t.containerId) return;
-    t.health = createHealthCheck(spec, { containerId: t.containerId, hostPorts: t.hostPorts, ipAddress }, { runtime: deps.runtime, onChange: () => deps.reportSoon() });
+    t.healthFailure = null;
+    const health = taskHealthOf(t.spec);
+    if (!health || !t.containerId) return;
+    const check = createHealthCheck(health.check, { containerId: t.containerId, hostPorts: t.hostPorts, ipAddress }, {
+      runtime: deps.runtime,
+      onChange: (status, snapshot) => {
+        if (status === "unhealthy" && health.onFailure === "restart" && t.health === check) {
+          t.healthFailure = healthFailureText(snapshot);
+          deps.reconcileAfter(0);
+        }
+        deps.reportSoon();
+      },
+    });
+    t.health = check;
   }
 
   async function startContainer(t: HeldTask): Promise<void> {
@@ -286,25 +297,26 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       t.hostPorts = started.hostPorts;
       t.phase = "running";
       t.exitCode = null;
-      t.message = undefined;
+      t.message = t.restartReason !== undefined ? `restarted: ${t.restartReason}` : undefined;
       const details = await deps.runtime.inspect(started.id);
       startHealth(t, details.state !== "missing" ? details.ipAddress : null);
       // It may have exited already (a short batch task): the exit event can precede our bookkeeping.
       if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
     } catch (err) {
-      decideAfterStartFailure(t, errorText(err).trim());
+      decideAfterFailure(t, errorText(err).trim());
       deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
   }
 
   /**
-   * A start that failed is a failed attempt: the same policy and backoff as an exit, with the error kept
-   * as the task's message (reported while it waits, so `leasehold status` shows why), and `failed` only
-   * once its attempts are used up. Giving up at once had the control plane re-place the slot as fast as
-   * the agent could fail it again.
+   * A start that failed, or a container stopped for failing its health check, is a failed attempt: the
+   * same policy and backoff as an exit, with the reason kept as the task's message (reported while it
+   * waits, so `leasehold status` shows why), and `failed` only once its attempts are used up. Giving up
+   * at once on a start failure had the control plane re-place the slot as fast as the agent could fail
+   * it again.
    */
-  function decideAfterStartFailure(t: HeldTask, message: string): void {
+  function decideAfterFailure(t: HeldTask, message: string): void {
     t.message = message;
     if (t.spec.restart.mode === "never") {
       t.phase = "failed";
@@ -338,13 +350,30 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
     t.phase = "backoff";
     t.nextStartAt = now + delayMs;
+    t.restartReason = what;
     deps.reconcileAfter(delayMs);
+  }
+
+  /**
+   * Stops a container whose health check failed and lets the restart policy decide what follows. The
+   * decision comes first: the exit the stop causes is then not the running container's, so it is not
+   * counted a second time.
+   */
+  async function stopUnhealthy(t: HeldTask, containerId: string, why: string): Promise<void> {
+    t.health?.stop();
+    t.health = null;
+    t.healthFailure = null;
+    decideAfterFailure(t, why);
+    deps.log.warn("task failed its health check", { task: t.taskId, why, next: t.phase, restarts: t.restarts });
+    deps.reportSoon();
+    await deps.runtime.stop(containerId, { graceMs: t.spec.stopGraceMs }).catch((err: unknown) => deps.log.warn("stop failed", { task: t.taskId, error: errorText(err) }));
   }
 
   function handleExit(t: HeldTask, exitCode: number | undefined): void {
     if (t.phase !== "running") return;
     t.health?.stop();
     t.health = null;
+    t.healthFailure = null;
     decideAfterExit(t, exitCode);
     deps.log.info("task exited", { task: t.taskId, exitCode, next: t.phase });
     deps.reportSoon();
@@ -393,6 +422,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         t.containerId = null;
       }
       await startContainer(t);
+      return;
+    }
+    if (t.phase === "running" && t.containerId && t.healthFailure !== null) {
+      await stopUnhealthy(t, t.containerId, t.healthFailure);
       return;
     }
     if (t.phase === "running" && t.containerId) {
@@ -531,4 +564,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       for (const t of tasks.values()) t.health?.stop();
     },
   };
+}
+
+/** Why a check that just turned unhealthy restarts its task: the failures in a row and the last probe's answer. */
+function healthFailureText(snapshot: HealthSnapshot): string {
+  const n = snapshot.consecutiveFailures;
+  return `health check failed ${n === 1 ? "once" : `${n} times`}: ${snapshot.lastResult?.detail ?? "no result"}`;
 }

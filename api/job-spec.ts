@@ -37,17 +37,25 @@ export const constraintSchema = z
     if (!needsList && Array.isArray(c.value)) ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a single value` });
   });
 
-const checkTiming = {
-  interval: duration({ min: 100, max: 3_600_000 }).prefault("10s"),
-  timeout: duration({ min: 50, max: 600_000 }).prefault("2s"),
-  failures: z.int().min(1).max(100).default(3),
-  grace: duration({ max: 3_600_000 }).prefault("0s").describe("How long after start failures are not counted"),
+// onFailure is optional, its default applied where it is read (healthOnFailure), like restart.mode: a
+// materialised default would change the stored spec, and so the version, of every job already applied.
+const checkFields = {
+  interval: duration({ min: 100, max: 3_600_000 }).prefault("10s").describe("Time between probes, from the start of one to the start of the next"),
+  timeout: duration({ min: 50, max: 600_000 }).prefault("2s").describe("How long one probe may take before it counts as failed"),
+  failures: z.int().min(1).max(100).default(3).describe("Failures in a row that make the task unhealthy"),
+  grace: duration({ max: 3_600_000 })
+    .prefault("0s")
+    .describe("How long after each start (the first and every restart) failures are not counted. The first probe runs as the container starts: give a slow starter a grace"),
+  onFailure: z
+    .enum(["restart", "ignore"])
+    .optional()
+    .describe("Default restart: once unhealthy, the agent stops the task and restarts it under the restart policy (failed once its attempts are used up). ignore: it keeps running, reported unhealthy"),
 };
 
 export const healthCheckSchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("http"), port: z.string(), path: z.string().startsWith("/").default("/"), ...checkTiming }),
-  z.strictObject({ type: z.literal("tcp"), port: z.string(), ...checkTiming }),
-  z.strictObject({ type: z.literal("exec"), command: z.array(z.string()).min(1), ...checkTiming }),
+  z.strictObject({ type: z.literal("http"), port: z.string().describe("Name of one of the job's ports"), path: z.string().startsWith("/").default("/"), ...checkFields }),
+  z.strictObject({ type: z.literal("tcp"), port: z.string().describe("Name of one of the job's ports"), ...checkFields }),
+  z.strictObject({ type: z.literal("exec"), command: z.array(z.string()).min(1).describe("Run in the container; exit 0 is healthy"), ...checkFields }),
 ]);
 
 export const restartPolicySchema = z.strictObject({
@@ -129,6 +137,11 @@ export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type HealthCheck = NonNullable<JobSpec["health"]>;
 export type Constraint = JobSpec["constraints"][number];
+
+/** What an unhealthy task's agent does when its health check names nothing. */
+export function healthOnFailure(check: Pick<HealthCheck, "onFailure">): "restart" | "ignore" {
+  return check.onFailure ?? "restart";
+}
 
 /** The restart mode a job gets when its spec names none. */
 export function restartMode(spec: Pick<JobSpec, "type" | "restart">): "always" | "on-failure" | "never" {

@@ -1,12 +1,12 @@
 // runAgent in-process against a real control plane: what it logs when the control plane goes away and
-// comes back, and the region it takes from a join token bound to one.
+// comes back, the region it takes from a join token bound to one, and how a health restart is reported.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAgent, type RunningAgent } from "../../agent/run";
 import { TestCluster } from "../support/cluster";
-import { cleanupNode, eventually, requireDocker, uniqueNode } from "../support/docker";
+import { cleanupNode, eventually, requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
 
 type Line = { message: string; level: unknown };
 
@@ -46,6 +46,42 @@ describe("the agent's region", () => {
     }
     const other = await cluster.api<{ token: string }>("POST", "/v1/join-tokens", { region: "eu-west" });
     await expect(runAgent({ server: cluster.url, joinToken: other.token, name: uniqueNode("region"), region: "us-east", labels: {}, dataDir: agentDir(), log: () => {} })).rejects.toThrow(/bound to region "eu-west", not "us-east"/);
+  }, 60_000);
+});
+
+// Before the log test too: applying a job takes the bootstrap admin token.
+describe("a task restarted for failing its health check", () => {
+  it("is counted and explained in the control plane's task row, its events and `leasehold status`", async () => {
+    const name = uniqueNode("health");
+    names.push(name);
+    const agent = await runAgent({ server: cluster.url, joinToken: await cluster.joinToken(), name, labels: {}, dataDir: agentDir(), log: () => {} });
+    try {
+      await cluster.api("POST", "/v1/jobs", {
+        name: "unhealthy",
+        image: TEST_IMAGE,
+        command: ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        resources: { cpu: 50, memory: 16 },
+        ports: [{ name: "http", container: 8080 }],
+        constraints: [{ attribute: "name", value: name }],
+        // httpd serves /www: this path is a 404 on every probe.
+        health: { type: "http", port: "http", path: "/no-such-page", interval: "200ms", timeout: "1s", failures: 2 },
+        restart: { mode: "always", attempts: 5, interval: "1m", delay: "200ms" },
+        stopGrace: "500ms",
+      });
+      const task = await cluster.waitFor("the restart to be reported", async () => {
+        const [t] = (await cluster.job("unhealthy")).tasks;
+        return t && t.restarts >= 1 && t.state === "running" && t.message?.startsWith("restarted:") ? t : undefined;
+      });
+      expect(task.message).toMatch(/^restarted: health check failed 2 times: HTTP 404 from 127\.0\.0\.1:\d+\/no-such-page$/);
+      const { events } = await cluster.api<{ events: { type: string }[] }>("GET", "/v1/namespaces/default/jobs/unhealthy/events");
+      expect(events.map((e) => e.type)).toContain("task.restarted");
+      const status = await cluster.cli("status", "unhealthy");
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/RESTARTS/);
+      expect(status.stdout).toMatch(/restarted: health check failed 2 times: HTTP 404/);
+    } finally {
+      await agent.stop();
+    }
   }, 60_000);
 });
 

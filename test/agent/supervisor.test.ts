@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TaskReport, TaskSpec } from "../../api/agent-protocol";
+import { healthCheckSchema } from "../../api/job-spec";
 import { createLeaseChecker } from "../../agent/lease-check";
 import { memoryLeaseStore } from "../../agent/lease-store";
 import { silentLogger } from "../../agent/log";
@@ -217,5 +218,99 @@ describe("supervisor start failures", () => {
     const [report] = supervisor.reports();
     expect(report).toMatchObject({ state: "failed", restarts: 0 });
     expect(report?.message).toMatch(/pull failed/);
+  });
+});
+
+describe("supervisor health failures", () => {
+  const HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"];
+
+  /** busybox httpd on 8080 with `health` (a job file's health block, validated as the control plane does). */
+  function webSpec(health: Record<string, unknown>, restart: Partial<TaskSpec["restart"]> = {}): TaskSpec {
+    return {
+      ...taskSpec(HTTPD, { mode: "always", attempts: 5, delayMs: 100, ...restart }),
+      type: "service",
+      ports: [{ name: "http", container: 8080, protocol: "tcp" }],
+      health: healthCheckSchema.parse(health),
+    };
+  }
+
+  type Sample = { at: number; phase: string; containerId: string | null; report: TaskReport };
+
+  /** Reconciles every 50 ms, sampling the first held task, until `done` holds for a sample. */
+  async function sampleUntil(s: Supervisor, done: (sample: Sample) => boolean, what: string, timeoutMs = 20_000): Promise<Sample[]> {
+    const samples: Sample[] = [];
+    await eventually(async () => {
+      await s.reconcile(Date.now());
+      const [held] = s.held();
+      const [report] = s.reports();
+      if (!held || !report) return undefined;
+      const sample = { at: Date.now(), phase: held.phase, containerId: held.containerId, report };
+      samples.push(sample);
+      return done(sample) ? true : undefined;
+    }, timeoutMs, what);
+    return samples;
+  }
+
+  it("a task that fails its check `failures` times in a row is restarted under its policy, its check starting over with its grace, and failed once the attempts are used", async () => {
+    // A path httpd does not serve: every probe answers 404. onFailure is left to its default.
+    const spec = webSpec({ type: "http", port: "http", path: "/no-such-page", interval: "100ms", timeout: "1s", failures: 2, grace: "600ms" }, { attempts: 2 });
+    await supervisor.accept([await lease(spec)]);
+    const samples = await sampleUntil(supervisor, (x) => x.phase === "failed", "the restarts to be used up");
+
+    const last = samples.at(-1)!.report;
+    expect(last).toMatchObject({ state: "failed", restarts: 2, health: null });
+    expect(last.message).toMatch(/^health check failed 2 times: HTTP 404 from 127\.0\.0\.1:\d+\/no-such-page; 2 restarts within 60s used up$/);
+
+    // Three containers ran, one after the other; each first reported with its check starting over.
+    const runs = samples.filter((x) => x.phase === "running");
+    const containers = [...new Set(runs.map((x) => x.containerId))];
+    expect(containers).toHaveLength(3);
+    for (const [i, id] of containers.entries()) {
+      const first = runs.find((x) => x.containerId === id)!;
+      const lastSeen = runs.findLast((x) => x.containerId === id)!;
+      expect(first.report).toMatchObject({ state: "running", health: "starting", restarts: i });
+      // Failures within the grace are not counted, after every start: no container was stopped before it ended.
+      expect(lastSeen.at - first.at).toBeGreaterThanOrEqual(500);
+      if (i > 0) expect(first.report.message).toMatch(/^restarted: health check failed 2 times: HTTP 404/);
+    }
+    // The restarts went through the policy's backoff, reported as starting with the reason.
+    const waiting = samples.find((x) => x.phase === "backoff")!;
+    expect(waiting.report).toMatchObject({ state: "starting", health: null });
+    expect(waiting.report.message).toMatch(/^health check failed 2 times: HTTP 404/);
+    // The one that failed was stopped, not left running unhealthy.
+    expect((await runtime.inspect(containers[2]!)).state).toBe("exited");
+  });
+
+  it("with onFailure ignore, an unhealthy task is reported unhealthy and keeps running, never restarted", async () => {
+    const spec = webSpec({ type: "http", port: "http", path: "/no-such-page", interval: "100ms", timeout: "1s", failures: 2, onFailure: "ignore" });
+    await supervisor.accept([await lease(spec)]);
+    const samples = await sampleUntil(supervisor, (x) => x.report.health === "unhealthy", "the task to turn unhealthy");
+    const unhealthyAt = samples.at(-1)!.at;
+    // Ten more intervals: a restart under the default would have happened in the first.
+    const after = await sampleUntil(supervisor, (x) => x.at - unhealthyAt >= 1_000, "a second to pass");
+    for (const x of after) {
+      expect(x.phase).toBe("running");
+      expect(x.containerId).toBe(samples.at(-1)!.containerId);
+      expect(x.report).toMatchObject({ state: "running", health: "unhealthy", restarts: 0 });
+      expect(x.report.message).toBeUndefined();
+    }
+    expect((await runtime.inspect(samples.at(-1)!.containerId!)).state).toBe("running");
+  });
+
+  it("an exec check that fails under restart mode never ends the task failed at once, with the probe's answer", async () => {
+    const spec = { ...webSpec({ type: "exec", command: ["false"], interval: "100ms", timeout: "1s", failures: 1 }, { mode: "never" }), command: ["sleep", "30"], ports: [] };
+    await supervisor.accept([await lease(spec)]);
+    const samples = await sampleUntil(supervisor, (x) => x.phase === "failed", "the task to fail");
+    const { containerId, report } = samples.at(-1)!;
+    expect(report).toMatchObject({ state: "failed", restarts: 0, exitCode: null });
+    expect(report.message).toBe("health check failed once: exit 1");
+    expect((await runtime.inspect(containerId!)).state).toBe("exited");
+  });
+
+  it("a task restarted after an exit says so once it runs again", async () => {
+    const spec = { ...taskSpec(["sh", "-c", "sleep 1; exit 4"], { mode: "always", attempts: 1, delayMs: 100 }), type: "service" as const };
+    await supervisor.accept([await lease(spec)]);
+    const samples = await sampleUntil(supervisor, (x) => x.phase === "running" && x.report.restarts === 1, "the restart to run");
+    expect(samples.at(-1)!.report.message).toBe("restarted: exited with 4");
   });
 });
