@@ -1,5 +1,5 @@
 // The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload. It only dials out.
-import type { ClaimResponse, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from "../api/agent-protocol";
+import type { ClaimRequest, ClaimResponse, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from "../api/agent-protocol";
 
 export class ControlPlaneError extends Error {
   override name = "ControlPlaneError";
@@ -18,7 +18,7 @@ export class ControlPlaneError extends Error {
 
 export interface ControlPlaneClient {
   enroll(body: EnrollRequest): Promise<EnrollResponse>;
-  claim(credential: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse>;
+  claim(credential: string, body: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse>;
   heartbeat(credential: string, body: HeartbeatRequest): Promise<HeartbeatResponse>;
   uploadLogs(credential: string, requestId: string, body: { output: string; error?: string }): Promise<void>;
 }
@@ -55,7 +55,7 @@ export function createControlPlaneClient(server: string, opts: { timeoutMs?: num
 
   return {
     enroll: (body) => post<EnrollResponse>("/v1/agent/enroll", body),
-    claim: (credential, waitMs, signal) => post<ClaimResponse>("/v1/agent/claim", { waitMs }, credential, waitMs, signal),
+    claim: (credential, body, signal) => post<ClaimResponse>("/v1/agent/claim", body, credential, body.waitMs ?? 0, signal),
     heartbeat: (credential, body) => post<HeartbeatResponse>("/v1/agent/heartbeat", body, credential),
     uploadLogs: async (credential, id, body) => {
       await post<unknown>(`/v1/agent/logs/${encodeURIComponent(id)}`, body, credential);

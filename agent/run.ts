@@ -4,7 +4,7 @@
 // agents of other clusters (or other nodes) on the same engine are never touched, whatever their name.
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
-import type { HeartbeatResponse } from "../api/agent-protocol";
+import type { HeartbeatResponse, Revocation } from "../api/agent-protocol";
 import { createBackoff } from "./backoff";
 import { createControlPlaneClient, ControlPlaneError, type ControlPlaneClient } from "./client";
 import { createContactLog, type ContactLog } from "./contact-log";
@@ -221,6 +221,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   // The long-poll in flight; a heartbeat that says work is waiting cuts it short so the claim is made at once.
   let claimInFlight: AbortController | null = null;
+  // The work marker of the last claim reply, sent with the next claim so work that came in between answers
+  // it at once. Only a control plane that sent one is sent one (an older one refuses unknown fields).
+  let workSeq: number | undefined;
   async function claimLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
     while (!stopped) {
@@ -229,7 +232,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         const signal = AbortSignal.any([abort.signal, claimInFlight.signal]);
         let reply;
         try {
-          reply = await client.claim(credential, 20_000, signal);
+          reply = await client.claim(credential, { waitMs: 20_000, ...(workSeq !== undefined ? { workSeq } : {}) }, signal);
         } catch (err) {
           if (!stopped && claimInFlight.signal.aborted) continue; // cut short on purpose: claim again now
           throw err;
@@ -239,6 +242,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         backoff.reset();
         contact.reached();
         await supervisor.accept(reply.leases);
+        // Stop orders act at once, on the heartbeat's revocation path; the next heartbeat carries them too.
+        await supervisor.revoke(stopsToAct(supervisor, reply.stops ?? []));
+        workSeq = reply.workSeq;
         await supervisor.reconcile(lastContact);
         reportNow();
       } catch (err) {
@@ -292,6 +298,16 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await Promise.allSettled(loops);
     },
   };
+}
+
+/**
+ * The stop orders of a claim reply for copies still running (or about to) here. A copy that has stopped or
+ * ended since is left to its report: a revocation of one would forget it before the report went out, and
+ * the control plane would wait for its lease to lapse instead.
+ */
+export function stopsToAct(supervisor: Pick<Supervisor, "held">, stops: Revocation[]): Revocation[] {
+  const live = new Map(supervisor.held().filter((t) => t.phase === "running" || t.phase === "starting" || t.phase === "backoff").map((t) => [t.taskId, t.epoch]));
+  return stops.filter((s) => s.reason === "stopped" && live.get(s.taskId) === s.epoch);
 }
 
 /** Network errors, timeouts and 5xx: the control plane is (for now) unreachable, and is retried. */

@@ -12,7 +12,7 @@
 // Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
 // (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
 // so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
-import type { HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../api/agent-protocol";
+import type { HeartbeatResponse, LeaseClaims, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
 import type { ContainerRuntime, ContainerSummary, HostPort, NodeOwner } from "./runtime";
@@ -88,6 +88,8 @@ export interface Supervisor {
   accept(leases: { taskId: string; lease: string }[]): Promise<void>;
   /** Applies a heartbeat reply (to a request sent at `sentAt`): renewed grants, revocations. */
   applyHeartbeat(reply: HeartbeatResponse, sentAt: number): Promise<void>;
+  /** Applies revocations: a heartbeat reply's, or the stop orders of a claim reply. */
+  revoke(revoked: Revocation[]): Promise<void>;
   /** Reports for the next heartbeat; tasks that reached an end are forgotten once reported. */
   reports(): TaskReport[];
   /** Marks reports as delivered (drops finished tasks). */
@@ -496,6 +498,21 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     };
   }
 
+  async function revoke(revoked: Revocation[]): Promise<void> {
+    for (const r of revoked) {
+      // Any revocation fences its epoch: that lease is never acted on again, whatever arrives later.
+      if (r.reason !== "bad-signature" && r.reason !== "wrong-node" && r.taskId !== "") fence(r.taskId, r.epoch);
+      const t = tasks.get(r.taskId);
+      if (!t || t.claims.epoch !== r.epoch) continue;
+      if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
+        t.phase = "stopping";
+      } else {
+        // Fenced out (stale epoch, expired, gone) or already reported: stop and forget.
+        await retire(t, `lease refused: ${r.reason}`);
+      }
+    }
+  }
+
   return {
     adopt,
     accept,
@@ -514,19 +531,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           }
         }
       }
-      for (const r of reply.revoked) {
-        // Any revocation fences its epoch: that lease is never acted on again, whatever arrives later.
-        if (r.reason !== "bad-signature" && r.reason !== "wrong-node" && r.taskId !== "") fence(r.taskId, r.epoch);
-        const t = tasks.get(r.taskId);
-        if (!t || t.claims.epoch !== r.epoch) continue;
-        if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
-          t.phase = "stopping";
-        } else {
-          // Fenced out (stale epoch, expired, gone) or already reported: stop and forget.
-          await retire(t, `lease refused: ${r.reason}`);
-        }
-      }
+      await revoke(reply.revoked);
     },
+    revoke,
     reports: () => [...tasks.values()].map(reportOf),
     delivered(reports) {
       // What was sent, not what holds now: a task that ended while its heartbeat was in flight was

@@ -77,11 +77,31 @@ export const leaseGrantSchema = z.object({
 });
 export type LeaseGrant = z.infer<typeof leaseGrantSchema>;
 
+export const revocationSchema = z.object({
+  taskId: z.string(),
+  epoch: z.number(),
+  reason: z.enum(["stale-epoch", "expired", "stopped", "not-found", "wrong-node", "bad-signature"]),
+  detail: z.string(),
+});
+export type Revocation = z.infer<typeof revocationSchema>;
+
 export const claimRequestSchema = z.strictObject({
   waitMs: z.int().min(0).max(30_000).default(0).describe("Long-poll: how long to wait for new work"),
+  workSeq: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("The workSeq of the previous claim reply: answer at once if work came since. Send it only to a control plane whose replies carry workSeq"),
 });
+export type ClaimRequest = z.input<typeof claimRequestSchema>;
 export const claimResponseSchema = z.object({
   leases: z.array(leaseGrantSchema),
+  // Optional: control planes before these fields answer without them, and agents before them ignore them.
+  stops: z
+    .array(revocationSchema)
+    .optional()
+    .describe("Held leases whose tasks are asked to stop (reason stopped): stop them and report them stopped. Heartbeat replies revoke them too"),
+  workSeq: z.number().optional().describe("The node's work marker as this reply read it: send it with the next claim"),
   heartbeatIntervalMs: z.number(),
   leaseTtlMs: z.number(),
 });
@@ -102,14 +122,6 @@ export const heartbeatRequestSchema = z.strictObject({
   tasks: z.array(taskReportSchema).max(2_000).default([]),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
-
-export const revocationSchema = z.object({
-  taskId: z.string(),
-  epoch: z.number(),
-  reason: z.enum(["stale-epoch", "expired", "stopped", "not-found", "wrong-node", "bad-signature"]),
-  detail: z.string(),
-});
-export type Revocation = z.infer<typeof revocationSchema>;
 
 export const heartbeatResponseSchema = z.object({
   renewed: z.array(leaseGrantSchema.partial({ lease: true })),

@@ -113,10 +113,14 @@ export const nodes = sqliteTable(
     credentialGeneration: integer("credential_generation").notNull().default(1),
     agentVersion: text("agent_version"),
     joinTokenId: text("join_token_id"),
+    // The node's work marker: takes the next value of one store-wide sequence whenever a task is placed on
+    // the node or a copy it holds is asked to stop (triggers, in the writing transaction). A waiting claim
+    // returns when it moves; an instance finds the moved ones by one range read on its index.
+    workSeq: integer("work_seq").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [uniqueIndex("nodes_name").on(t.name), index("nodes_status_heartbeat").on(t.status, t.lastHeartbeatAt)],
+  (t) => [uniqueIndex("nodes_name").on(t.name), index("nodes_status_heartbeat").on(t.status, t.lastHeartbeatAt), index("nodes_work_seq").on(t.workSeq)],
 );
 
 export const joinTokens = sqliteTable("join_tokens", {

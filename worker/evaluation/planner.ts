@@ -16,6 +16,7 @@ export interface PlanWrites {
   /** Whether statement i may start a chunk: an event guarded by CHANGED stays with the write before it. */
   startsGroup: boolean[];
   checks: { index: number; counter: Counter }[];
+  /** Nodes given placements or stop orders: their waiting claims here are woken once the plan is written. */
   nodesWithWork: Set<string>;
 }
 
@@ -63,6 +64,8 @@ export function planStatements(plan: Plan, view: StateView, newId: () => string)
     if (!t) continue;
     push(askStop({ taskId: t.id, epoch: t.epoch, now }), "stopped");
     push(eventRow(now, { type: "task.stop", message: `stopping: ${stop.reason}`, namespace: nsOf(t.jobId), jobId: t.jobId, taskId: t.id, nodeId: t.nodeId }, CHANGED));
+    // The node's claim carries the order (its marker moves in the store; this wakes it here at once).
+    if (t.nodeId !== null) nodesWithWork.add(t.nodeId);
   }
   for (const p of plan.place) {
     const r = row(p.jobId, p.slot, p.version, p.nodeId, null);

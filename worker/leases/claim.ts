@@ -1,22 +1,18 @@
 // Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
-// so an agent that lost a reply, or restarted, gets its leases again). Long-polls for new work.
-import type { ClaimResponse, LeaseGrant } from "../../api/agent-protocol";
+// so an agent that lost a reply, or restarted, gets its leases again), with the stop orders for the copies
+// it holds. Long-polls for new work: placements and stop orders, whichever instance made them.
+import type { ClaimResponse, LeaseGrant, Revocation } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { jsonCell, writeBatch } from "../../db/batch";
-import type { ResolvedDeps } from "../context";
+import type { ResolvedDeps, WorkSignal } from "../context";
 import { unauthorized } from "../errors";
 import type { NodePrincipal } from "../auth/tokens";
 import type { LeaseTokens } from "./lease-token";
 import { taskSpecOf } from "./task-spec";
 import type { FleetTiming } from "./timing";
 import { HELD_SQL } from "../../db/queries/task-states";
-
-/**
- * How often a waiting claim looks at the store for work placed by another instance: once per heartbeat
- * interval (which grows with the fleet), so idle long-polls cost the store no more than heartbeats do.
- * Work placed by this instance wakes the claim at once; agents also re-claim when a heartbeat says work waits.
- */
-const pollInterval = (heartbeatIntervalMs: number) => Math.round(heartbeatIntervalMs * (0.75 + 0.25 * Math.random()));
+import { decodeMarker, decodeStopOrders, markerOf, stopOrdersOf } from "../../db/queries/work-marker";
+import type { WorkWatch } from "./work-watch";
 
 /**
  * Bounds the claims an instance works on at once. A claim signs every new lease, so a burst (an apply that
@@ -41,39 +37,73 @@ export class ClaimGate {
   }
 }
 
+export interface ClaimWaits {
+  /** In-process wake-ups: work this instance placed. */
+  signal: WorkSignal;
+  /** Wake-ups through the store: work any instance placed. */
+  watch: WorkWatch;
+}
+
+/**
+ * A claim answers at once when it leased something new, or when the node's work marker is above the one
+ * the agent last saw (`workSeq`, echoed from its previous reply: stop orders and placements made between
+ * two claims are not missed). Otherwise it waits until the marker moves (then answers with the node's
+ * leases and stop orders as they are then) or `waitMs` passes. An agent that sends no `workSeq` is taken
+ * to have seen the marker as this claim first reads it.
+ */
 export async function claim(
   deps: ResolvedDeps,
   timing: FleetTiming,
   tokens: LeaseTokens,
   gate: ClaimGate,
+  waits: ClaimWaits,
   node: NodePrincipal,
-  waitMs: number,
+  request: { waitMs: number; workSeq?: number | undefined },
   abort?: AbortSignal,
 ): Promise<ClaimResponse> {
-  const deadline = deps.clock.now() + Math.min(waitMs, deps.config.maxClaimWait);
+  const deadline = deps.clock.now() + Math.min(request.waitMs, deps.config.maxClaimWait);
   let result = await gate.run(() => claimOnce(deps, timing, tokens, node));
-  const { heartbeatIntervalMs } = await timing.current();
+  // A marker ahead of the node's (a store restored from an older copy) counts as the node's.
+  const seen = Math.min(request.workSeq ?? result.marker.seq, result.marker.seq);
   let waited = false;
-  // While waiting, only a cheap read runs each poll; the write (and the signing) happens once work is there.
-  while (result.fresh === 0) {
+  // While waiting nothing reads the store for this claim alone: the watch reads for all claims at once.
+  while (result.fresh === 0 && result.marker.seq <= seen) {
     const remaining = deadline - deps.clock.now();
     if (remaining <= 0 || abort?.aborted) break;
     waited = true;
-    await deps.signal.wait(node.nodeId, Math.min(remaining, pollInterval(heartbeatIntervalMs)), abort);
-    const work = await deps.store.client.execute({
-      sql: "SELECT EXISTS (SELECT 1 FROM tasks WHERE node_id = ? AND state = 'placed' AND desired = 'run') AS work",
-      args: [node.nodeId],
-    });
-    if (Number(work.rows[0]?.["work"]) === 1) {
-      result = await gate.run(() => claimOnce(deps, timing, tokens, node));
-      waited = false;
-    }
+    if (!(await waitForWork(waits, node.nodeId, result.marker.top, remaining, abort))) continue;
+    result = await gate.run(() => claimOnce(deps, timing, tokens, node));
+    waited = false;
   }
   const t = await timing.current();
   // A lease is current when the reply is sent, not when the poll started: one fenced during the wait (the
   // node drained, the task stopped or replaced) is left out, and the others carry their current expiry.
   const leases = waited ? await stillHeld(deps, node.nodeId, result.leases) : result.leases;
-  return { leases, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
+  const stops = result.stops.map((s): Revocation => ({ ...s, reason: "stopped", detail: "the task is no longer wanted: stop it and report it stopped" }));
+  return { leases, stops, workSeq: result.marker.seq, heartbeatIntervalMs: t.heartbeatIntervalMs, leaseTtlMs: t.leaseTtlMs };
+}
+
+/** Whether work may be there (woken by either path) before `ms` passed or the request was aborted. */
+function waitForWork(waits: ClaimWaits, nodeId: string, since: number, ms: number, abort: AbortSignal | undefined): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const stop = new AbortController();
+    let done = false;
+    const finish = (woken: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      abort?.removeEventListener("abort", aborted);
+      stop.abort();
+      resolve(woken);
+    };
+    const aborted = () => finish(false);
+    const timer = setTimeout(() => finish(false), ms);
+    abort?.addEventListener("abort", aborted, { once: true });
+    // Both waits also resolve once `stop` fires (after the first answer): `done` keeps that answer. The
+    // signal's own timeout is past ours, so its resolving before ours is a wake-up.
+    void waits.signal.wait(nodeId, ms + 1_000, stop.signal).then(() => finish(true));
+    void waits.watch.wait(nodeId, since, stop.signal).then(() => finish(true));
+  });
 }
 
 async function stillHeld(deps: ResolvedDeps, nodeId: string, leases: LeaseGrant[]): Promise<LeaseGrant[]> {
@@ -98,7 +128,16 @@ async function stillHeld(deps: ResolvedDeps, nodeId: string, leases: LeaseGrant[
 const SLOT_FREE = `(start_first = 1 OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = tasks.job_id AND o.slot = tasks.slot AND o.id != tasks.id
   AND ((o.state IN ${HELD_SQL} AND o.lease_expires_at >= :now) OR (o.state = 'lost' AND o.lost_at > :now))))`;
 
-async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<{ leases: LeaseGrant[]; fresh: number }> {
+interface ClaimRead {
+  leases: LeaseGrant[];
+  /** Leases granted by this read. */
+  fresh: number;
+  stops: { taskId: string; epoch: number }[];
+  /** The node's work marker and the sequence's top, as this read saw them. */
+  marker: { seq: number; top: number };
+}
+
+async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseTokens, node: NodePrincipal): Promise<ClaimRead> {
   const { clock } = deps;
   await clock.sync(deps.store.client);
   const storeClock = clock.inBatch();
@@ -106,7 +145,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   const { leaseTtlMs } = await timing.current();
   const args = { node: node.nodeId, gen: node.generation, now, ttl: leaseTtlMs };
   const ownNode = "EXISTS (SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen)";
-  const [storeClockResult, , leased, held] = await writeBatch(deps.store.client, [
+  const [storeClockResult, , leased, held, own, stops] = await writeBatch(deps.store.client, [
     storeClock.statement,
     {
       sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
@@ -128,11 +167,12 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
             WHERE t.node_id = :node AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
       args,
     },
-    { sql: "SELECT 1 FROM nodes WHERE id = :node AND credential_generation = :gen", args },
-  ]).then((r) => {
-    if (r[4]?.rows.length === 0) throw unauthorized("node credential is no longer valid: enroll again");
-    return r;
-  });
+    // The credential check, with the marker read in the same snapshot as the leases and stop orders.
+    markerOf(args),
+    stopOrdersOf(args),
+  ]);
+  const marker = decodeMarker(own);
+  if (!marker) throw unauthorized("node credential is no longer valid: enroll again");
   storeClock.take(storeClockResult);
   // A node's tasks mostly share a few job versions: parse each spec once per claim.
   const specs = new Map<string, JobSpec>();
@@ -151,5 +191,5 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     }),
   );
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).
-  return { leases, fresh: leased?.rows.length ?? 0 };
+  return { leases, fresh: leased?.rows.length ?? 0, stops: decodeStopOrders(stops), marker };
 }

@@ -1,4 +1,4 @@
-// Agent routes: enroll (join token), claim (long-poll for leases), heartbeat (renew, report, revoke).
+// Agent routes: enroll (join token), claim (long-poll for leases and stop orders), heartbeat (renew, report, revoke).
 import { createRoute } from "@hono/zod-openapi";
 import {
   claimRequestSchema,
@@ -15,6 +15,7 @@ import { claim, ClaimGate } from "../leases/claim";
 import { enroll } from "../leases/enroll";
 import { heartbeat, HeartbeatWriter } from "../leases/heartbeat";
 import { LeaseTokens } from "../leases/lease-token";
+import { WorkWatch } from "../leases/work-watch";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
 
@@ -24,10 +25,16 @@ const nodeBearer = [{ nodeCredential: [] }];
 const OVERDUE_PROBE_MS = 1_000;
 /** Claims one instance works on at once (see ClaimGate). */
 const CLAIMS_AT_ONCE = 16;
+/**
+ * How often this instance reads the store for work other instances gave the nodes whose claims wait here:
+ * one read for all of them (see WorkWatch), and the most a cross-instance placement or stop waits for it.
+ */
+const WORK_WATCH_MS = 150;
 
 export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetTiming, evaluator: Evaluator): void {
   const tokens = new LeaseTokens(deps.keys, deps.clock);
   const claims = new ClaimGate(CLAIMS_AT_ONCE);
+  const waits = { signal: deps.signal, watch: new WorkWatch(deps.store.client, WORK_WATCH_MS, deps.log) };
   const writer = new HeartbeatWriter(deps, timing);
   let lastProbe = 0;
 
@@ -55,7 +62,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
     }),
     async (c) => {
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { waitMs: 0 };
-      return c.json(await claim(deps, timing, tokens, claims, c.get("node"), body.waitMs, c.req.raw.signal), 200);
+      return c.json(await claim(deps, timing, tokens, claims, waits, c.get("node"), body, c.req.raw.signal), 200);
     },
   );
 
