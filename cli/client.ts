@@ -65,8 +65,8 @@ export class ControlPlaneClient {
     }
   }
 
-  applyJob(text: string): Promise<ApplyResponse> {
-    return this.request("POST", "/v1/jobs", { yaml: text });
+  applyJob(text: string, checkVersion?: number): Promise<ApplyResponse> {
+    return this.request("POST", checkVersion === undefined ? "/v1/jobs" : `/v1/jobs?checkVersion=${checkVersion}`, { yaml: text });
   }
   listJobs(namespace: string): Promise<{ jobs: Job[] }> {
     return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs`);

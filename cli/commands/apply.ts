@@ -8,7 +8,7 @@ import type { ControlPlaneClient } from "../client";
 import { commandContext, type CommandContext } from "../context";
 import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
 import { CliError, sleep, type CliIo } from "../io";
-import { durationOption } from "../options";
+import { durationOption, intOption } from "../options";
 import { readiness } from "../readiness";
 import { fleetFingerprint, STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
@@ -17,6 +17,7 @@ const POLL_MS = 500;
 interface ApplyOptions {
   wait?: boolean;
   timeout: number;
+  checkVersion?: number;
 }
 
 export function registerApply(program: Command, io: CliIo): void {
@@ -26,12 +27,15 @@ export function registerApply(program: Command, io: CliIo): void {
     .argument("<file>", "job file")
     .option("--wait", "wait until every replica is running and healthy (batch: complete); stop early once it cannot be")
     .addOption(new Option("--timeout <duration>", "how long --wait waits").argParser(durationOption).default(120_000, "2m"))
+    .addOption(
+      new Option("--check-version <version>", "apply only if the job is still at this version (0: only if it does not exist yet)").argParser(intOption(0, Number.MAX_SAFE_INTEGER)),
+    )
     .addHelpText("after", EXIT_CODES_HELP)
     .action(async (file: string, opts: ApplyOptions, cmd: Command) => {
       const ctx = commandContext(cmd, io);
       const text = await prepareJobFile(ctx, file);
       const client = ctx.client();
-      const result = await client.applyJob(text);
+      const result = await client.applyJob(text, opts.checkVersion);
       if (!opts.wait) {
         if (ctx.output === "json") ctx.json(result);
         else ctx.out(describeApply(result));

@@ -132,3 +132,22 @@ describe("POST .../scale", () => {
     expect((await cp.call("POST", "/v1/namespaces/default/jobs/web/scale", { token: viewer, body: { replicas: 2 } })).status).toBe(403);
   });
 });
+
+describe("POST /v1/jobs?checkVersion=N", () => {
+  it("applies only while the job is at the version the caller saw, and refuses a bad value with its path", async () => {
+    const post = (spec: Record<string, unknown>, query: string) => cp.call("POST", `/v1/jobs${query}`, { body: { ...SPEC, ...spec } });
+    expect((await post({ replicas: 1 }, "?checkVersion=1")).status).toBe(409);
+    expect((await post({ replicas: 1 }, "?checkVersion=0")).status).toBe(200);
+    expect((await post({ image: "img:2" }, "?checkVersion=0")).status).toBe(409);
+    const moved = await post({ image: "img:2" }, "?checkVersion=1");
+    expect(moved.status).toBe(200);
+    expect(await moved.json()).toMatchObject({ changed: true, job: { version: 2 } });
+    const stale = await post({ image: "img:3" }, "?checkVersion=1");
+    expect(stale.status).toBe(409);
+    expect(((await stale.json()) as { detail: string }).detail).toBe("job default/web is at version 2, not 1");
+    const bad = await post({ image: "img:3" }, "?checkVersion=soon");
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(["query.checkVersion"]);
+    expect(await versions()).toBe(2);
+  });
+});

@@ -381,6 +381,14 @@ describe("scale, history, rollback", () => {
     expect(diff.stdout).toBe("+ env.MODE: fast\n~ image: nginx:1.27 → nginx:1.28\n");
     expect((await cli(["history", "web", "--diff", "1", "9"])).stderr).toContain("has no version 9 (it has 1, 2, 3)");
 
+    // A guarded apply: only while the job is at the version the caller saw.
+    const guarded = jobFile("v4.yaml", WEB.replace("nginx:1.27", "nginx:1.29"));
+    const refused = await cli(["apply", guarded, "--check-version", "2"]);
+    expect(refused.code).toBe(EXIT.error);
+    expect(refused.stderr).toContain("is at version 3, not 2");
+    expect((await api<{ job: { version: number } }>("GET", "/v1/namespaces/default/jobs/web")).job.version).toBe(3);
+    expect((await cli(["apply", jobFile("new.yaml", WEB.replace("name: web", "name: other")), "--check-version", "1"])).stderr).toContain("does not exist yet");
+
     const back = await cli(["rollback", "web", "--to", "1"]);
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).toBe("job default/web rolled back to version 1's spec: now version 4, rolling out\n");

@@ -42,13 +42,23 @@ export async function applyJob(
   actor: string,
   spec: JobSpec,
   take?: TakeEvaluation,
-  /** Said of the new version in its event and audit row, e.g. "a rollback to version 2". */
-  origin?: { rollbackTo: number },
+  opts: {
+    /** Said of the new version in its event and audit row: "a rollback to version 2". */
+    rollbackTo?: number;
+    /** Apply only if the job is still at this version (0: only if it does not exist yet), as a plan saw it. */
+    expectVersion?: number;
+  } = {},
 ): Promise<ApplyResult> {
+  const origin = opts.rollbackTo !== undefined ? { rollbackTo: opts.rollbackTo } : undefined;
   const id = jobIdOf(spec.namespace, spec.name);
   const specHash = await templateHash(spec);
   for (let attempt = 1; ; attempt++) {
     const [current] = await store.db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+    // Checked on every attempt: the write below is conditional on what this read saw, so a job changed in
+    // between fails it, and the next attempt reads the new version.
+    if (opts.expectVersion !== undefined && (current?.version ?? 0) !== opts.expectVersion) {
+      throw conflict(current ? `job ${id} is at version ${current.version}, not ${opts.expectVersion}` : `job ${id} does not exist yet (expected version ${opts.expectVersion})`);
+    }
     if (current && current.status === "running") {
       const { sameTemplate, replicas } = await compareWithCurrent(store, current, specHash);
       if (sameTemplate && replicas === spec.replicas) return { job: current, changed: false };

@@ -11,7 +11,7 @@ import { requireRole, requireRoleSomewhere } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
 import { readJobBody } from "../body";
 import { conflict, notFound, validationError } from "../errors";
-import { applyJob, jobIdOf, templateHash, writeScale } from "../jobs/apply";
+import { applyJob, jobIdOf, templateHash, writeScale, type TakeEvaluation } from "../jobs/apply";
 import type { Evaluator } from "../evaluation";
 import { reschedulePolicy } from "../evaluation/state-view";
 import { replacementsSpent } from "../scheduler/reconcile";
@@ -54,12 +54,17 @@ const taskSchema = z
   })
   .openapi("Task");
 
+const applyQuerySchema = z.strictObject({
+  checkVersion: z.coerce.number().int().min(0).optional().describe("Apply only if the job is still at this version (0: only if it does not exist yet)"),
+});
+
 const applyRoute = createRoute({
   method: "post",
   path: "/v1/jobs",
   summary: "Apply a job spec (YAML or JSON); a new version is stored only when the spec changed",
   security: bearer,
   request: {
+    query: applyQuerySchema,
     body: {
       required: true,
       content: {
@@ -96,13 +101,16 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     if (!parsed.success) throw validationError(parsed.error);
     const spec = parsed.data;
     requireRole(c, spec.namespace, "operator");
+    const query = applyQuerySchema.safeParse(c.req.query());
+    if (!query.success) throw validationError(query.error, "query");
     let token = "";
     const now = clock.now();
-    const result = await applyJob(store, now, c.get("operator").subject, spec, async (jobId, guard) => {
+    const take = async (jobId: string, guard: Parameters<TakeEvaluation>[1]) => {
       const taken = await evaluator.takeInBatch([jobId], now, guard);
       token = taken.token;
       return taken.statement;
-    });
+    };
+    const result = await applyJob(store, now, c.get("operator").subject, spec, take, query.data.checkVersion !== undefined ? { expectVersion: query.data.checkVersion } : {});
     // The apply's batch wrote the job's evaluation row and took it: run it here, so the reply says what was
     // placed. If it loses its races, or another instance holds the row, it is run in the background.
     const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-apply") : undefined;
