@@ -144,6 +144,14 @@ export class SimAgent {
 
   async onClaim(reply: ClaimResponse, now: number): Promise<void> {
     this.interval = reply.heartbeatIntervalMs;
+    // Stop orders ride on claim replies too (work reaching the agent at once); handled as a heartbeat's.
+    // Only a copy not yet stopped is acted on, as the real agent does: a repeated order must not drop the
+    // stopped report still to be sent.
+    for (const r of reply.stops ?? []) {
+      if (this.held.get(r.taskId)?.phase === "stopped") continue;
+      this.note(`stop order ${short(r.taskId)}@${r.epoch} in a claim reply`);
+      this.revoke(r, now);
+    }
     for (const g of reply.leases) {
       const verdict = await this.check(g.lease, now);
       if (!verdict.ok) {
@@ -172,6 +180,19 @@ export class SimAgent {
     this.persist();
   }
 
+  /** A revocation from a heartbeat reply, or a stop order from a claim reply: the same handling. */
+  private revoke(r: HeartbeatResponse["revoked"][number], now: number): void {
+    this.revokedEpoch.set(r.taskId, Math.max(this.revokedEpoch.get(r.taskId) ?? 0, r.epoch));
+    this.disk.fences[r.taskId] = Math.max(this.disk.fences[r.taskId] ?? 0, r.epoch);
+    const t = this.held.get(r.taskId);
+    if (!t || t.epoch !== r.epoch) return;
+    if (r.reason === "stopped" && t.phase !== "stopped") {
+      this.stopContainer(t.containerId, "told stopped");
+      t.phase = "stopped";
+      this.nextHeartbeat = now;
+    } else this.retire(t, `revoked: ${r.reason}`);
+  }
+
   async onHeartbeat(reply: HeartbeatResponse, sent: TaskReport[], now: number, sentAt: number): Promise<void> {
     this.lastContact = now;
     this.disk.contactAt = now;
@@ -184,17 +205,7 @@ export class SimAgent {
       t.expiresAt = Math.max(t.expiresAt ?? 0, g.expiresAt);
       if (g.lease && (await this.check(g.lease, now)).ok) t.lease = g.lease;
     }
-    for (const r of reply.revoked) {
-      this.revokedEpoch.set(r.taskId, Math.max(this.revokedEpoch.get(r.taskId) ?? 0, r.epoch));
-      this.disk.fences[r.taskId] = Math.max(this.disk.fences[r.taskId] ?? 0, r.epoch);
-      const t = this.held.get(r.taskId);
-      if (!t || t.epoch !== r.epoch) continue;
-      if (r.reason === "stopped" && t.phase !== "stopped") {
-        this.stopContainer(t.containerId, "told stopped");
-        t.phase = "stopped";
-        this.nextHeartbeat = now;
-      } else this.retire(t, `revoked: ${r.reason}`);
-    }
+    for (const r of reply.revoked) this.revoke(r, now);
     // A stop is forgotten once its report went out and was answered.
     const sentStopped = new Set(sent.filter((r) => r.state === "stopped").map((r) => r.lease));
     for (const t of [...this.held.values()]) if (t.phase === "stopped" && sentStopped.has(t.lease)) this.held.delete(t.taskId);
