@@ -116,8 +116,8 @@ export function checkJsonBounds(input: string | Uint8Array, limits: DocumentLimi
 }
 
 /**
- * The JSON depth check as a scan that can be fed piece by piece (a request body as it arrives), so a body
- * nested too deep is refused at its first chunk. feed() throws the too-deep DocumentError.
+ * The JSON depth check as a scan over text or bytes; it keeps its state between feed() calls, so a document
+ * may be given in pieces. feed() throws the too-deep DocumentError.
  */
 export class JsonDepthScan {
   private depth = 0;

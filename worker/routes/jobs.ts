@@ -91,6 +91,22 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   const { store, clock } = deps;
   const { db } = store;
 
+  /**
+   * The job's evaluation row, taken in the same batch as the write that requests it (Broker.takeInBatch);
+   * token() is the hold to run it with once the write has landed.
+   */
+  function takeInWrite(now: number): { take: TakeEvaluation; token: () => string } {
+    let token = "";
+    return {
+      take: async (jobId, guard) => {
+        const taken = await evaluator.takeInBatch([jobId], now, guard);
+        token = taken.token;
+        return taken.statement;
+      },
+      token: () => token,
+    };
+  }
+
   // Parsed by hand so YAML and JSON share one validation path and one error shape.
   app.openAPIRegistry.registerPath(applyRoute);
   app.post("/v1/jobs", async (c) => {
@@ -103,17 +119,12 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     requireRole(c, spec.namespace, "operator");
     const query = applyQuerySchema.safeParse(c.req.query());
     if (!query.success) throw validationError(query.error, "query");
-    let token = "";
     const now = clock.now();
-    const take = async (jobId: string, guard: Parameters<TakeEvaluation>[1]) => {
-      const taken = await evaluator.takeInBatch([jobId], now, guard);
-      token = taken.token;
-      return taken.statement;
-    };
-    const result = await applyJob(store, now, c.get("operator").subject, spec, take, query.data.checkVersion !== undefined ? { expectVersion: query.data.checkVersion } : {});
+    const taking = takeInWrite(now);
+    const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, query.data.checkVersion !== undefined ? { expectVersion: query.data.checkVersion } : {});
     // The apply's batch wrote the job's evaluation row and took it: run it here, so the reply says what was
     // placed. If it loses its races, or another instance holds the row, it is run in the background.
-    const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-apply") : undefined;
+    const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-apply") : undefined;
     if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
     return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, ...(result.scaled ? { scaled: result.scaled } : {}), ...(evaluation ? { evaluation } : {}) }, 200);
   });
@@ -249,20 +260,9 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const stored = row.spec as JobSpec;
       const spec: JobSpec = { ...stored, replicas: job.replicas ?? stored.replicas };
       const now = clock.now();
-      let token = "";
-      const result = await applyJob(
-        store,
-        now,
-        c.get("operator").subject,
-        spec,
-        async (jobId, guard) => {
-          const taken = await evaluator.takeInBatch([jobId], now, guard);
-          token = taken.token;
-          return taken.statement;
-        },
-        { rollbackTo: target },
-      );
-      const evaluation = result.changed ? await evaluator.runTaken(token, result.taken, "job-rollback") : undefined;
+      const taking = takeInWrite(now);
+      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target });
+      const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-rollback") : undefined;
       if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
       return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, rolledBackTo: target, ...(evaluation ? { evaluation } : {}) }, 200);
     },
@@ -309,16 +309,12 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         const from = job.replicas ?? stored?.replicas ?? 0;
         if (from === body.replicas) return c.json({ job: publicJob(job, from), changed: false }, 200);
         const now = clock.now();
-        let token = "";
         // The version's template hash: a job written before the count left the version gets it now.
         const specHash = stored ? await templateHash(stored) : job.specHash;
-        const result = await writeScale(store, now, actor, job, from, body.replicas, specHash, async (jobId, guard) => {
-          const taken = await evaluator.takeInBatch([jobId], now, guard);
-          token = taken.token;
-          return taken.statement;
-        });
+        const taking = takeInWrite(now);
+        const result = await writeScale(store, now, actor, job, from, body.replicas, specHash, taking.take);
         if (result) {
-          const evaluation = await evaluator.runTaken(token, result.taken, "job-scale");
+          const evaluation = await evaluator.runTaken(taking.token(), result.taken, "job-scale");
           if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
           return c.json({ job: publicJob(result.job), changed: true, scaled: result.scaled, ...(evaluation ? { evaluation } : {}) }, 200);
         }
