@@ -78,14 +78,24 @@ export const reschedulePolicySchema = z.strictObject({
 });
 
 export const updateStrategySchema = z.strictObject({
-  parallelism: z.int().min(1).max(1000).default(1),
+  parallelism: z.int().min(1).max(1000).default(1).describe("At most this many slots are updated at once (in flight: placed, not yet healthy for minHealthy)"),
   order: z
     .enum(["stop-first", "start-first"])
     .default("stop-first")
     .describe("stop-first: a slot's new copy starts only once its old copy has stopped (updates and drains); start-first lets them overlap for a moment"),
-  minHealthy: duration({ max: 3_600_000 }).prefault("5s"),
-  healthyDeadline: duration({ min: 1000 }).prefault("5m"),
-  autoRevert: z.boolean().default(false),
+  minHealthy: duration({ max: 3_600_000 }).prefault("5s").describe("A new task counts once it has been healthy this long (by its health check), or running this long without one"),
+  healthyDeadline: duration({ min: 1000 }).prefault("5m").describe("A new task that has not counted as healthy this long after it was placed fails the deployment"),
+  progressDeadline: duration({ max: 24 * 3_600_000 })
+    .prefault("10m")
+    .describe("The deployment fails when no new task becomes healthy for this long (0: never). Waiting for a promote or for offline hosts does not count"),
+  autoRevert: z.boolean().default(false).describe("When the deployment fails, roll back to the last version whose deployment succeeded, under these same rules"),
+  canary: z.int().min(0).max(100).default(0).describe("Start this many new-version tasks beside the old version and wait for a promote before updating the rest"),
+  autoPromote: z.boolean().default(false).describe("Promote once every canary is healthy, instead of waiting for leasehold deployment promote"),
+  offlineDeadline: duration({ max: 7 * 24 * 3_600_000 })
+    .prefault("15m")
+    .describe("How long the rollout waits for slots whose hosts are offline (they keep their old version meanwhile) before it ends and reports them"),
+  waves: z.enum(["none", "region"]).default("none").describe("region: roll one region at a time, in waveOrder, with the canaries (if any) per wave"),
+  waveOrder: z.array(z.string().regex(/^[a-z0-9-]{1,32}$/)).max(64).default([]).describe("Regions in the order their waves roll; regions not named follow in name order"),
 });
 
 export const disconnectSchema = z.strictObject({
@@ -125,6 +135,12 @@ export const jobSpecSchema = z
     }
     if (spec.disconnect.policy === "stop" && spec.update.order === "start-first") {
       ctx.addIssue({ code: "custom", path: ["update", "order"], message: "start-first would run two copies of a slot at once, which disconnect policy stop forbids: use stop-first" });
+    }
+    if (spec.update.healthyDeadline <= spec.update.minHealthy) {
+      ctx.addIssue({ code: "custom", path: ["update", "healthyDeadline"], message: "must be longer than update.minHealthy: a task could never count as healthy in time" });
+    }
+    if (new Set(spec.update.waveOrder).size !== spec.update.waveOrder.length) {
+      ctx.addIssue({ code: "custom", path: ["update", "waveOrder"], message: "names a region twice" });
     }
     if (spec.type === "batch" && spec.update.parallelism < 1) {
       ctx.addIssue({ code: "custom", path: ["update", "parallelism"], message: "must be at least 1" });

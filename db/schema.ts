@@ -78,6 +78,9 @@ export const tasks = sqliteTable(
     // reschedule.interval no longer count. NULL while attempt is 0.
     attemptSince: integer("attempt_since"),
     lostAt: integer("lost_at"),
+    // When this copy was last placed on a node (a new row, or a row moved at the next epoch): a deployment's
+    // healthy deadline counts from here. NULL while pending.
+    placedAt: integer("placed_at"),
     message: text("message"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
@@ -121,6 +124,46 @@ export const nodes = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [uniqueIndex("nodes_name").on(t.name), index("nodes_status_heartbeat").on(t.status, t.lastHeartbeatAt), index("nodes_work_seq").on(t.workSeq)],
+);
+
+export const DEPLOYMENT_STATUSES = ["running", "paused", "successful", "failed", "reverted", "cancelled"] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+/**
+ * One row per rolled-out version of a service job (see worker/deployments/). Its per-slot progress is read
+ * from the version's task rows; the row holds what the tasks cannot say: the status, the canary promotion,
+ * the wave, and the clocks of the progress and offline deadlines. Every change is conditional on
+ * `modify_index`, so an operator's pause and an evaluation's progress never overwrite each other.
+ */
+export const deployments = sqliteTable(
+  "deployments",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id").notNull().references(() => jobs.id, { onDelete: "cascade" }),
+    namespace: text("namespace").notNull(),
+    version: integer("version").notNull(),
+    // The version that ran before it (NULL for a job's first deployment).
+    fromVersion: integer("from_version"),
+    status: text("status", { enum: DEPLOYMENT_STATUSES }).notNull(),
+    description: text("description").notNull(),
+    // Canaries of the current wave promoted (by the operator or autoPromote); 1 when there are none to wait for.
+    promoted: integer("promoted", { mode: "boolean" }).notNull().default(false),
+    // With update.waves = region: the region being rolled now (NULL before the first wave is chosen).
+    wave: text("wave"),
+    // Regions whose wave is done, in order.
+    wavesDone: text("waves_done", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    // How many of the version's tasks had settled at the last evaluation: one more resets the progress deadline.
+    healthyCount: integer("healthy_count").notNull().default(0),
+    progressDeadlineAt: integer("progress_deadline_at"),
+    // Since when only slots on offline hosts have been left (NULL otherwise): bounded by update.offlineDeadline.
+    offlineSince: integer("offline_since"),
+    // The deployment this one reverts (auto-revert), if any.
+    revertOf: text("revert_of"),
+    modifyIndex: integer("modify_index").notNull().default(1),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("deployments_job").on(t.jobId, t.createdAt), index("deployments_status").on(t.status)],
 );
 
 export const joinTokens = sqliteTable("join_tokens", {
@@ -169,10 +212,11 @@ export const events = sqliteTable(
     jobId: text("job_id"),
     taskId: text("task_id"),
     nodeId: text("node_id"),
+    deploymentId: text("deployment_id"),
     type: text("type").notNull(),
     message: text("message").notNull(),
   },
-  (t) => [index("events_job").on(t.jobId, t.id), index("events_task").on(t.taskId)],
+  (t) => [index("events_job").on(t.jobId, t.id), index("events_task").on(t.taskId), index("events_deployment").on(t.deploymentId)],
 );
 
 export const audit = sqliteTable("audit", {
@@ -232,3 +276,4 @@ export const clusterState = sqliteTable("cluster_state", {
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
+export type DeploymentRow = typeof deployments.$inferSelect;

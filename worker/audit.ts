@@ -25,6 +25,7 @@ export interface EventEntry {
   jobId?: string | null;
   taskId?: string | null;
   nodeId?: string | null;
+  deploymentId?: string | null;
 }
 
 export function auditRow(at: number, entry: AuditEntry, guard?: Guard): InStatement {
@@ -36,7 +37,7 @@ export function auditRow(at: number, entry: AuditEntry, guard?: Guard): InStatem
 
 export function eventRow(at: number, entry: EventEntry, guard?: Guard): InStatement {
   return {
-    sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message) SELECT ?, ?, ?, ?, ?, ?, ?${guard ? ` WHERE ${guard.sql}` : ""}`,
-    args: [at, entry.namespace ?? null, entry.jobId ?? null, entry.taskId ?? null, entry.nodeId ?? null, entry.type, entry.message, ...(guard?.args ?? [])],
+    sql: `INSERT INTO events (at, namespace, job_id, task_id, node_id, deployment_id, type, message) SELECT ?, ?, ?, ?, ?, ?, ?, ?${guard ? ` WHERE ${guard.sql}` : ""}`,
+    args: [at, entry.namespace ?? null, entry.jobId ?? null, entry.taskId ?? null, entry.nodeId ?? null, entry.deploymentId ?? null, entry.type, entry.message, ...(guard?.args ?? [])],
   };
 }

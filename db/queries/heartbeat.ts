@@ -38,7 +38,9 @@ export const EVALUATION_TRIGGERS = `${WITH_REPORTS},
   SELECT DISTINCT c.job_id FROM c WHERE c.ended OR EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = c.job_id AND (
     (o.desired = 'run' AND o.version != c.version)
     OR (o.desired = 'stop' AND o.state IN ${HELD_SQL})
-    OR (o.state IN ${LIVE_SQL} AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))`;
+    OR (o.state IN ${LIVE_SQL} AND o.node_id IN (SELECT id FROM nodes WHERE drain_deadline IS NOT NULL))))
+    -- A deployment under way counts each new task that runs or turns healthy (a first version has no old rows).
+    OR EXISTS (SELECT 1 FROM deployments d WHERE d.job_id = c.job_id AND d.version = c.version AND d.status = 'running')`;
 
 /** A task row as the renewal and state-change statements return it: one JSON array per row (see jsonCell). */
 export const LEASE_ROW = "json_array(id, node_id, epoch, job_id, state, desired, lease_expires_at) AS r";

@@ -38,10 +38,10 @@ export interface NewRow {
 
 /** A new row for a slot: placed on a node, or pending when none can take it yet. One desired-run row per slot. */
 export const insertSlot = (r: NewRow): InStatement => ({
-  sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, host_ports, fence_ms, start_first, message, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, 'run', 1, ?, ?, ?, ?, ?, ?, ?, ?)
+  sql: `INSERT INTO tasks (id, job_id, namespace, slot, version, node_id, state, desired, epoch, cpu, memory, host_ports, fence_ms, start_first, message, placed_at, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'run', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (job_id, slot) WHERE desired = 'run' DO NOTHING`,
-  args: [r.id, r.jobId, r.namespace, r.slot, r.version, r.nodeId, r.nodeId === null ? "pending" : "placed", r.cpu, r.memory, JSON.stringify(r.hostPorts), r.fenceMs, r.startFirst ? 1 : 0, r.message, r.now, r.now],
+  args: [r.id, r.jobId, r.namespace, r.slot, r.version, r.nodeId, r.nodeId === null ? "pending" : "placed", r.cpu, r.memory, JSON.stringify(r.hostPorts), r.fenceMs, r.startFirst ? 1 : 0, r.message, r.nodeId === null ? null : r.now, r.now, r.now],
 });
 
 /**
@@ -62,10 +62,10 @@ export const moveRow = (p: {
   // A failed copy's last error stays as the message until the new copy's agent reports its own.
   sql: `UPDATE tasks SET node_id = ?, epoch = epoch + 1, state = 'placed', attempt = ?, attempt_since = ?, lease_expires_at = NULL, health = NULL,
           healthy_at = NULL, exit_code = NULL, restarts = 0, host_ports = ?, bound_ports = '[]',
-          message = CASE WHEN state = 'failed' AND message IS NOT NULL THEN 'previous copy failed: ' || message END, start_first = ?, updated_at = ?
+          message = CASE WHEN state = 'failed' AND message IS NOT NULL THEN 'previous copy failed: ' || message END, start_first = ?, placed_at = ?, updated_at = ?
         WHERE id = ? AND epoch = ? AND desired = 'run' AND (state NOT IN ${HELD_SQL} OR ? = 1)
           AND (state != 'lost' OR coalesce(lost_at, 0) <= ?)`,
-  args: [p.nodeId, p.attempt, p.attemptSince, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0, p.now],
+  args: [p.nodeId, p.attempt, p.attemptSince, JSON.stringify(p.hostPorts), p.startFirst ? 1 : 0, p.now, p.now, p.taskId, p.epoch, p.startFirst ? 1 : 0, p.now],
 });
 
 /**

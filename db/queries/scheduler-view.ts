@@ -24,8 +24,8 @@ export const NODE_COLUMNS = "id, name, region, json(labels), cpu, memory, status
 export type NodeTuple = [string, string, string, Record<string, string>, number, number, string, number, number | null, number | null];
 
 export const TASK_COLUMNS =
-  "id, job_id, slot, version, node_id, state, desired, epoch, lease_expires_at, attempt, attempt_since, lost_at, health, healthy_at, cpu, memory, json(host_ports)";
-export type TaskTuple = [string, string, number, number, string | null, string, string, number, number | null, number, number | null, number | null, string | null, number | null, number, number, number[]];
+  "id, job_id, slot, version, node_id, state, desired, epoch, lease_expires_at, attempt, attempt_since, lost_at, health, healthy_at, cpu, memory, json(host_ports), placed_at";
+export type TaskTuple = [string, string, number, number, string | null, string, string, number, number | null, number, number | null, number | null, string | null, number | null, number, number, number[], number | null];
 
 /** [jobs, nodes, tasks of the jobs, other jobs' usage per node] for these job ids. */
 export function viewStatements(jobIds: readonly string[]): InStatement[] {

@@ -75,7 +75,7 @@ describe("jobs", () => {
       health: { type: "http", port: "http", path: "/healthz", interval: 5_000, timeout: 500, failures: 3, grace: 0 },
       restart: { attempts: 3, interval: 300_000, delay: 1_000 },
       reschedule: { attempts: 3, interval: 3_600_000, delay: 5_000, maxDelay: 300_000 },
-      update: { parallelism: 1, order: "stop-first", minHealthy: 5_000, healthyDeadline: 300_000, autoRevert: false },
+      update: { parallelism: 1, order: "stop-first", minHealthy: 5_000, healthyDeadline: 300_000, progressDeadline: 600_000, autoRevert: false, canary: 0, autoPromote: false, offlineDeadline: 900_000, waves: "none", waveOrder: [] },
       disconnect: { policy: "keep", after: 60_000 },
       stopGrace: 10_000,
       meta: {},

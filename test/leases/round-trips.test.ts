@@ -49,6 +49,9 @@ describe("round trips per request", () => {
     expect(apply).toBeLessThanOrEqual(7);
     expect(await measure(() => agent.claim())).toBe(1);
     expect(agent.leases.size).toBe(10);
+    // The first report of the tasks running is news for their deployment: it asks for an evaluation.
+    await agent.heartbeat();
+    await cp.settled();
     cp.clock.advance(2_000); // past the overdue probe's spacing: the probe rides in the same batch
     expect(await measure(() => agent.heartbeat())).toBe(1);
     expect(await measure(() => agent.heartbeat())).toBe(1);

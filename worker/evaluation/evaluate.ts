@@ -2,6 +2,8 @@
 // refused part of it and the attempts make progress.
 import type { ResolvedDeps } from "../context";
 import type { FleetTiming } from "../leases/timing";
+import { writeBatch } from "../../db/batch";
+import { revertDeployment, watchDeployments } from "../deployments/watch";
 import { schedule } from "../scheduler";
 import { planStatements, submitPlan, type Counter } from "./planner";
 import { retryMax } from "./retry";
@@ -51,6 +53,29 @@ export async function evaluateJobs(deps: ResolvedDeps, timing: FleetTiming, seri
   async function attempt(n: number): Promise<{ done: boolean; progress: boolean; value: unknown }> {
     const view = await loadView(deps, ids, `${summary.evalId}:${n}`, await timing.current());
     summary.roundTrips++;
+    // Deployments first: their gates say what the reconciler may roll, and a deployment that has just
+    // failed must roll nothing more in this same plan.
+    const rollouts = watchDeployments(view);
+    if (rollouts.statements.length > 0) {
+      const results = await writeBatch(deps.store.client, rollouts.statements);
+      summary.roundTrips++;
+      // A deployment changed since the view was read (a pause, a promote, another instance): read again.
+      if (rollouts.checks.some((i) => results[i]?.rowsAffected === 0)) return { done: false, progress: false, value: new Error("a deployment changed while it was assessed") };
+    }
+    if (rollouts.reverts.length > 0) {
+      // A revert writes a new version: plan against it, not against the version that failed.
+      let reverted = false;
+      for (const d of rollouts.reverts) {
+        const replicas = view.jobs.find((j) => j.id === d.jobId)?.replicas ?? 0;
+        const version = await revertDeployment(deps, d, replicas);
+        summary.roundTrips += 2;
+        if (version !== null) {
+          reverted = true;
+          deps.log("deployment failed; reverted", { evalId: summary.evalId, jobId: d.jobId, deployment: d.id, version });
+        }
+      }
+      if (reverted) return { done: false, progress: true, value: null };
+    }
     const plan = schedule(view);
     summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
     const jobOf = new Map(view.tasks.map((t) => [t.id, t.jobId]));
@@ -60,6 +85,7 @@ export async function evaluateJobs(deps: ResolvedDeps, timing: FleetTiming, seri
     };
     for (const d of plan.delayed) due(jobOf.get(d.taskId), d.until);
     for (const w of plan.wake) due(w.jobId, w.at);
+    for (const [jobId, at] of rollouts.wake) due(jobId, at);
     const writes = planStatements(plan, view, deps.newId);
     if (writes.statements.length === 0) return { done: true, progress: false, value: null };
     const submitted = await submitPlan(deps, writes, () => summary.roundTrips++);

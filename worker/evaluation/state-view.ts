@@ -1,10 +1,12 @@
 // The state view: a read-only snapshot of the store for the scheduler, at one instant of the store's clock.
 import type { JobSpec } from "../../api/job-spec";
 import { readBatch } from "../../db/batch";
+import { currentDeploymentsStatement, deploymentsOf, type DeploymentRecord } from "../../db/queries/deployments";
 import { jobRowsOf, jsonRows, viewStatements, type JobRowView, type NodeTuple, type TaskTuple, type UsageTuple } from "../../db/queries/scheduler-view";
 import type { ResolvedDeps } from "../context";
 import type { Timing } from "../leases/timing";
 import { placeableStatus } from "../nodes/status";
+import { fleetSilentQuery } from "../leases/recovery";
 import type { JobView, NodeView, SchedulerInput, TaskView } from "../scheduler";
 
 export interface StateView extends SchedulerInput {
@@ -12,6 +14,10 @@ export interface StateView extends SchedulerInput {
   fenceMs: Map<string, number>;
   /** Jobs that chose start-first, whose new rows may be leased while an old copy runs. */
   startFirst: Set<string>;
+  /** Each job's newest deployment of its current version, if it has one. */
+  deployments: Map<string, DeploymentRecord>;
+  /** Each job's current version spec (the deployment watcher reads its update block). */
+  specs: Map<string, JobSpec>;
 }
 
 /**
@@ -25,10 +31,15 @@ export function fenceWindow(spec: JobSpec): number {
 
 export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], evalId: string, timing: Timing): Promise<StateView> {
   const storeClock = deps.clock.inBatch(true);
-  const [jobRows, nodeRows, ownTasks, usage, clock] = await readBatch(deps.store.client, [...viewStatements(jobIds), storeClock.statement]);
+  const { leaseTtlMs, heartbeatIntervalMs } = timing;
+  const [jobRows, nodeRows, ownTasks, usage, deploymentRows, silence, clock] = await readBatch(deps.store.client, [
+    ...viewStatements(jobIds),
+    currentDeploymentsStatement(jobIds),
+    fleetSilentQuery(deps.clock.now(), leaseTtlMs),
+    storeClock.statement,
+  ]);
   storeClock.take(clock);
   const now = deps.clock.now();
-  const { leaseTtlMs, heartbeatIntervalMs } = timing;
 
   const drainForced = new Set<string>();
   const nodes: NodeView[] = jsonRows<NodeTuple>(nodeRows).map(([id, name, region, labels, cpu, memory, status, eligible, drainDeadline, lastHeartbeatAt]) => {
@@ -48,13 +59,26 @@ export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], ev
   const jobsOnForcedDrain = new Set(tasks.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
   const fenceMs = new Map<string, number>();
   const startFirst = new Set<string>();
+  const specs = new Map<string, JobSpec>();
+  const deployments = new Map<string, DeploymentRecord>();
+  for (const d of deploymentsOf(deploymentRows)) deployments.set(d.jobId, d);
   const jobs = jobRowsOf(jobRows).map((r) => {
+    specs.set(r.id, r.spec);
     fenceMs.set(r.id, fenceWindow(r.spec));
     if (r.spec.update.order === "start-first") startFirst.add(r.id);
     return jobView(r, jobsOnForcedDrain.has(r.id));
   });
+  // While the whole fleet is silent the control plane was the one cut off (see recovery.ts): the first
+  // heartbeat will extend these leases, so an evaluation due meanwhile must not find them lapsed.
+  if (Number(silence?.rows[0]?.["silent"]) === 1) {
+    for (const t of tasks) {
+      if ((t.state === "leased" || t.state === "running") && t.desired === "run" && (fenceMs.get(t.jobId) ?? 0) === 0 && t.leaseExpiresAt !== null) {
+        t.leaseExpiresAt = Math.max(t.leaseExpiresAt, now + leaseTtlMs);
+      }
+    }
+  }
   for (const [nodeId, cpu, memory, ports] of jsonRows<UsageTuple>(usage)) tasks.push(usageRow(nodeId, cpu, memory, ports.flat()));
-  return { evalId, now, jobs, nodes, tasks, fenceMs, startFirst };
+  return { evalId, now, jobs, nodes, tasks, fenceMs, startFirst, deployments, specs };
 }
 
 /** Other jobs' live tasks on a node, summed into one row: usage only. */
@@ -77,7 +101,7 @@ function usageRow(nodeId: string, cpu: number, memory: number, hostPorts: number
   };
 }
 
-function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, attemptSince, lostAt, health, healthyAt, cpu, memory, hostPorts]: TaskTuple): TaskView {
+function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leaseExpiresAt, attempt, attemptSince, lostAt, health, healthyAt, cpu, memory, hostPorts, placedAt]: TaskTuple): TaskView {
   return {
     id,
     jobId,
@@ -95,6 +119,7 @@ function taskView([id, jobId, slot, version, nodeId, state, desired, epoch, leas
     healthySince: healthyAt,
     resources: { cpu, memory },
     hostPorts,
+    placedAt,
   };
 }
 

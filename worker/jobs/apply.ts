@@ -6,6 +6,7 @@ import { writeBatch, isConstraintError } from "../../db/batch";
 import { jobs, jobVersions, namespaces, type JobRow } from "../../db/schema";
 import type { Store } from "../../db/store";
 import { requestGuardedEvaluation } from "../../db/queries/evaluations";
+import { cancelActiveDeployments, insertDeployment } from "../../db/queries/deployments";
 import { auditRow, eventRow, type Guard } from "../audit";
 import { conflict, notFound } from "../errors";
 import { canonicalJson, sha256Hex } from "../hash";
@@ -17,6 +18,8 @@ export interface ApplyResult {
   scaled?: { from: number; to: number } | undefined;
   /** What the `take` statement returned, when the apply wrote a version. */
   taken?: ResultSet | undefined;
+  /** The deployment that rolls out the new version (service jobs). */
+  deploymentId?: string;
 }
 
 export const jobIdOf = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -47,6 +50,10 @@ export async function applyJob(
     rollbackTo?: number;
     /** Apply only if the job is still at this version (0: only if it does not exist yet), as a plan saw it. */
     expectVersion?: number;
+    /** The failed deployment this version reverts (auto-revert). */
+    revertOf?: string;
+    /** More statements for the version's batch, given the new version and its guard. */
+    alsoWrite?: (version: number, guard: Guard) => InStatement[];
   } = {},
 ): Promise<ApplyResult> {
   const origin = opts.rollbackTo !== undefined ? { rollbackTo: opts.rollbackTo } : undefined;
@@ -100,6 +107,32 @@ export async function applyJob(
       sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND version = ? AND modify_index = ? AND spec_hash = ?)",
       args: [id, version, row.modifyIndex, specHash],
     };
+    // A service version is rolled out as a deployment; the one it supersedes ends. A version replacing a
+    // stopped job has nothing running to roll from, so it is treated like a first version (no canaries).
+    const fromVersion = current && current.status === "running" ? current.version : null;
+    const deploymentId = crypto.randomUUID();
+    const deploymentWrites: InStatement[] =
+      spec.type === "service"
+        ? [
+            cancelActiveDeployments(id, `superseded by version ${version}`, now, guard),
+            insertDeployment(
+              {
+                id: deploymentId,
+                jobId: id,
+                namespace: spec.namespace,
+                version,
+                fromVersion,
+                promoted: fromVersion === null || spec.update.canary === 0,
+                revertOf: opts.revertOf ?? null,
+                progressDeadlineAt: spec.update.progressDeadline > 0 ? now + spec.update.progressDeadline : null,
+                description: fromVersion === null ? `placing version ${version}` : `rolling from version ${fromVersion} to ${version}`,
+                now,
+              },
+              guard,
+            ),
+            eventRow(now, { type: "deployment.started", message: fromVersion === null ? `version ${version}` : `version ${fromVersion} to ${version}${opts.revertOf ? " (auto-revert)" : ""}`, namespace: spec.namespace, jobId: id, deploymentId }, guard),
+          ]
+        : [];
     try {
       const results = await writeBatch(store.client, [
         jobWrite,
@@ -120,11 +153,13 @@ export async function applyJob(
         ),
         // The evaluation, in the same batch as the version: a crash after this write leaves it to be run.
         requestGuardedEvaluation(id, guard, { trigger: "job-apply", now }),
+        ...deploymentWrites,
+        ...(opts.alsoWrite ? opts.alsoWrite(version, guard) : []),
         ...(take
           ? [await take(id, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = :gJob AND version = :gVersion AND modify_index = :gIndex AND spec_hash = :gHash)", args: { gJob: id, gVersion: version, gIndex: row.modifyIndex, gHash: specHash } })]
           : []),
       ]);
-      if (results[0]?.rowsAffected === 1) return { job: row, changed: true, taken: results[5] };
+      if (results[0]?.rowsAffected === 1) return { job: row, changed: true, taken: take ? results[results.length - 1] : undefined, ...(spec.type === "service" ? { deploymentId } : {}) };
     } catch (err) {
       if (!isConstraintError(err)) throw err;
     }

@@ -4,6 +4,7 @@ import { and, asc, desc, eq, gt, inArray, or } from "drizzle-orm";
 import { jobSpecSchema, type JobSpec } from "../../api/job-spec";
 import { writeBatch } from "../../db/batch";
 import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
+import { cancelActiveDeployments } from "../../db/queries/deployments";
 import { LIVE_SQL, LIVE_STATES } from "../../db/queries/task-states";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
@@ -346,6 +347,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         auditRow(now, { actor, action: "job.stop", namespace, target: id }, CHANGED),
         eventRow(now, { type: "job.stop", message: `stopped by ${actor}`, namespace, jobId: id }, CHANGED),
         requestGuardedEvaluation(id, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ?)", args: [id, job.modifyIndex + 1] }, { trigger: "job-stop", now }),
+        cancelActiveDeployments(id, `job stopped by ${actor}`, now, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND modify_index = ?)", args: [id, job.modifyIndex + 1] }),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while stopping it; try again`);
       const evaluation = await evaluator.evaluateNow([id], "job-stop");

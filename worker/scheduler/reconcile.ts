@@ -18,6 +18,14 @@
 //   task not yet running and healthy, or a slot waiting for its old copy to stop), counting the placements
 //   this plan asks for. Updates and migrations of running, healthy tasks spend it; migrating a task that is
 //   already in flight spends nothing.
+// - Deployments (job.rollout): while the gate holds (paused, failed, canaries awaiting a promote) no old-version
+//   slot is updated; with waves only slots whose old copies sit in the allowed regions are. A slot whose old
+//   copy is on a node that is not ready is never updated in place: its stop could not reach the node, so the
+//   slot would only wait, fenced. It keeps its old version until its host returns or its lease lapses (then
+//   it is lost and placed again like any lost slot). Drains are never held.
+// - Canary slots are -1 … -canaries: the job's version beside the old one, outside the count and the
+//   budget. Rows in other negative slots, or of another version, or (with a canary region) elsewhere, are
+//   retired.
 // - Rows whose desired state is stop are on their way out and are left alone (but they fence their slot
 //   while they may run). A stopped job's finished rows are left alone too, so that restarting the job finds
 //   its slots' history.
@@ -97,6 +105,8 @@ export type PlacementRequest =
   | { kind: "place"; slot: number }
   /** The same row, re-placed after loss or failure, or placed for the first time. */
   | { kind: "replace"; task: TaskView; reason: ReplaceReason; attempt: number; attemptSince: number | null }
+  /** A canary slot's first row, in this region if one is named. */
+  | { kind: "canary"; slot: number; region?: string }
   /** The same row, moved off a draining node (only while nothing runs it, or under start-first). */
   | { kind: "migrate"; task: TaskView }
   /** The slot's old-version rows are stopped only if the new version finds a node. */
@@ -119,6 +129,9 @@ export interface ReconcileContext {
   /** Tasks found lost at this evaluation, with when. */
   lostAt: ReadonlyMap<string, number>;
   isDraining(nodeId: string): boolean;
+  /** Whether the node is ready: an order sent to it is heard. */
+  isReachable(nodeId: string): boolean;
+  regionOf(nodeId: string): string | undefined;
 }
 
 /** Occupant preference: live, then pending, then a finished batch run, then a row to replace. */
@@ -136,6 +149,8 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   const live = (t: TaskView): boolean => holdsResources(t) && !isLost(t);
   const nonTerminal = (t: TaskView): boolean => live(t) || t.state === "pending";
   const startFirst = job.update.order === "start-first";
+  const gate = job.rollout;
+  const canaries = Math.max(0, Math.floor(gate?.canaries ?? 0));
   const minHealthy = job.update.minHealthyMs ?? 0;
   let settling: number | null = null;
   /** A running copy that is not unhealthy settles once it has been so for the min healthy time. */
@@ -161,8 +176,8 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       if (mayRun(t, isLost(t), ctx.now)) fencing.set(t.slot, (fencing.get(t.slot) ?? 0) + 1);
       continue;
     }
-    if (!Number.isInteger(t.slot) || t.slot < 0 || t.slot >= job.replicas) {
-      out.stop.push({ task: t, reason: "scale-down" });
+    if (!Number.isInteger(t.slot) || t.slot < -canaries || t.slot >= job.replicas) {
+      out.stop.push({ task: t, reason: t.slot < 0 ? "canary" : "scale-down" });
       continue;
     }
     let rows = bySlot.get(t.slot);
@@ -176,7 +191,8 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   let inFlight = 0;
   const none: TaskView[] = [];
 
-  for (let slot = 0; slot < job.replicas; slot++) {
+  for (let slot = canaries > 0 ? -canaries : 0; slot < job.replicas; slot++) {
+    const canary = slot < 0;
     const rows = bySlot.get(slot) ?? none;
     let occupant: TaskView | undefined;
     let best = 0;
@@ -194,20 +210,36 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       if (r === occupant) continue;
       // Another current-version row (a duplicate, or one stopped while still desired): one occupant is enough.
       if (r.version === job.version) out.stop.push({ task: r, reason: "scale-down" });
+      else if (canary) out.stop.push({ task: r, reason: "canary" });
       else if (live(r)) oldLive.push(r);
       else out.stop.push({ task: r, reason: "update" }); // pending or finished: nothing running to roll
     }
     // Stop-first: while another copy of the slot may run, nothing new starts for it.
     const fenced = !startFirst && (fencing.has(slot) || rows.some((r) => r !== occupant && mayRun(r, isLost(r), ctx.now)));
+    // A canary of another wave's region is retired, and its slot placed again in this wave's region.
+    if (canary && occupant !== undefined && gate?.canaryRegion !== undefined && holdsResources(occupant) && !isLost(occupant)) {
+      if (occupant.nodeId === null || ctx.regionOf(occupant.nodeId) !== gate.canaryRegion) {
+        out.stop.push({ task: occupant, reason: "canary" });
+        continue;
+      }
+    }
+    // Canaries stand beside the rollout: they neither spend nor wait for its budget.
+    const waits = (): void => {
+      if (!canary) inFlight++;
+    };
 
     if (occupant === undefined) {
       if (oldLive.length === 0) {
-        if (fenced) inFlight++;
+        if (fenced) waits();
+        else if (canary) unbudgeted.push({ kind: "canary", slot, ...(gate?.canaryRegion !== undefined ? { region: gate.canaryRegion } : {}) });
         else unbudgeted.push({ kind: "place", slot });
       } else {
         out.survivors.push(...oldLive);
         const draining = oldLive.some((t) => t.nodeId !== null && ctx.isDraining(t.nodeId));
-        updates.push({ request: { kind: "update", slot, old: oldLive }, draining, slot });
+        // Offline: its stop would not be heard, and the slot would wait fenced. It keeps its old version.
+        const offline = oldLive.some((t) => t.nodeId === null || !ctx.isReachable(t.nodeId));
+        const allowed = gate === undefined || (!gate.hold && (gate.regions === undefined || oldLive.every((t) => t.nodeId !== null && gate.regions!.includes(ctx.regionOf(t.nodeId) ?? ""))));
+        if (draining || (allowed && !offline)) updates.push({ request: { kind: "update", slot, old: oldLive }, draining, slot });
       }
       continue;
     }
@@ -217,7 +249,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     if (lostAt === undefined && holdsResources(occupant)) {
       out.survivors.push(occupant);
       const isSettled = settled(occupant);
-      if (!isSettled) inFlight++;
+      if (!isSettled) waits();
       if (occupant.nodeId !== null && ctx.isDraining(occupant.nodeId)) {
         migrations.push({ request: { kind: "migrate", task: occupant }, free: !isSettled });
       }
@@ -225,7 +257,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     }
     if (fenced) {
       // Lost, failed or pending, but another copy of the slot may still run: wait for it.
-      inFlight++;
+      waits();
       continue;
     }
     if (occupant.state === "pending") {

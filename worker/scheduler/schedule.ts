@@ -121,6 +121,14 @@ export function schedule(input: SchedulerInput): Plan {
       const i = fleet.indexById.get(nodeId);
       return i !== undefined && (fleet.nodes[i] as NodeView).draining;
     },
+    isReachable: (nodeId) => {
+      const i = fleet.indexById.get(nodeId);
+      return i !== undefined && (fleet.nodes[i] as NodeView).status === "ready";
+    },
+    regionOf: (nodeId) => {
+      const i = fleet.indexById.get(nodeId);
+      return i === undefined ? undefined : (fleet.nodes[i] as NodeView).region;
+    },
   };
   const acted = new Set<string>();
   const attempts: Attempt[] = [];
@@ -149,7 +157,19 @@ export function schedule(input: SchedulerInput): Plan {
     if (r.requests.length === 0) continue;
     const hostPorts = [...new Set(job.ports.flatMap((p) => (p.host === undefined ? [] : [p.host])))];
     const work: JobWork = { job, ask: { resources: job.resources, hostPorts }, survivors: r.survivors, placer: null };
-    for (const request of r.requests) attempts.push({ work, request });
+    // Canaries of a wave go to its region: a placer of their own, the job's constraints and the region.
+    const regional = new Map<string, JobWork>();
+    const workFor = (request: PlacementRequest): JobWork => {
+      const region = request.kind === "canary" ? request.region : "task" in request && request.task.slot < 0 ? job.rollout?.canaryRegion : undefined;
+      if (region === undefined) return work;
+      let w = regional.get(region);
+      if (w === undefined) {
+        const constraints = [...job.constraints, { attribute: "region", operator: "=" as const, value: region }];
+        regional.set(region, (w = { ...work, job: { ...job, constraints }, placer: null }));
+      }
+      return w;
+    };
+    for (const request of r.requests) attempts.push({ work: workFor(request), request });
   }
 
   // 3. Feasibility, ranking and placement.
@@ -231,7 +251,7 @@ export function schedule(input: SchedulerInput): Plan {
       return null;
     }
 
-    if (request.kind === "place") {
+    if (request.kind === "place" || request.kind === "canary") {
       const target = placer.select(ask, "use");
       if (target < 0) return { ask, metrics: placer.metrics() };
       fleet.reserve(target, ask);
@@ -307,6 +327,8 @@ function unplaced({ work, request }: Attempt, { ask, metrics }: Failure, fleet: 
   switch (request.kind) {
     case "place":
       return { jobId, slot: request.slot, reason: why, metrics };
+    case "canary":
+      return { jobId, slot: request.slot, reason: `canary not placed: ${why}`, metrics };
     case "update":
       return { jobId, slot: request.slot, reason: `version ${work.job.version} not placed, old version kept: ${why}`, metrics };
     case "replace":

@@ -73,6 +73,23 @@ export interface JobView {
     /** How long a new copy must run healthy before it stops counting as in flight (default 0). */
     minHealthyMs?: number;
   };
+  /** What the job's deployment allows now (see worker/deployments/); absent: roll every slot freely. */
+  rollout?: RolloutGate;
+}
+
+/**
+ * A deployment's say over the reconciler. Old-version slots are updated only while it does not hold, and
+ * only on nodes of the allowed regions; canary slots (-1 … -canaries) run the new version beside the old.
+ */
+export interface RolloutGate {
+  /** No old-version slot is updated: the deployment is paused, failed, or its canaries await a promote. */
+  hold: boolean;
+  /** Canary slots to keep running at the job's version (0: any canary row is retired). */
+  canaries: number;
+  /** Canaries are placed on nodes of this region (waves); absent: anywhere the job may run. */
+  canaryRegion?: string;
+  /** Only slots whose old copies are on nodes of these regions are updated (waves); absent: any region. */
+  regions?: readonly string[];
 }
 
 export type UpdateOrder = "stop-first" | "start-first";
@@ -115,6 +132,8 @@ export interface TaskView {
   resources: Resources;
   /** Static host ports it holds. */
   hostPorts: number[];
+  /** When it was last placed on a node (ms); null while pending. */
+  placedAt?: number | null;
 }
 
 /** A new task row. */
@@ -151,7 +170,7 @@ export interface Replacement {
   hostPorts: number[];
 }
 
-export type StopReason = "scale-down" | "job-stopped" | "update" | "drain" | "node-down";
+export type StopReason = "scale-down" | "job-stopped" | "update" | "drain" | "node-down" | "canary";
 
 export interface Stop {
   taskId: string;
