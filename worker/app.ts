@@ -14,6 +14,7 @@ import { StoreClock } from "./store-clock";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
 import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
+import { registerDeploymentRoutes } from "./routes/deployments";
 import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
@@ -104,6 +105,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);
+  registerDeploymentRoutes(app, deps, timing, evaluator);
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
