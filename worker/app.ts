@@ -18,6 +18,7 @@ import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
 import { registerNodeRoutes } from "./routes/nodes";
+import { registerPlanRoutes } from "./routes/plan";
 import { registerTokenRoutes } from "./routes/tokens";
 
 export const API_VERSION = "0.1.0";
@@ -104,6 +105,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
 
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);
+  registerPlanRoutes(app, deps, timing);
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
