@@ -157,13 +157,23 @@ describe("POST /v1/jobs/plan", () => {
   });
 
   it("takes a YAML file as apply does, and a stopped job's plan is a new version", async () => {
-    await agent("node-a");
+    const a = await agent("node-a");
     await apply({});
+    await run(a);
     expect((await cp.call("POST", "/v1/namespaces/default/jobs/web/stop")).status).toBe(200);
     const yaml = "name: web\nimage: img:1\nreplicas: 3\nresources: { cpu: 100, memory: 64 }\n";
-    const p = await expectJson<PlanResponse>(await cp.call("POST", "/v1/jobs/plan", { body: yaml, headers: { "content-type": "application/yaml" } }));
-    expect(p).toMatchObject({ change: "version", current: { version: 1, status: "stopped" }, version: 2, diff: [] });
-    expect(p.nodes.flatMap((n) => n.placed).sort()).toEqual([0, 1, 2]);
+    const planYaml = async () => expectJson<PlanResponse>(await cp.call("POST", "/v1/jobs/plan", { body: yaml, headers: { "content-type": "application/yaml" } }));
+    // Its copies are still stopping: each slot's new copy comes once its old one has gone.
+    const stopping = await planYaml();
+    expect(stopping).toMatchObject({ change: "version", current: { version: 1, status: "stopped" }, version: 2, diff: [], unplaced: [] });
+    expect(byName(stopping)).toEqual({ "node-a": { rolled: [0, 1, 2] } });
+    // Once they have stopped (told so by one heartbeat, reported by the next), the slots are placed afresh.
+    await a.heartbeat();
+    await a.heartbeat();
+    await cp.settled();
+    const stopped = await planYaml();
+    expect(stopped.nodes.flatMap((n) => n.placed).sort()).toEqual([0, 1, 2]);
+    expect(stopped.nodes.flatMap((n) => n.rolled)).toEqual([]);
     expect(await apply({})).toMatchObject({ changed: true, job: { version: 2 } });
   });
 

@@ -47,6 +47,16 @@ describe("summarisePlan", () => {
     ]);
   });
 
+  it("a slot whose old copy is already stopping (a roll under way, or a stopped job run again) is rolled too", () => {
+    const tasks = [task("stopping", { slot: 0, nodeId: "n1", desired: "stop" }), task("t1", { slot: 1, nodeId: "n2" })];
+    const s = summary(job({ version: 2, replicas: 2, update: ALL_AT_ONCE }), tasks);
+    expect(s.nodes).toEqual([
+      { id: "n1", name: "alpha", placed: [], stopped: [], kept: [], rolled: [0] },
+      { id: "n2", name: "beta", placed: [], stopped: [], kept: [], rolled: [1] },
+    ]);
+    expect(s.unplaced).toEqual([]);
+  });
+
   it("start-first places a rolled slot's new copy in the same plan: it is still the roll, not a new slot", () => {
     const tasks = [task("t0", { slot: 0, nodeId: "n1" })];
     const s = summary(job({ version: 2, replicas: 2, update: { ...ALL_AT_ONCE, order: "start-first" } }), tasks);

@@ -36,6 +36,15 @@ export function summarisePlan(job: JobView, tasks: readonly TaskView[], nodes: r
     } else if (stop.reason === "scale-down" && t.slot >= job.replicas) add(t.nodeId, "stopped", t.slot);
     // A drain's stop (its slot moves once the copy has stopped) and a duplicate's are not the file's doing.
   }
+  // A roll already under way: an older copy asked to stop that may still run fences its slot, so this plan
+  // places nothing there yet (stop-first); its new copy comes once it has stopped.
+  const placedSlots = new Set(plan.place.filter((p) => p.jobId === job.id).map((p) => p.slot));
+  for (const t of own.values()) {
+    if (t.desired !== "stop" || !running(t) || t.version >= job.version || t.slot >= job.replicas) continue;
+    if (rolledSlots.has(t.slot) || placedSlots.has(t.slot)) continue;
+    add(t.nodeId, "rolled", t.slot);
+    rolledSlots.add(t.slot);
+  }
   for (const p of plan.place) {
     // Under start-first a rolled slot's new copy is placed in the same plan: it is the roll, not a new slot.
     if (p.jobId === job.id && !rolledSlots.has(p.slot)) add(p.nodeId, "placed", p.slot);
