@@ -40,6 +40,8 @@ export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec)
   const running = current && stored ? { ...stored, replicas: currentReplicas } : {};
   const diff = diffSpecs(running, JSON.parse(JSON.stringify(spec)) as unknown);
 
+  // A second read: a job changed in between gives a plan of two moments, which the guarded apply it
+  // suggests (checkVersion = the version read above) refuses to act on.
   const view = await loadView(deps, [id], `plan:${id}`, timing);
   const job = hypotheticalJob(id, spec, version);
   const plan = schedule({ evalId: view.evalId, now: view.now, jobs: [job], nodes: view.nodes, tasks: view.tasks });
