@@ -1,5 +1,8 @@
 // The shapes of the control plane's responses that the CLI reads (see GET /openapi.json).
 
+/** A job file's plan (POST /v1/jobs/plan): its schema is the contract's own. */
+export type { PlanChange, PlanNode, PlanResponse } from "../api/job-plan";
+
 export interface Job {
   id: string;
   namespace: string;

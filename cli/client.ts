@@ -1,5 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
-import type { ApplyResponse, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
+import type { ApplyResponse, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -67,6 +67,10 @@ export class ControlPlaneClient {
 
   applyJob(text: string, checkVersion?: number): Promise<ApplyResponse> {
     return this.request("POST", checkVersion === undefined ? "/v1/jobs" : `/v1/jobs?checkVersion=${checkVersion}`, { yaml: text });
+  }
+  /** What applying the file would do; the control plane writes nothing. */
+  planJob(text: string): Promise<PlanResponse> {
+    return this.request("POST", "/v1/jobs/plan", { yaml: text });
   }
   listJobs(namespace: string): Promise<{ jobs: Job[] }> {
     return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs`);

@@ -30,6 +30,28 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Any error, reported as it would be on its own, but with this exit code: for a command whose codes differ
+ * from the others' (plan: 255 for every error).
+ */
+export class ExitCodeError extends Error {
+  override name = "ExitCodeError";
+  constructor(
+    readonly exitCode: number,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
+/** Ends the run with this code and prints nothing more: an answer for scripts, not a failure (plan's 1). */
+export class ExitWith extends Error {
+  override name = "ExitWith";
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
 export function defaultIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, fetch: globalThis.fetch };
 }

@@ -9,11 +9,12 @@ import { registerDb } from "./commands/db";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
+import { registerPlan } from "./commands/plan";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
 import { EXIT_CODES_HELP } from "./exit-codes";
-import { CliError, defaultIo, exitQuietlyOnBrokenPipe, type CliIo } from "./io";
+import { CliError, defaultIo, ExitCodeError, ExitWith, exitQuietlyOnBrokenPipe, type CliIo } from "./io";
 
 export type { CliIo } from "./io";
 
@@ -35,6 +36,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
     // Inherited by the subcommands added below: commander throws instead of exiting the process.
     .exitOverride();
   registerApply(program, full);
+  registerPlan(program, full);
   registerStatus(program, full);
   registerNodes(program, full);
   registerLogs(program, full);
@@ -56,13 +58,15 @@ export async function runCli(argv: string[], io: Partial<CliIo> & AgentHooks = {
   } catch (err) {
     // Commander has already printed its own usage errors; --help and --version end here with 0.
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ExitWith) return err.exitCode;
     stderr.write(describeError(err));
-    return err instanceof CliError ? err.exitCode : 1;
+    return err instanceof CliError || err instanceof ExitCodeError ? err.exitCode : 1;
   }
 }
 
 /** `error: <detail>`, then one indented line per offending field. Never a stack trace. */
 export function describeError(err: unknown): string {
+  if (err instanceof ExitCodeError) return describeError(err.cause);
   if (err instanceof ApiError) {
     if (err.status === 401) return `error: not authenticated: ${err.message} (check --token or LEASEHOLD_TOKEN)\n`;
     if (err.errors.length > 0) return `error: ${(err.title ?? "request is invalid").toLowerCase()}\n${fieldLines(err.errors)}`;

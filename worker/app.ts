@@ -19,6 +19,7 @@ import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
 import { registerNodeRoutes } from "./routes/nodes";
+import { registerPlanRoutes } from "./routes/plan";
 import { registerTokenRoutes } from "./routes/tokens";
 
 export const API_VERSION = "0.1.0";
@@ -106,6 +107,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerNamespaceRoutes(app, deps);
   registerJobRoutes(app, deps, evaluator);
   registerDeploymentRoutes(app, deps, timing, evaluator);
+  registerPlanRoutes(app, deps, timing);
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);

@@ -4,8 +4,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { DocumentError, JsonDepthScan, MAX_DEPTH } from "../api/bounded-parse";
 import { JobFileError, parseJobDocument } from "../api/job-file";
+import { jobSpecSchema, type JobSpec } from "../api/job-spec";
 import type { AppEnv } from "./context";
-import { badRequest, ProblemError } from "./errors";
+import { badRequest, ProblemError, validationError } from "./errors";
 
 /** The media types the validators read as JSON (the same rule as hono's validator). */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -99,4 +100,11 @@ export async function readJobBody(c: Context): Promise<unknown> {
     if (err instanceof JobFileError) throw documentProblem(err, "job file");
     throw err;
   }
+}
+
+/** The request's job spec: read as readJobBody reads it, then validated, refused with its field paths. */
+export async function readJobSpec(c: Context): Promise<JobSpec> {
+  const parsed = jobSpecSchema.safeParse(await readJobBody(c));
+  if (!parsed.success) throw validationError(parsed.error);
+  return parsed.data;
 }

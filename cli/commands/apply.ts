@@ -53,7 +53,7 @@ export function registerApply(program: Command, io: CliIo): void {
 }
 
 /** Reads and validates the file; returns the text to send, with the namespace from -n filled in. */
-async function prepareJobFile(ctx: CommandContext, file: string): Promise<string> {
+export async function prepareJobFile(ctx: CommandContext, file: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, "utf8");

@@ -7,7 +7,7 @@ import { formatAge, formatTable } from "../format";
 import type { CliIo } from "../io";
 import { CliError } from "../io";
 import { intOption } from "../options";
-import { diffSpecs, formatChange } from "../spec-diff";
+import { diffSpecs, formatChange } from "../../api/spec-diff";
 
 type Version = JobVersion;
 

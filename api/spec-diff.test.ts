@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diffSpecs, formatChange } from "../../cli/spec-diff";
+import { diffSpecs, formatChange } from "./spec-diff";
 
 describe("diffSpecs", () => {
   it("names each changed leaf by its path: added, removed, changed, inside arrays too", () => {

@@ -1,0 +1,97 @@
+// A job's plan: what applying a spec would do — create, scale, a new version or nothing — with the field
+// diff and where its slots would go, found by running the pure scheduler on the state view with the job
+// swapped for the one the spec describes. Invariant: it only reads; nothing it does is written anywhere.
+import { and, eq } from "drizzle-orm";
+import type { PlanChange, PlanResponse } from "../../api/job-plan";
+import type { JobSpec } from "../../api/job-spec";
+import { diffSpecs } from "../../api/spec-diff";
+import { jobs, jobVersions, namespaces, type JobRow } from "../../db/schema";
+import type { ResolvedDeps } from "../context";
+import { loadView, reschedulePolicy } from "../evaluation/state-view";
+import { notFound } from "../errors";
+import type { Timing } from "../leases/timing";
+import { schedule, type JobView } from "../scheduler";
+import { jobIdOf, templateHash } from "./apply";
+import { summarisePlan } from "./plan-summary";
+
+export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec): Promise<PlanResponse> {
+  const id = jobIdOf(spec.namespace, spec.name);
+  const { db } = deps.store;
+  const [jobRows, namespaceRows] = await db.batch([
+    db
+      .select({ job: jobs, spec: jobVersions.spec })
+      .from(jobs)
+      .leftJoin(jobVersions, and(eq(jobVersions.jobId, jobs.id), eq(jobVersions.version, jobs.version)))
+      .where(eq(jobs.id, id))
+      .limit(1),
+    db.select({ name: namespaces.name }).from(namespaces).where(eq(namespaces.name, spec.namespace)).limit(1),
+  ]);
+  const current = jobRows[0]?.job ?? null;
+  // Apply refuses a new job in a namespace that does not exist; so does its plan.
+  if (!current && namespaceRows.length === 0) throw notFound(`namespace "${spec.namespace}" does not exist`);
+  const stored = (jobRows[0]?.spec ?? null) as JobSpec | null;
+  const currentReplicas = current ? (current.replicas ?? stored?.replicas ?? 0) : 0;
+  const change = await applyWouldDo(spec, current, stored, currentReplicas);
+  // A new version is the next number; a scale or no change keeps the one there is.
+  const version = change === "create" || change === "version" ? (current?.version ?? 0) + 1 : (current?.version ?? 0);
+
+  // The running spec as GET .../jobs/{name} shows it (its version's template with the job's count), and the
+  // file's as it would be stored (JSON: absent optional fields are absent, not undefined).
+  const running = current && stored ? { ...stored, replicas: currentReplicas } : {};
+  const diff = diffSpecs(running, JSON.parse(JSON.stringify(spec)) as unknown);
+
+  // A second read: a job changed in between gives a plan of two moments, which the guarded apply it
+  // suggests (checkVersion = the version read above) refuses to act on.
+  const view = await loadView(deps, [id], `plan:${id}`, timing);
+  const job = hypotheticalJob(id, spec, version);
+  const plan = schedule({ evalId: view.evalId, now: view.now, jobs: [job], nodes: view.nodes, tasks: view.tasks });
+  return {
+    jobId: id,
+    change,
+    current: current ? { version: current.version, replicas: currentReplicas, status: current.status } : null,
+    version,
+    replicas: spec.replicas,
+    diff,
+    ...summarisePlan(job, view.tasks, view.nodes, plan),
+  };
+}
+
+/**
+ * What applyJob would do with `spec`, by its rules: a stopped job always gets a new version; a running
+ * one whose template is unchanged is left alone or scaled; anything else is a new version. A job written
+ * before the count left the version has a hash over its whole spec: its stored spec is hashed again then.
+ */
+async function applyWouldDo(spec: JobSpec, current: JobRow | null, stored: JobSpec | null, currentReplicas: number): Promise<PlanChange> {
+  if (!current) return "create";
+  if (current.status !== "running") return "version";
+  const specHash = await templateHash(spec);
+  let sameTemplate: boolean;
+  if (current.specHash === specHash && current.replicas !== null) sameTemplate = true;
+  else if (stored === null) sameTemplate = false;
+  else sameTemplate = current.specHash === specHash || (await templateHash(stored)) === specHash;
+  if (!sameTemplate) return "version";
+  return currentReplicas === spec.replicas ? "none" : "scale";
+}
+
+/**
+ * The job as the scheduler would see it once applied (as the state view builds it from a stored spec),
+ * with one difference: its update parallelism is its whole count, so the plan is the rollout's end state
+ * rather than its first step.
+ */
+function hypotheticalJob(id: string, spec: JobSpec, version: number): JobView {
+  return {
+    id,
+    namespace: spec.namespace,
+    name: spec.name,
+    version,
+    type: spec.type,
+    status: "running",
+    replicas: spec.replicas,
+    resources: spec.resources,
+    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
+    constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
+    ...(spec.spread ? { spread: spec.spread } : {}),
+    reschedule: reschedulePolicy(spec.reschedule),
+    update: { parallelism: Number.MAX_SAFE_INTEGER, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
+  };
+}
