@@ -152,7 +152,7 @@ export function waveRegions(rules: Pick<RolloutRules, "waveOrder">, slots: reado
   return [...named, ...others];
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string) => `${n} ${n === 1 ? word : word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 
 export function assessDeployment(
   d: DeploymentState,
