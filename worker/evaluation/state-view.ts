@@ -130,7 +130,8 @@ export function reschedulePolicy(r: JobSpec["reschedule"]): JobView["reschedule"
   return { attempts: r.attempts, intervalMs: r.interval ?? DEFAULT_RESCHEDULE_INTERVAL_MS, delayMs: r.delay, maxDelayMs: r.maxDelay };
 }
 
-function jobView(r: JobRowView, forceDrain: boolean): JobView {
+/** A job row as the scheduler sees it. */
+export function jobView(r: JobRowView, forceDrain: boolean): JobView {
   const { spec } = r;
   return {
     id: r.id,

@@ -179,9 +179,15 @@ async function compareWithCurrent(store: Store, current: JobRow, specHash: strin
     .from(jobVersions)
     .where(and(eq(jobVersions.jobId, current.id), eq(jobVersions.version, current.version)))
     .limit(1);
-  const spec = stored?.spec as JobSpec | undefined;
-  if (!spec) return { sameTemplate: false, replicas: current.replicas ?? 0 };
-  return { sameTemplate: current.specHash === specHash || (await templateHash(spec)) === specHash, replicas: current.replicas ?? spec.replicas };
+  const spec = (stored?.spec as JobSpec | undefined) ?? null;
+  return { sameTemplate: await sameTemplate(current, spec, specHash), replicas: current.replicas ?? spec?.replicas ?? 0 };
+}
+
+/** Whether `specHash` is the template of the job's current version (`stored`: that version's spec, if read). */
+export async function sameTemplate(current: Pick<JobRow, "specHash" | "replicas">, stored: JobSpec | null, specHash: string): Promise<boolean> {
+  if (current.specHash === specHash && current.replicas !== null) return true;
+  if (stored === null) return false;
+  return current.specHash === specHash || (await templateHash(stored)) === specHash;
 }
 
 /**

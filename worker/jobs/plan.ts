@@ -7,11 +7,11 @@ import type { JobSpec } from "../../api/job-spec";
 import { diffSpecs } from "../../api/spec-diff";
 import { jobs, jobVersions, namespaces, type JobRow } from "../../db/schema";
 import type { ResolvedDeps } from "../context";
-import { loadView, reschedulePolicy } from "../evaluation/state-view";
+import { jobView, loadView } from "../evaluation/state-view";
 import { notFound } from "../errors";
 import type { Timing } from "../leases/timing";
 import { schedule, type JobView } from "../scheduler";
-import { jobIdOf, templateHash } from "./apply";
+import { jobIdOf, sameTemplate, templateHash } from "./apply";
 import { summarisePlan } from "./plan-summary";
 
 export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec): Promise<PlanResponse> {
@@ -64,12 +64,7 @@ export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec)
 async function applyWouldDo(spec: JobSpec, current: JobRow | null, stored: JobSpec | null, currentReplicas: number): Promise<PlanChange> {
   if (!current) return "create";
   if (current.status !== "running") return "version";
-  const specHash = await templateHash(spec);
-  let sameTemplate: boolean;
-  if (current.specHash === specHash && current.replicas !== null) sameTemplate = true;
-  else if (stored === null) sameTemplate = false;
-  else sameTemplate = current.specHash === specHash || (await templateHash(stored)) === specHash;
-  if (!sameTemplate) return "version";
+  if (!(await sameTemplate(current, stored, await templateHash(spec)))) return "version";
   return currentReplicas === spec.replicas ? "none" : "scale";
 }
 
@@ -79,19 +74,6 @@ async function applyWouldDo(spec: JobSpec, current: JobRow | null, stored: JobSp
  * rather than its first step.
  */
 function hypotheticalJob(id: string, spec: JobSpec, version: number): JobView {
-  return {
-    id,
-    namespace: spec.namespace,
-    name: spec.name,
-    version,
-    type: spec.type,
-    status: "running",
-    replicas: spec.replicas,
-    resources: spec.resources,
-    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}) })),
-    constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
-    ...(spec.spread ? { spread: spec.spread } : {}),
-    reschedule: reschedulePolicy(spec.reschedule),
-    update: { parallelism: Number.MAX_SAFE_INTEGER, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
-  };
+  const job = jobView({ id, namespace: spec.namespace, name: spec.name, status: "running", version, replicas: spec.replicas, spec }, false);
+  return { ...job, update: { ...job.update, parallelism: Number.MAX_SAFE_INTEGER } };
 }

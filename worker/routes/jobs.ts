@@ -10,7 +10,7 @@ import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
 import { requireRole, requireRoleSomewhere } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
-import { readJobBody } from "../body";
+import { readJobSpec } from "../body";
 import { conflict, notFound, validationError } from "../errors";
 import { applyJob, jobIdOf, templateHash, writeScale, type TakeEvaluation } from "../jobs/apply";
 import type { Evaluator } from "../evaluation";
@@ -113,10 +113,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
   app.post("/v1/jobs", async (c) => {
     // The namespace is in the body; a token that may apply jobs in none is refused before it is parsed.
     requireRoleSomewhere(c, "operator");
-    const document = await readJobBody(c);
-    const parsed = jobSpecSchema.safeParse(document);
-    if (!parsed.success) throw validationError(parsed.error);
-    const spec = parsed.data;
+    const spec = await readJobSpec(c);
     requireRole(c, spec.namespace, "operator");
     const query = applyQuerySchema.safeParse(c.req.query());
     if (!query.success) throw validationError(query.error, "query");
