@@ -491,3 +491,64 @@ describe("every task is accounted for once", () => {
     expect(plan.unplaced[0]?.metrics.exhausted).toEqual({ cpu: 1 });
   });
 });
+
+describe("a deployment's gate", () => {
+  // Three slots at version 1 on n1 and n2; the job is at version 2.
+  const v1 = () => [task("a", { slot: 0, nodeId: "n1" }), task("b", { slot: 1, nodeId: "n2" }), task("c", { slot: 2, nodeId: "n1" })];
+  const v2 = (rollout: NonNullable<Parameters<typeof job>[0]>["rollout"], replicas = 3) => job({ version: 2, replicas, update: { parallelism: 3 }, ...(rollout ? { rollout } : {}) });
+  const nodes = [node("n1", { region: "eu" }), node("n2", { region: "us" })];
+
+  it("holds: no old-version slot is updated, but a missing slot is still placed", () => {
+    const plan = schedule(input({ jobs: [v2({ hold: true, canaries: 0 }, 4)], nodes, tasks: v1() }));
+    expect(plan.stop).toEqual([]);
+    expect(plan.place.map((p) => [p.slot, p.version])).toEqual([[3, 2]]);
+  });
+
+  it("canaries: slots -1 … -N get the new version beside every old copy", () => {
+    const plan = schedule(input({ jobs: [v2({ hold: true, canaries: 2 })], nodes, tasks: v1() }));
+    expect(plan.stop).toEqual([]);
+    expect(plan.place.map((p) => p.slot).sort((x, y) => x - y)).toEqual([-2, -1]);
+  });
+
+  it("a canary goes to the wave's region, and one elsewhere is retired", () => {
+    const placed = schedule(input({ jobs: [v2({ hold: true, canaries: 1, canaryRegion: "us" })], nodes, tasks: v1() }));
+    expect(placed.place).toMatchObject([{ slot: -1, nodeId: "n2" }]);
+    const elsewhere = task("k", { slot: -1, version: 2, nodeId: "n1" });
+    const retired = schedule(input({ jobs: [v2({ hold: true, canaries: 1, canaryRegion: "us" })], nodes, tasks: [...v1(), elsewhere] }));
+    expect(retired.stop).toEqual([{ taskId: "k", reason: "canary" }]);
+    expect(retired.place).toEqual([]);
+  });
+
+  it("retires canary rows once the gate keeps none, and rows in other negative slots always", () => {
+    const canary = task("k", { slot: -1, version: 2, nodeId: "n1" });
+    const stray = task("s", { slot: -3, version: 2, nodeId: "n1" });
+    const plan = schedule(input({ jobs: [v2({ hold: true, canaries: 0 })], nodes, tasks: [...v1(), canary, stray] }));
+    expect(plan.stop.map((s) => [s.taskId, s.reason]).sort()).toEqual([
+      ["k", "canary"],
+      ["s", "canary"],
+    ]);
+  });
+
+  it("canaries neither spend nor wait for the rollout's budget", () => {
+    const waiting = task("k", { slot: -1, version: 2, nodeId: "n1", state: "placed", healthy: null });
+    const plan = schedule(input({ jobs: [job({ version: 2, replicas: 3, update: { parallelism: 1 }, rollout: { hold: false, canaries: 1 } })], nodes, tasks: [...v1(), waiting] }));
+    expect(plan.stop).toHaveLength(1);
+  });
+
+  it("waves: only slots whose old copies are in the allowed regions are updated", () => {
+    const plan = schedule(input({ jobs: [v2({ hold: false, canaries: 0, regions: ["us"] })], nodes, tasks: v1() }));
+    expect(plan.stop).toEqual([{ taskId: "b", reason: "update" }]);
+  });
+
+  it("an old copy on a host that is not ready is left alone: its stop would not be heard", () => {
+    const quiet = [node("n1", { region: "eu" }), node("n2", { region: "us", status: "disconnected" })];
+    const plan = schedule(input({ jobs: [job({ version: 2, replicas: 3, update: { parallelism: 3 } })], nodes: quiet, tasks: v1() }));
+    expect(plan.stop.map((s) => s.taskId).sort()).toEqual(["a", "c"]);
+  });
+
+  it("never holds a drain: an old copy on a draining node is still moved", () => {
+    const draining = [node("n1", { region: "eu", draining: true, eligible: false }), node("n2", { region: "us" })];
+    const plan = schedule(input({ jobs: [v2({ hold: true, canaries: 0 })], nodes: draining, tasks: v1() }));
+    expect(plan.stop.map((s) => s.taskId).sort()).toEqual(["a", "c"]);
+  });
+});
