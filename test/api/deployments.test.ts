@@ -305,7 +305,8 @@ describe("offline hosts and waves", () => {
     await until([a!, b!], (d) => d.status === "successful");
     const onB = await cp.store.client.execute({ sql: "SELECT slot FROM tasks WHERE desired = 'run' AND node_id = ?", args: [b!.nodeId!] });
     const slotOnB = Number(onB.rows[0]?.["slot"]);
-    // b is cut off (it keeps its copy: disconnect keep), then the new version is applied.
+    // b goes quiet (it keeps its copy: disconnect keep), then the new version is applied.
+    for (let i = 0; i < 3; i++) await round([a!], { advance: 5_000 });
     await apply({ replicas: 2, image: "img:2", update: { ...SPEC.update, healthyDeadline: "10s", progressDeadline: "20s", offlineDeadline: "2m" } });
     const pending = await until([a!], (d) => d.slots.some((s) => s.offline) && d.counts.healthy === 1, { advance: 5_000 });
     expect(pending.status).toBe("running");
@@ -338,5 +339,24 @@ describe("offline hosts and waves", () => {
     });
     expect(euTouchedWhileUsOld).toBe(false);
     expect(done.events.filter((e) => e.type === "deployment.wave").map((e) => e.message)).toEqual(["wave us started", "wave us done; next: eu", "wave eu done"]);
+  });
+});
+
+describe("a host that goes quiet mid-rollout", () => {
+  it("a slot whose stop order its host never heard counts as pending, not as a stalled rollout", async () => {
+    await cp.close();
+    cp = await createTestControlPlane({ config: { leaseTtl: "10m" } });
+    const [a, b] = await agents({ name: "a" }, { name: "b" });
+    const update = { ...SPEC.update, parallelism: 2, healthyDeadline: "10s", progressDeadline: "20s", offlineDeadline: "2m" };
+    await apply({ replicas: 2, update });
+    await until([a!, b!], (d) => d.status === "successful");
+    // Both old copies are told to stop at once; b goes quiet before it hears its order.
+    await apply({ replicas: 2, image: "img:2", update });
+    const stopping = await cp.store.client.execute("SELECT count(*) AS n FROM tasks WHERE desired = 'stop' AND state = 'running'");
+    expect(Number(stopping.rows[0]?.["n"])).toBe(2);
+    const pending = await until([a!], (d) => d.slots.some((s) => s.offline), { advance: 5_000 });
+    expect(pending.status).toBe("running");
+    for (let i = 0; i < 6; i++) await round([a!], { advance: 5_000 });
+    expect((await deployment()).status).toBe("running");
   });
 });

@@ -105,7 +105,10 @@ export function slotProgress(
   now: number,
 ): SlotProgress[] {
   const bySlot = new Map<number, TaskView[]>();
+  // Old copies told to stop that may still run: a host that went quiet before it heard the order keeps it.
+  const stopping = new Map<number, TaskView>();
   for (const t of tasks) {
+    if (t.desired !== "run" && t.version !== d.version && holdsResources(t) && t.state !== "placed") stopping.set(t.slot, t);
     if (t.desired !== "run" || t.state === "stopped") continue;
     let rows = bySlot.get(t.slot);
     if (rows === undefined) bySlot.set(t.slot, (rows = []));
@@ -115,7 +118,7 @@ export function slotProgress(
   for (let slot = canaries > 0 ? -canaries : 0; slot < replicas; slot++) {
     const rows = bySlot.get(slot) ?? [];
     const own = rows.find((r) => r.version === d.version);
-    const old = rows.find((r) => r.version !== d.version && holdsResources(r) && r.state !== "placed");
+    const old = rows.find((r) => r.version !== d.version && holdsResources(r) && r.state !== "placed") ?? (own === undefined ? stopping.get(slot) : undefined);
     const nodeOf = (t: TaskView | undefined) => (t?.nodeId ? nodes.get(t.nodeId) : undefined);
     const ownNode = nodeOf(own);
     const oldNode = nodeOf(old);
