@@ -16,7 +16,7 @@
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
-import type { ContainerRuntime, ContainerSummary, HostPort, JsonObject, NodeOwner } from "./runtime";
+import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type ContainerSummary, type HostPort, type JsonObject, type NodeOwner, type StartedContainer } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore, StoredLease } from "./lease-store";
 import { clearLeftovers } from "./leftovers";
@@ -276,7 +276,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const { spec, claims } = t;
     try {
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
-      const started = await deps.runtime.start({
+      const started = await startOrClear(t, {
         task: {
           task: t.taskId,
           job: spec.jobId,
@@ -318,6 +318,29 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
+  }
+
+  /**
+   * Starts the task's container. The name is the task's and epoch's: if it is taken, by a stopped container
+   * of this very epoch that no held task accounts for (an adoption that could not verify its lease stopped
+   * it, and a claim then handed the lease over again), that leftover is removed and the start tried once more.
+   */
+  async function startOrClear(t: HeldTask, spec: ContainerSpec): Promise<StartedContainer> {
+    try {
+      return await deps.runtime.start(spec);
+    } catch (err) {
+      if (!(err instanceof ContainerRuntimeError && err.code === "conflict")) throw err;
+      const held = new Set([...tasks.values()].map((h) => h.containerId));
+      const leftovers = (await deps.runtime.list({ owner: deps.owner, all: true })).filter(
+        (c) => c.task?.task === t.taskId && c.task.epoch === t.claims.epoch && c.state !== "running" && !held.has(c.id),
+      );
+      if (leftovers.length === 0) throw err;
+      for (const c of leftovers) {
+        deps.log.info("removing a stopped container of the same epoch to start the task again", { task: t.taskId, container: c.name });
+        await deps.runtime.remove(c.id);
+      }
+      return await deps.runtime.start(spec);
+    }
   }
 
   /**

@@ -1,12 +1,16 @@
 // The supervisor against a real engine: what it reports, when it forgets a task, what it clears away.
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Dockerode from "dockerode";
+import { SignJWT } from "jose";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { TaskReport, TaskSpec } from "../../api/agent-protocol";
+import { AUDIENCE, ISSUER, type TaskReport, type TaskSpec } from "../../api/agent-protocol";
 import { payloadHash } from "../../api/payload-hash";
 import { healthCheckSchema } from "../../api/job-spec";
 import { createLeaseChecker } from "../../agent/lease-check";
-import { memoryLeaseStore } from "../../agent/lease-store";
+import { createLeaseStore, memoryLeaseStore } from "../../agent/lease-store";
 import { createLogger, silentLogger } from "../../agent/log";
 import { createDockerRuntime, type ContainerRuntime } from "../../agent/runtime";
 import { createSupervisor, type Supervisor, type SupervisorDeps } from "../../agent/supervisor";
@@ -202,6 +206,39 @@ describe("supervisor lease payloads", () => {
     expect(store.load()).toEqual({ [granted.taskId]: { lease: granted.lease, task: spec } });
     expect((await running()).map((c) => c.task?.task)).toEqual([granted.taskId]);
     restarted.close();
+  });
+
+  it("an old-format leases.json and a container labelled with an old-format lease: the container is stopped, and the lease a claim hands over again runs", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "leasehold-sup-"));
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const taskId = randomUUID();
+    // As an agent before payloads moved beside tokens left things: the task spec inside the token, a bare token per task.
+    const old = await new SignJWT({ node: nodeId, epoch: 1, ver: 1, task: spec })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid, typ: "lease+jwt" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE.lease)
+      .setSubject(taskId)
+      .setIssuedAt()
+      .setExpirationTime("1m")
+      .sign(keys.privateKey);
+    const identity = testTask(node, { nodeId, task: taskId, job: spec.jobId, epoch: 1 });
+    // It stops on SIGTERM, so the adoption's stop does not wait out its grace.
+    const before = await runtime.start({ task: identity, image: TEST_IMAGE, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"], restore: { lease: old } });
+    writeFileSync(join(dataDir, "leases.json"), JSON.stringify({ [taskId]: old }), { mode: 0o600 });
+    const store = createLeaseStore(dataDir, () => undefined);
+    expect(store.load()).toEqual({});
+
+    const restarted = makeSupervisor({ leaseStore: store });
+    expect(await restarted.adopt(Date.now())).toBe(0);
+    expect((await runtime.inspect(before.id)).state).toBe("exited");
+    // The control plane still holds the lease at epoch 1: the next claim hands it over, with its payload.
+    await restarted.accept([await leaseAt(taskId, spec, 1)]);
+    await until(restarted, "running", "the task to run again");
+    expect((await running()).map((c) => c.task?.task)).toEqual([taskId]);
+    expect((await runtime.inspect(before.id)).state).toBe("missing");
+    expect(Object.keys(store.load())).toEqual([taskId]);
+    restarted.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
 
