@@ -1,6 +1,7 @@
 // Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
 // so an agent that lost a reply, or restarted, gets its leases again), each token with its payload (the
-// task spec, whose hash the token carries) beside it, and the stop orders for the copies it holds. Long-polls for new work: placements and stop orders, whichever instance made them.
+// task spec, whose hash the token carries) beside it, and the stop orders for the copies it holds.
+// Long-polls for new work: placements and stop orders, whichever instance made them.
 import type { ClaimResponse, LeaseGrant, Revocation } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { payloadHash } from "../../api/payload-hash";
