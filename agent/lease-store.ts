@@ -1,13 +1,22 @@
-// The agent's newest lease per task, kept in its data directory. Container labels hold the lease a
-// container was started under; renewals re-sign it later, and a restarted agent must present the newest.
+// The agent's newest lease per task, with its payload, kept in its data directory. Container labels hold
+// the lease (and payload) a container was started under; renewals re-sign it later, and a restarted agent
+// must present the newest. A restarted agent checks each pair again before it acts on it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TaskSpec } from "../api/agent-protocol";
 import { ensurePrivateDir, tightenPrivateFile, writePrivateFile, type TightenedWarning } from "../lib/private-files";
 import { warnOnStderr } from "./identity";
 
+/** A lease token and the payload it was granted with (the token's `ph` is the payload's hash). */
+export interface StoredLease {
+  lease: string;
+  task: TaskSpec;
+}
+
 export interface LeaseStore {
-  load(): Record<string, string>;
-  save(leases: Record<string, string>): void;
+  /** Per task; entries of another shape (a bare token, from before payloads moved beside tokens) are dropped. */
+  load(): Record<string, StoredLease>;
+  save(leases: Record<string, StoredLease>): void;
   /** Per task, the highest epoch this agent was told is fenced or has ended: never run at or below it. */
   loadFences(): Record<string, number>;
   saveFences(fences: Record<string, number>): void;
@@ -30,6 +39,17 @@ function readJson<T>(path: string, empty: T, warn: TightenedWarning): T {
   }
 }
 
+/** The entries shaped as a token with its payload; whether they verify is the lease checker's business. */
+function storedLeases(value: unknown): Record<string, StoredLease> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, StoredLease] => {
+      const v: unknown = entry[1];
+      return typeof v === "object" && v !== null && typeof (v as StoredLease).lease === "string" && typeof (v as StoredLease).task === "object" && (v as StoredLease).task !== null;
+    }),
+  );
+}
+
 /** Files written owner-only (temp file + rename); a state dir or file found readable by others is tightened. */
 export function createLeaseStore(dataDir: string, warn: TightenedWarning = warnOnStderr): LeaseStore {
   const path = join(dataDir, FILE);
@@ -40,7 +60,7 @@ export function createLeaseStore(dataDir: string, warn: TightenedWarning = warnO
     writePrivateFile(file, JSON.stringify(value));
   };
   return {
-    load: () => readJson<Record<string, string>>(path, {}, warn),
+    load: () => storedLeases(readJson<unknown>(path, {}, warn)),
     save: (leases) => writeJson(path, leases),
     loadFences: () => readJson<Record<string, number>>(fences, {}, warn),
     saveFences: (f) => writeJson(fences, f),
@@ -54,7 +74,7 @@ export function createLeaseStore(dataDir: string, warn: TightenedWarning = warnO
 
 /** A store that keeps nothing, for tests that do not restart the agent. */
 export const memoryLeaseStore = (): LeaseStore => {
-  let kept: Record<string, string> = {};
+  let kept: Record<string, StoredLease> = {};
   let fences: Record<string, number> = {};
   let contact: number | null = null;
   return {

@@ -2,7 +2,8 @@
 // restarts by policy, stops what has no valid lease (revoked, refused as stale, or past its
 // disconnect bound), runs health checks, and produces the per-task reports heartbeats carry.
 //
-// Invariants: it acts only on leases that verified against the pinned keys and name this node; it
+// Invariants: it acts only on leases that verified against the pinned keys and name this node, and only
+// on payloads whose hash is the lease's `ph` (a lease and its payload are held, and stored, as a pair); it
 // only ever lists, stops or removes containers labelled with this node's cluster and node id (never by
 // name alone: another cluster's node may share it); a task has at most one container per epoch.
 // A start that fails (the image cannot be pulled, the engine refuses) is a failed attempt under the
@@ -12,12 +13,12 @@
 // Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
 // (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
 // so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
-import type { HeartbeatResponse, LeaseClaims, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
+import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
-import type { ContainerRuntime, ContainerSummary, HostPort, NodeOwner } from "./runtime";
+import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type ContainerSummary, type HostPort, type JsonObject, type NodeOwner, type StartedContainer } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
-import type { LeaseStore } from "./lease-store";
+import type { LeaseStore, StoredLease } from "./lease-store";
 import { clearLeftovers } from "./leftovers";
 
 type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
@@ -26,6 +27,7 @@ interface HeldTask {
   taskId: string;
   lease: string;
   claims: LeaseClaims;
+  /** The lease's payload, as it arrived: it hashes to `claims.ph`. */
   spec: TaskSpec;
   phase: TaskPhase;
   containerId: string | null;
@@ -77,15 +79,15 @@ export interface SupervisorDeps {
    * DEFAULT_KEEP_EXITED); older ones are removed.
    */
   keepExited?: number;
-  /** Where the newest lease of each held task is kept across agent restarts. */
+  /** Where the newest lease of each held task, with its payload, is kept across agent restarts. */
   leaseStore: LeaseStore;
 }
 
 export interface Supervisor {
   /** Rebuilds state from the node's containers and their labels alone (after an agent restart). */
   adopt(lastContact: number): Promise<number>;
-  /** Takes leases from a claim reply (verified here). */
-  accept(leases: { taskId: string; lease: string }[]): Promise<void>;
+  /** Takes leases from a claim reply (each verified here, with its payload). */
+  accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task">[]): Promise<void>;
   /** Applies a heartbeat reply (to a request sent at `sentAt`): renewed grants, revocations. */
   applyHeartbeat(reply: HeartbeatResponse, sentAt: number): Promise<void>;
   /** Applies revocations: a heartbeat reply's, or the stop orders of a claim reply. */
@@ -131,15 +133,15 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const fencedAt = (taskId: string, epoch: number): boolean => epoch <= (fences.get(taskId) ?? 0);
 
   function persist(): void {
-    deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t) => [t.taskId, t.lease])));
+    deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t): [string, StoredLease] => [t.taskId, { lease: t.lease, task: t.spec }])));
   }
 
-  function hold(lease: string, claims: LeaseClaims, containerId: string | null, confirmed: boolean, renewedSentAt: number | null): HeldTask {
+  function hold(lease: string, claims: LeaseClaims, spec: TaskSpec, containerId: string | null, confirmed: boolean, renewedSentAt: number | null): HeldTask {
     const t: HeldTask = {
       taskId: claims.sub,
       lease,
       claims,
-      spec: claims.task,
+      spec,
       phase: containerId ? "running" : "starting",
       containerId,
       hostPorts: [],
@@ -159,9 +161,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     return t;
   }
 
-  async function accept(leases: { taskId: string; lease: string }[]): Promise<void> {
+  async function accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task">[]): Promise<void> {
     for (const g of leases) {
-      const verdict = await deps.checkLease(g.lease, deps.now());
+      // A payload that does not hash to the token's `ph` is refused here like any bad lease: nothing runs.
+      const verdict = await deps.checkLease(g.lease, g.task, deps.now());
       if (!verdict.ok) {
         deps.log.warn("refusing lease", { task: g.taskId, reason: verdict.reason });
         continue;
@@ -172,7 +175,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         continue;
       }
       if (existing && existing.claims.epoch === verdict.claims.epoch) {
+        // Token and payload are kept as a pair. A payload changed at the same epoch (no such change is made
+        // yet) leaves the running container be, and is what its next start runs.
         existing.lease = g.lease;
+        existing.claims = verdict.claims;
+        existing.spec = verdict.task;
         existing.confirmed = true;
         continue;
       }
@@ -181,7 +188,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         fence(existing.taskId, existing.claims.epoch);
         await retire(existing, "superseded by a newer lease");
       }
-      hold(g.lease, verdict.claims, null, true, null);
+      hold(g.lease, verdict.claims, verdict.task, null, true, null);
     }
     persist();
   }
@@ -198,17 +205,18 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
     const stored = deps.leaseStore.load();
     for (const c of containers) {
-      const labelled = typeof c.restore?.["lease"] === "string" ? c.restore["lease"] : undefined;
+      const labelled = typeof c.restore?.["lease"] === "string" ? { lease: c.restore["lease"], task: c.restore["task"] } : undefined;
       const chosen = c.task && byTask.get(c.task.task) === c && !fencedAt(c.task.task, c.task.epoch);
       // The stored lease is the newest (renewals re-sign it); the label is the one the container started under.
-      const candidates = [c.task ? stored[c.task.task] : undefined, labelled].filter((l): l is string => l !== undefined);
+      const candidates = [c.task ? stored[c.task.task] : undefined, labelled].filter((l) => l !== undefined);
       let lease: string | undefined;
       let verdict: Awaited<ReturnType<LeaseChecker>> | undefined;
       for (const candidate of chosen ? candidates : []) {
-        // Signature and node only: whether the lease still holds is the control plane's answer to the next heartbeat.
-        const v = await deps.checkLease(candidate, null);
+        // Signature, node and payload only: whether the lease still holds is the control plane's answer to
+        // the next heartbeat. The payload is checked again: it is run from here on.
+        const v = await deps.checkLease(candidate.lease, candidate.task, null);
         if (v.ok && v.claims.epoch === c.task?.epoch) {
-          lease = candidate;
+          lease = candidate.lease;
           verdict = v;
           break;
         }
@@ -222,7 +230,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         continue;
       }
       // Adopted after a restart: its last renewal is no later than the last answer this host had.
-      const t = hold(lease as string, verdict.claims, c.id, false, lastContact);
+      const t = hold(lease, verdict.claims, verdict.task, c.id, false, lastContact);
       if (c.state !== "running") {
         const details = await deps.runtime.inspect(c.id);
         t.exitCode = details.state !== "missing" ? details.exitCode : null;
@@ -268,7 +276,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const { spec, claims } = t;
     try {
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
-      const started = await deps.runtime.start({
+      const started = await startOrClear(t, {
         task: {
           task: t.taskId,
           job: spec.jobId,
@@ -293,7 +301,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         cpuMillis: spec.resources.cpu,
         memoryMiB: spec.resources.memory,
         ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
-        restore: { lease: t.lease },
+        // The label is what a restarted agent falls back on: the token with its payload, checked again then.
+        restore: { lease: t.lease, task: spec as unknown as JsonObject },
       });
       t.containerId = started.id;
       t.hostPorts = started.hostPorts;
@@ -309,6 +318,29 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
+  }
+
+  /**
+   * Starts the task's container. The name is the task's and epoch's: if it is taken, by a stopped container
+   * of this very epoch that no held task accounts for (an adoption that could not verify its lease stopped
+   * it, and a claim then handed the lease over again), that leftover is removed and the start tried once more.
+   */
+  async function startOrClear(t: HeldTask, spec: ContainerSpec): Promise<StartedContainer> {
+    try {
+      return await deps.runtime.start(spec);
+    } catch (err) {
+      if (!(err instanceof ContainerRuntimeError && err.code === "conflict")) throw err;
+      const held = new Set([...tasks.values()].map((h) => h.containerId));
+      const leftovers = (await deps.runtime.list({ owner: deps.owner, all: true })).filter(
+        (c) => c.task?.task === t.taskId && c.task.epoch === t.claims.epoch && c.state !== "running" && !held.has(c.id),
+      );
+      if (leftovers.length === 0) throw err;
+      for (const c of leftovers) {
+        deps.log.info("removing a stopped container of the same epoch to start the task again", { task: t.taskId, container: c.name });
+        await deps.runtime.remove(c.id);
+      }
+      return await deps.runtime.start(spec);
+    }
   }
 
   /**
@@ -524,10 +556,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           t.renewedSentAt = Math.max(t.renewedSentAt ?? Number.NEGATIVE_INFINITY, sentAt);
         }
         if (t && t.claims.epoch === g.epoch && g.lease) {
-          const verdict = await deps.checkLease(g.lease, deps.now());
+          // A renewal carries no payload: the re-signed token must name the payload held.
+          const verdict = await deps.checkLease(g.lease, t.spec, deps.now());
           if (verdict.ok) {
             t.lease = g.lease;
+            t.claims = verdict.claims;
             persist();
+          } else {
+            deps.log.warn("refusing renewed lease; keeping the one held", { task: g.taskId, reason: verdict.reason });
           }
         }
       }

@@ -38,7 +38,10 @@ export const enrollResponseSchema = z.object({
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 
-/** What an agent needs to run a task; carried inside the signed lease. */
+/**
+ * What an agent needs to run a task: the lease's payload. It travels beside the signed token (in claim
+ * replies), and the token's `ph` claim is its hash (see payload-hash.ts).
+ */
 export const taskSpecSchema = z.object({
   jobId: z.string(),
   namespace: z.string(),
@@ -55,10 +58,14 @@ export const taskSpecSchema = z.object({
   restart: z.object({ mode: z.enum(["always", "on-failure", "never"]), attempts: z.number(), intervalMs: z.number(), delayMs: z.number() }),
   disconnect: z.object({ policy: z.enum(["keep", "stop"]), afterMs: z.number() }),
   stopGraceMs: z.number(),
-});
+}).describe("The task's payload: what the agent runs. Its hash (payloadHash) is the lease's ph claim");
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
-/** Claims of a lease JWS. `exp` bounds the grant; the renewed expiry lives in the store and heartbeat replies. */
+/**
+ * Claims of a lease JWS: a small fencing token. `exp` bounds the grant; the renewed expiry lives in the
+ * store and heartbeat replies. The task spec is not in it: `ph` is the hash of that payload, which travels
+ * beside the token, so a heartbeat re-signs and carries only this.
+ */
 export interface LeaseClaims {
   sub: string; // task id
   node: string;
@@ -66,16 +73,31 @@ export interface LeaseClaims {
   ver: number; // job version
   exp: number; // seconds
   iat: number;
-  task: TaskSpec;
+  ph: string; // payloadHash of the task spec
 }
+
+const leaseToken = z.string().describe("Compact JWS (EdDSA) of the lease claims: sub (task id), node, epoch, ver (job version), iat, exp and ph (the payload's hash)");
+const leaseExpiry = z.number().describe("When the lease lapses unless renewed (ms since epoch)");
 
 export const leaseGrantSchema = z.object({
   taskId: z.string(),
   epoch: z.number(),
-  lease: z.string().describe("Compact JWS (EdDSA) of the lease claims"),
-  expiresAt: z.number().describe("When the lease lapses unless renewed (ms since epoch)"),
+  lease: leaseToken,
+  expiresAt: leaseExpiry,
+  task: taskSpecSchema.describe("The lease's payload, beside its token: run it only if its payloadHash equals the token's ph claim"),
 });
 export type LeaseGrant = z.infer<typeof leaseGrantSchema>;
+
+/** A renewal carries no payload: the agent holds it from the claim, and the token's `ph` is unchanged. */
+export const leaseRenewalSchema = z
+  .object({
+    taskId: z.string(),
+    epoch: z.number(),
+    lease: leaseToken.optional().describe("A re-signed token when the grant nears its end (same ph, no payload); absent: keep the one held"),
+    expiresAt: leaseExpiry,
+  })
+  .describe("A renewed lease: its new expiry, and now and then a re-signed token");
+export type LeaseRenewal = z.infer<typeof leaseRenewalSchema>;
 
 export const revocationSchema = z.object({
   taskId: z.string(),
@@ -95,7 +117,7 @@ export const claimRequestSchema = z.strictObject({
 });
 export type ClaimRequest = z.input<typeof claimRequestSchema>;
 export const claimResponseSchema = z.object({
-  leases: z.array(leaseGrantSchema),
+  leases: z.array(leaseGrantSchema).describe("Every lease the node holds, each token with its payload (task) beside it"),
   // Optional: control planes before these fields answer without them, and agents before them ignore them.
   stops: z
     .array(revocationSchema)
@@ -124,7 +146,7 @@ export const heartbeatRequestSchema = z.strictObject({
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
 
 export const heartbeatResponseSchema = z.object({
-  renewed: z.array(leaseGrantSchema.partial({ lease: true })),
+  renewed: z.array(leaseRenewalSchema).describe("Leases renewed by this heartbeat: tokens only, never payloads"),
   revoked: z.array(revocationSchema),
   work: z.boolean().describe("New placements wait for this node: claim now"),
   credential: z.string().optional().describe("A fresh node credential when the current one nears expiry"),

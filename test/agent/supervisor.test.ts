@@ -1,12 +1,17 @@
 // The supervisor against a real engine: what it reports, when it forgets a task, what it clears away.
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Dockerode from "dockerode";
+import { SignJWT } from "jose";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { TaskReport, TaskSpec } from "../../api/agent-protocol";
+import { AUDIENCE, ISSUER, type TaskReport, type TaskSpec } from "../../api/agent-protocol";
+import { payloadHash } from "../../api/payload-hash";
 import { healthCheckSchema } from "../../api/job-spec";
 import { createLeaseChecker } from "../../agent/lease-check";
-import { memoryLeaseStore } from "../../agent/lease-store";
-import { silentLogger } from "../../agent/log";
+import { createLeaseStore, memoryLeaseStore } from "../../agent/lease-store";
+import { createLogger, silentLogger } from "../../agent/log";
 import { createDockerRuntime, type ContainerRuntime } from "../../agent/runtime";
 import { createSupervisor, type Supervisor, type SupervisorDeps } from "../../agent/supervisor";
 import { generateSigningKey, jwks, type SigningKeys } from "../../worker/auth/keys";
@@ -39,10 +44,17 @@ function taskSpec(command: string[], restart: Partial<TaskSpec["restart"]> = {})
   };
 }
 
-async function lease(task: TaskSpec): Promise<{ taskId: string; lease: string }> {
+/** A claim's grant: the token, and the payload beside it. */
+type Grant = { taskId: string; lease: string; task: TaskSpec };
+
+async function lease(task: TaskSpec): Promise<Grant> {
   const taskId = randomUUID();
-  const token = await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch: 1, version: task.version, task }, 60_000);
-  return { taskId, lease: token };
+  const token = await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch: 1, version: task.version, payloadHash: await payloadHash(task) }, 60_000);
+  return { taskId, lease: token, task };
+}
+
+async function leaseAt(taskId: string, task: TaskSpec, epoch: number): Promise<Grant> {
+  return { taskId, lease: await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch, version: 1, payloadHash: await payloadHash(task) }, 60_000), task };
 }
 
 function makeSupervisor(overrides: Partial<SupervisorDeps> = {}): Supervisor {
@@ -86,8 +98,8 @@ afterEach(async () => {
 
 describe("supervisor reports", () => {
   it("a task that ends while a heartbeat carrying its running report is in flight is kept until its end is reported", async () => {
-    const { taskId, lease: token } = await lease(taskSpec(["sh", "-c", "sleep 0.3; exit 3"]));
-    await supervisor.accept([{ taskId, lease: token }]);
+    const granted = await lease(taskSpec(["sh", "-c", "sleep 0.3; exit 3"]));
+    await supervisor.accept([granted]);
     await supervisor.reconcile(Date.now());
     const inFlight = supervisor.reports();
     expect(inFlight.map((r) => r.state)).toEqual(["running"]);
@@ -104,8 +116,8 @@ describe("supervisor reports", () => {
   });
 
   it("a task whose end was reported is forgotten, and its exited container is left for logs", async () => {
-    const { taskId, lease: token } = await lease(taskSpec(["sh", "-c", "echo done; exit 0"]));
-    await supervisor.accept([{ taskId, lease: token }]);
+    const { taskId, ...granted } = await lease(taskSpec(["sh", "-c", "echo done; exit 0"]));
+    await supervisor.accept([{ taskId, ...granted }]);
     await eventually(async () => {
       await supervisor.reconcile(Date.now());
       return supervisor.held()[0]?.phase === "complete" ? true : undefined;
@@ -119,10 +131,6 @@ describe("supervisor reports", () => {
 });
 
 describe("supervisor fencing", () => {
-  async function leaseAt(taskId: string, task: TaskSpec, epoch: number): Promise<{ taskId: string; lease: string }> {
-    return { taskId, lease: await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch, version: 1, task }, 60_000) };
-  }
-
   it("refuses a lease at or below an epoch it was told is stale, even one that arrives later (a long-poll answered late)", async () => {
     const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
     const taskId = randomUUID();
@@ -158,6 +166,79 @@ describe("supervisor fencing", () => {
     await restarted.accept([await leaseAt(taskId, spec, 3)]);
     expect(restarted.held()).toEqual([]);
     restarted.close();
+  });
+});
+
+describe("supervisor lease payloads", () => {
+  const owner = () => ({ cluster: testOwner(node).cluster, nodeId });
+  const running = async () => (await runtime.list({ owner: owner(), all: false })).filter((c) => c.state === "running");
+
+  it("refuses a grant whose payload does not hash to its lease's ph, and logs why: nothing runs", async () => {
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const logged = makeSupervisor({ log: createLogger({ sink: (message, fields) => lines.push({ message, ...(fields ? { fields } : {}) }) }) });
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const granted = await lease(spec);
+    await logged.accept([{ ...granted, task: { ...spec, command: ["sh", "-c", "echo not what was leased; sleep 30"] } }]);
+    await logged.reconcile(Date.now());
+    expect(logged.held()).toEqual([]);
+    expect(await running()).toEqual([]);
+    expect(lines).toContainEqual({ message: "refusing lease", fields: { level: "warn", task: granted.taskId, reason: "task payload does not match the lease's payload hash" } });
+    // The same token with the payload it was signed for is taken.
+    await logged.accept([granted]);
+    await logged.reconcile(Date.now());
+    expect(logged.held().map((t) => t.phase)).toEqual(["running"]);
+    logged.close();
+  });
+
+  it("after a restart, checks the stored payload again: one that no longer matches is not run, the label's pair is", async () => {
+    const store = memoryLeaseStore();
+    const first = makeSupervisor({ leaseStore: store });
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const granted = await lease(spec);
+    await first.accept([granted]);
+    await first.reconcile(Date.now());
+    expect(store.load()).toEqual({ [granted.taskId]: { lease: granted.lease, task: spec } });
+    first.close();
+    // While the agent is down its leases.json is changed under it.
+    store.save({ [granted.taskId]: { lease: granted.lease, task: { ...spec, image: "someone/else:latest" } } });
+    const restarted = makeSupervisor({ leaseStore: store });
+    expect(await restarted.adopt(Date.now())).toBe(1);
+    expect(store.load()).toEqual({ [granted.taskId]: { lease: granted.lease, task: spec } });
+    expect((await running()).map((c) => c.task?.task)).toEqual([granted.taskId]);
+    restarted.close();
+  });
+
+  it("an old-format leases.json and a container labelled with an old-format lease: the container is stopped, and the lease a claim hands over again runs", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "leasehold-sup-"));
+    const spec = { ...taskSpec(["sleep", "30"]), type: "service" as const };
+    const taskId = randomUUID();
+    // As an agent before payloads moved beside tokens left things: the task spec inside the token, a bare token per task.
+    const old = await new SignJWT({ node: nodeId, epoch: 1, ver: 1, task: spec })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid, typ: "lease+jwt" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE.lease)
+      .setSubject(taskId)
+      .setIssuedAt()
+      .setExpirationTime("1m")
+      .sign(keys.privateKey);
+    const identity = testTask(node, { nodeId, task: taskId, job: spec.jobId, epoch: 1 });
+    // It stops on SIGTERM, so the adoption's stop does not wait out its grace.
+    const before = await runtime.start({ task: identity, image: TEST_IMAGE, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"], restore: { lease: old } });
+    writeFileSync(join(dataDir, "leases.json"), JSON.stringify({ [taskId]: old }), { mode: 0o600 });
+    const store = createLeaseStore(dataDir, () => undefined);
+    expect(store.load()).toEqual({});
+
+    const restarted = makeSupervisor({ leaseStore: store });
+    expect(await restarted.adopt(Date.now())).toBe(0);
+    expect((await runtime.inspect(before.id)).state).toBe("exited");
+    // The control plane still holds the lease at epoch 1: the next claim hands it over, with its payload.
+    await restarted.accept([await leaseAt(taskId, spec, 1)]);
+    await until(restarted, "running", "the task to run again");
+    expect((await running()).map((c) => c.task?.task)).toEqual([taskId]);
+    expect((await runtime.inspect(before.id)).state).toBe("missing");
+    expect(Object.keys(store.load())).toEqual([taskId]);
+    restarted.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
 

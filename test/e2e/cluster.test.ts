@@ -224,7 +224,7 @@ describe("an agent restarted after its lease grant was re-signed", () => {
     const labelled = (JSON.parse(container!.Labels["io.leasehold.spec"]!) as { lease: string }).lease;
     const leasesFile = join(agent.dataDir, "leases.json");
     await cluster.waitFor("a re-signed lease", async () => {
-      const stored = Object.values(JSON.parse(readFileSync(leasesFile, "utf8")) as Record<string, string>);
+      const stored = Object.values(JSON.parse(readFileSync(leasesFile, "utf8")) as Record<string, { lease: string }>).map((l) => l.lease);
       return stored.length === 1 && stored[0] !== labelled ? true : undefined;
     }, 60_000);
     // Past the label's grant: only the stored lease still verifies.

@@ -1,29 +1,44 @@
-// Lease tokens are signed once and reused while they have a third of their life left; a token this
-// instance signed verifies, and one from another key does not.
-import { decodeJwt } from "jose";
+// Lease tokens are signed once and reused while they have a third of their life left (and the payload
+// they name is the same); a token this instance signed verifies, and one from another key does not.
+import { decodeJwt, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { generateSigningKey } from "../../worker/auth/keys";
+import { AUDIENCE, ISSUER } from "../../api/agent-protocol";
+import { generateSigningKey, SIGNING_ALG } from "../../worker/auth/keys";
 import { ManualClock } from "../../worker/clock";
 import { LeaseTokens } from "../../worker/leases/lease-token";
 
 const TTL = 3_600_000;
-const lease = { taskId: "t-1", nodeId: "n-1", epoch: 3, version: 2, task: { image: "img" } as never };
+const lease = { taskId: "t-1", nodeId: "n-1", epoch: 3, version: 2, payloadHash: "ph-of-the-task-spec" };
 
 describe("LeaseTokens", () => {
-  it("builds the task spec only for a token it signs, not for one it reuses", async () => {
+  it("signs the payload's hash, not the payload, and signs again when the payload changes", async () => {
     const { keys } = await generateSigningKey();
     const tokens = new LeaseTokens(keys, new ManualClock(Date.UTC(2026, 0, 1)));
-    let built = 0;
-    const task = () => {
-      built++;
-      return { image: "img" } as never;
-    };
-    const first = await tokens.sign({ ...lease, task }, TTL);
-    expect(decodeJwt(first)["task"]).toEqual({ image: "img" });
-    expect(await tokens.sign({ ...lease, task }, TTL)).toBe(first);
-    expect(built).toBe(1);
+    const first = await tokens.sign(lease, TTL);
+    const claims = decodeJwt(first);
+    expect(claims["ph"]).toBe("ph-of-the-task-spec");
+    expect(Object.keys(claims).sort()).toEqual(["aud", "epoch", "exp", "iat", "iss", "node", "ph", "sub", "ver"]);
+    expect(await tokens.sign(lease, TTL)).toBe(first);
+    // Same task, epoch, node and version, another payload: the cached token would name the old one.
+    const changed = await tokens.sign({ ...lease, payloadHash: "ph-of-a-changed-spec" }, TTL);
+    expect(changed).not.toBe(first);
+    expect(decodeJwt(changed)["ph"]).toBe("ph-of-a-changed-spec");
+    expect(await tokens.verify(changed)).toMatchObject({ ok: true, claims: { ph: "ph-of-a-changed-spec" } });
   });
 
+  it("refuses a token without a payload hash (one that carried its task spec inside)", async () => {
+    const { keys } = await generateSigningKey();
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const old = await new SignJWT({ node: "n-1", epoch: 3, ver: 2, task: { image: "img" } })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: "lease+jwt" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE.lease)
+      .setSubject("t-1")
+      .setIssuedAt(Math.floor(clock.now() / 1000))
+      .setExpirationTime(Math.floor((clock.now() + TTL) / 1000))
+      .sign(keys.privateKey);
+    expect(await new LeaseTokens(keys, clock).verify(old)).toEqual({ ok: false, reason: "lease claims are malformed" });
+  });
 
   it("refuses a lease signed with its key by a clock a day ahead, and accepts one within the leeway", async () => {
     const { keys } = await generateSigningKey();

@@ -5,6 +5,7 @@ import { decodeJwt } from "jose";
 import { HollowAgent, ProtocolError, type Fetcher } from "../../bench/hollow-agent";
 import { createTestControlPlane, type TestControlPlane } from "../support/control-plane";
 import { jobSpecSchema } from "../../api/job-spec";
+import { payloadHash } from "../../api/payload-hash";
 import { applyJob } from "../../worker/jobs/apply";
 
 let cp: TestControlPlane;
@@ -110,8 +111,10 @@ describe("claims and heartbeats", () => {
     expect(hb.work).toBe(true);
     const claim = await a.claim();
     expect(claim.leases).toHaveLength(3);
-    const claims = decodeJwt(claim.leases[0]!.lease) as { node: string; epoch: number; ver: number; task: { disconnect: { policy: string; afterMs: number }; image: string } };
-    expect(claims).toMatchObject({ node: a.nodeId, epoch: 1, ver: 1, task: { image: "img", disconnect: { policy: "stop", afterMs: 30_000 } } });
+    const grant = claim.leases[0]!;
+    const claims = decodeJwt(grant.lease);
+    expect(claims).toMatchObject({ node: a.nodeId, epoch: 1, ver: 1, ph: await payloadHash(grant.task) });
+    expect(grant.task).toMatchObject({ image: "img", disconnect: { policy: "stop", afterMs: 30_000 } });
     expect((await tasksOf(job.id)).map((t) => t.state)).toEqual(["leased", "leased", "leased"]);
 
     cp.clock.advance(5_000);
@@ -127,6 +130,38 @@ describe("claims and heartbeats", () => {
     expect(again.leases.map((l) => l.epoch)).toEqual([1, 1, 1]);
   });
 
+
+  it("a claim's grant carries the task spec beside a token naming its hash; heartbeat renewals carry tokens only", async () => {
+    const a = await agent("node-a");
+    await apply({ name: "web", replicas: 2, env: { GREETING: "hello" }, ports: [{ name: "http", container: 8080 }] });
+    const claim = await a.claim();
+    expect(claim.leases).toHaveLength(2);
+    for (const grant of claim.leases) {
+      const claims = decodeJwt(grant.lease);
+      expect(Object.keys(claims).sort()).toEqual(["aud", "epoch", "exp", "iat", "iss", "node", "ph", "sub", "ver"]);
+      expect(claims).toMatchObject({ sub: grant.taskId, epoch: grant.epoch, ph: await payloadHash(grant.task) });
+      expect(grant.task).toMatchObject({ job: "web", image: "img", env: { GREETING: "hello" }, ports: [{ name: "http", container: 8080 }] });
+    }
+    // Renewals, plain and re-signed, carry no payload; a re-signed token names the same payload hash.
+    const phs = new Map(claim.leases.map((g) => [g.taskId, decodeJwt(g.lease)["ph"]]));
+    let resigned = 0;
+    for (let beat = 0; beat < 300 && resigned === 0; beat++) {
+      cp.clock.advance(10_000);
+      const r = await a.heartbeat();
+      expect(r.renewed).toHaveLength(2);
+      for (const g of r.renewed) {
+        expect(Object.keys(g).sort()).toEqual(g.lease ? ["epoch", "expiresAt", "lease", "taskId"] : ["epoch", "expiresAt", "taskId"]);
+        if (g.lease) {
+          resigned++;
+          expect(decodeJwt(g.lease)["ph"]).toBe(phs.get(g.taskId));
+        }
+      }
+    }
+    expect(resigned).toBe(2);
+    // The held leases, re-signed, still come back from a claim with their payloads.
+    const again = await a.claim();
+    for (const g of again.leases) expect(decodeJwt(g.lease)["ph"]).toBe(await payloadHash(g.task));
+  });
 
   it("a heartbeat that changes only health or restarts is recorded; one that changes nothing only renews", async () => {
     const a = await agent("node-a");
@@ -192,7 +227,7 @@ describe("claims and heartbeats", () => {
     expect(elapsed).toBeGreaterThan(39 * 60_000);
     expect(elapsed).toBeLessThan(42 * 60_000);
     expect(decodeJwt(resigned!).exp!).toBeGreaterThan(firstExp);
-    expect(decodeJwt(resigned!)).toMatchObject({ sub: first.taskId, epoch: first.epoch });
+    expect(decodeJwt(resigned!)).toMatchObject({ sub: first.taskId, epoch: first.epoch, ph: decodeJwt(firstToken)["ph"] });
     // Past the first grant's end, the agent's reports still count: it presents the new grant.
     while (cp.clock.now() / 1000 < firstExp + 60) {
       cp.clock.advance(10_000);
@@ -402,7 +437,7 @@ describe("fencing and node isolation", () => {
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, epoch: 99 })).toString("base64url")}.${s}`;
     const { keys: otherKeys } = await (await import("../../worker/auth/keys")).generateSigningKey();
     const { signLease } = await import("../../worker/leases/lease-token");
-    const forged = await signLease(otherKeys, cp.clock, { taskId: held.taskId, nodeId: a.nodeId, epoch: held.epoch, version: 1, task: payload["task"] as never }, 3_600_000);
+    const forged = await signLease(otherKeys, cp.clock, { taskId: held.taskId, nodeId: a.nodeId, epoch: held.epoch, version: 1, payloadHash: String(payload["ph"]) }, 3_600_000);
     a.leases.set(held.taskId, { ...held, lease: tampered });
     const r1 = await a.heartbeat();
     expect(r1.revoked).toMatchObject([{ reason: "bad-signature", taskId: held.taskId }]);

@@ -113,12 +113,13 @@ describe("the control plane's data dir", () => {
 
 describe("the agent's state dir", () => {
   const identity: AgentIdentity = { server: "http://cp", name: "n1", nodeId: "node-1", credential: "secret", jwks: { keys: [] } };
+  const held = { t1: { lease: "lease", task: { image: "img" } as never } };
 
   it("is 0700 with its credential, leases, fences and last contact 0600", () => {
     const state = join(dir, "agent");
     saveIdentity(state, identity);
     const store = createLeaseStore(state);
-    store.save({ t1: "lease" });
+    store.save(held);
     store.saveFences({ t1: 3 });
     store.saveContact(1_000);
     expect([mode(state), ...["agent.json", "leases.json", "fences.json", "contact.json"].map((f) => mode(join(state, f)))]).toEqual(["0700", "0600", "0600", "0600", "0600"]);
@@ -128,10 +129,10 @@ describe("the agent's state dir", () => {
     const state = join(dir, "agent");
     mkdirSync(state, { mode: 0o755 });
     writeFileSync(join(state, "agent.json"), JSON.stringify(identity), { mode: 0o644 });
-    writeFileSync(join(state, "leases.json"), JSON.stringify({ t1: "lease" }), { mode: 0o644 });
+    writeFileSync(join(state, "leases.json"), JSON.stringify(held), { mode: 0o644 });
     const warnings: string[] = [];
     expect(loadIdentity(state, (m) => warnings.push(m))?.nodeId).toBe("node-1");
-    expect(createLeaseStore(state, (m) => warnings.push(m)).load()).toEqual({ t1: "lease" });
+    expect(createLeaseStore(state, (m) => warnings.push(m)).load()).toEqual(held);
     expect([mode(state), mode(join(state, "agent.json")), mode(join(state, "leases.json"))]).toEqual(["0700", "0600", "0600"]);
     expect(warnings).toEqual([
       `${state} was readable by other users (mode 0755); it is now 0700`,

@@ -1,7 +1,7 @@
-// A simulated agent: the real agent's lease rules (verify, fence, self-fence, adopt after restart) over
-// an in-memory container set that outlives the agent process, as Docker's does.
+// A simulated agent: the real agent's lease rules (verify the lease and its payload, fence, self-fence,
+// adopt after restart) over an in-memory container set that outlives the agent process, as Docker's does.
 import type { JWK } from "jose";
-import type { ClaimResponse, HeartbeatResponse, LeaseClaims, TaskReport } from "../../api/agent-protocol";
+import type { ClaimResponse, HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../../api/agent-protocol";
 import { createLeaseChecker, type LeaseChecker } from "../../agent/lease-check";
 import type { Rng } from "./rng";
 
@@ -14,8 +14,8 @@ export interface Container {
   version: number;
   policy: "keep" | "stop";
   running: boolean;
-  /** The lease it was started under (Docker label). */
-  label: string;
+  /** The lease it was started under, with its payload (Docker label). */
+  label: { lease: string; task: TaskSpec };
 }
 
 interface Held {
@@ -23,6 +23,8 @@ interface Held {
   epoch: number;
   lease: string;
   claims: LeaseClaims;
+  /** The lease's payload, checked against `claims.ph`. */
+  task: TaskSpec;
   phase: "starting" | "running" | "stopped";
   startAt: number;
   /** Expiry the control plane last told (null after adoption: the agent no longer knows it). */
@@ -37,7 +39,8 @@ interface Disk {
   nodeId: string;
   credential: string;
   jwks: { keys: JWK[] };
-  leases: Record<string, string>;
+  /** leases.json: each lease with its payload. */
+  leases: Record<string, { lease: string; task: TaskSpec }>;
   /** Fences and the last answer's time, kept on disk by the real agent (fences.json, contact.json). */
   fences: Record<string, number>;
   contactAt: number | null;
@@ -90,7 +93,7 @@ export class SimAgent {
   }
 
   private persist(): void {
-    this.disk.leases = Object.fromEntries([...this.held.values()].map((t) => [t.taskId, t.lease]));
+    this.disk.leases = Object.fromEntries([...this.held.values()].map((t) => [t.taskId, { lease: t.lease, task: t.task }]));
   }
 
   private stopContainer(id: string | null, why: string): void {
@@ -114,7 +117,7 @@ export class SimAgent {
   /** The agent's reconcile pass: self-fence, start what is due, stop what no lease accounts for. */
   reconcile(now: number): void {
     for (const t of [...this.held.values()]) {
-      const { policy, afterMs } = t.claims.task.disconnect;
+      const { policy, afterMs } = t.task.disconnect;
       if (policy === "stop") {
         // As the real agent: the bound counts from this lease's last renewal, and nothing starts before one.
         const since = Math.min(this.lastContact, t.renewedSentAt ?? Number.POSITIVE_INFINITY);
@@ -125,8 +128,8 @@ export class SimAgent {
         if (t.renewedSentAt === null && t.phase === "starting") continue;
       }
       if (t.phase === "starting" && now >= t.startAt) {
-        const spec = t.claims.task;
-        const c: Container = { id: `${this.name}-c${++this.containerSeq}`, taskId: t.taskId, epoch: t.epoch, jobId: spec.jobId, slot: spec.slot, version: spec.version, policy: spec.disconnect.policy, running: true, label: t.lease };
+        const spec = t.task;
+        const c: Container = { id: `${this.name}-c${++this.containerSeq}`, taskId: t.taskId, epoch: t.epoch, jobId: spec.jobId, slot: spec.slot, version: spec.version, policy: spec.disconnect.policy, running: true, label: { lease: t.lease, task: t.task } };
         this.containers.push(c);
         t.containerId = c.id;
         t.phase = "running";
@@ -153,7 +156,7 @@ export class SimAgent {
       this.revoke(r, now);
     }
     for (const g of reply.leases) {
-      const verdict = await this.check(g.lease, now);
+      const verdict = await this.check(g.lease, g.task, now);
       if (!verdict.ok) {
         this.note(`refuse ${short(g.taskId)}@${g.epoch}: ${verdict.reason}`);
         continue;
@@ -162,6 +165,7 @@ export class SimAgent {
       const existing = this.held.get(taskId);
       if (existing && existing.epoch === epoch) {
         existing.lease = g.lease;
+        existing.task = verdict.task;
         existing.expiresAt = Math.max(existing.expiresAt ?? 0, g.expiresAt);
         continue;
       }
@@ -173,9 +177,9 @@ export class SimAgent {
       }
       if (existing) this.retire(existing, `superseded by epoch ${epoch}`);
       // Pulling the image and creating the container take a moment.
-      this.held.set(taskId, { taskId, epoch, lease: g.lease, claims: verdict.claims, phase: "starting", startAt: now + this.rng.int(0, 600), expiresAt: g.expiresAt, containerId: null, renewedSentAt: null });
+      this.held.set(taskId, { taskId, epoch, lease: g.lease, claims: verdict.claims, task: verdict.task, phase: "starting", startAt: now + this.rng.int(0, 600), expiresAt: g.expiresAt, containerId: null, renewedSentAt: null });
       this.nextHeartbeat = Math.min(this.nextHeartbeat, now);
-      this.note(`accept ${short(taskId)}@${epoch} (${verdict.claims.task.jobId}#${verdict.claims.task.slot})`);
+      this.note(`accept ${short(taskId)}@${epoch} (${verdict.task.jobId}#${verdict.task.slot})`);
     }
     this.persist();
   }
@@ -203,7 +207,8 @@ export class SimAgent {
       if (!t || t.epoch !== g.epoch) continue;
       t.renewedSentAt = Math.max(t.renewedSentAt ?? Number.NEGATIVE_INFINITY, sentAt);
       t.expiresAt = Math.max(t.expiresAt ?? 0, g.expiresAt);
-      if (g.lease && (await this.check(g.lease, now)).ok) t.lease = g.lease;
+      // A renewal carries no payload: the re-signed token must name the one held.
+      if (g.lease && (await this.check(g.lease, t.task, now)).ok) t.lease = g.lease;
     }
     for (const r of reply.revoked) this.revoke(r, now);
     // A stop is forgotten once its report went out and was answered.
@@ -244,10 +249,10 @@ export class SimAgent {
       let adopted = false;
       for (const candidate of [this.disk.leases[c.taskId], c.label]) {
         if (candidate === undefined) continue;
-        const v = await this.check(candidate, null);
+        const v = await this.check(candidate.lease, candidate.task, null);
         if (v.ok && v.claims.epoch === c.epoch) {
           if ((this.disk.fences[c.taskId] ?? 0) >= c.epoch) break;
-          this.held.set(c.taskId, { taskId: c.taskId, epoch: c.epoch, lease: candidate, claims: v.claims, phase: "running", startAt: now, expiresAt: null, containerId: c.id, renewedSentAt: this.lastContact });
+          this.held.set(c.taskId, { taskId: c.taskId, epoch: c.epoch, lease: candidate.lease, claims: v.claims, task: v.task, phase: "running", startAt: now, expiresAt: null, containerId: c.id, renewedSentAt: this.lastContact });
           adopted = true;
           break;
         }

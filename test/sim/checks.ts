@@ -89,8 +89,8 @@ export class Checker {
         // A copy it stopped (told to, and reporting it) is no copy: the agent never starts it again. Nor is a
         // `disconnect: stop` lease no heartbeat has renewed yet: the agent starts nothing under it.
         if (h.phase === "stopped" || h.expiresAt === null || h.expiresAt <= now) continue;
-        if (h.claims.task.disconnect.policy === "stop" && h.renewedSentAt === null && h.phase === "starting") continue;
-        const spec = h.claims.task;
+        if (h.task.disconnect.policy === "stop" && h.renewedSentAt === null && h.phase === "starting") continue;
+        const spec = h.task;
         add(spec.jobId, spec.slot, `${h.taskId}@${h.epoch}@${a.nodeId}`, `${a.name}:${short(h.taskId)}@${h.epoch} told until +${h.expiresAt - now}ms`, spec.version);
       }
     }

@@ -1,8 +1,10 @@
 // Claim: turns a node's placed tasks into leases and returns every lease the node holds (idempotent,
-// so an agent that lost a reply, or restarted, gets its leases again), with the stop orders for the copies
-// it holds. Long-polls for new work: placements and stop orders, whichever instance made them.
+// so an agent that lost a reply, or restarted, gets its leases again), each token with its payload (the
+// task spec, whose hash the token carries) beside it, and the stop orders for the copies it holds.
+// Long-polls for new work: placements and stop orders, whichever instance made them.
 import type { ClaimResponse, LeaseGrant, Revocation } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
+import { payloadHash } from "../../api/payload-hash";
 import { jsonCell, writeBatch } from "../../db/batch";
 import type { ResolvedDeps, WorkSignal } from "../context";
 import { unauthorized } from "../errors";
@@ -185,9 +187,10 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
       const [taskId, jobId, slot, version, epoch, expiresAt] = jsonCell<[string, string, number, number, number, number]>(row, "r")!;
-      const task = () => taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]));
-      const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, task }, deps.config.leaseGrantTtl);
-      return { taskId, epoch, lease, expiresAt };
+      // The payload travels with every grant, so it is built for each; only the signing is cached (by its hash).
+      const task = taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]));
+      const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, payloadHash: await payloadHash(task) }, deps.config.leaseGrantTtl);
+      return { taskId, epoch, lease, expiresAt, task };
     }),
   );
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).

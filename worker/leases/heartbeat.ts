@@ -1,5 +1,6 @@
 // Heartbeat: renews all of a node's leases, records each task's state, health and exit code, and tells
-// the agent which leases are revoked (stop those containers).
+// the agent which leases are revoked (stop those containers). Renewals carry tokens only: a re-signed
+// token keeps the payload hash of the one presented, and the agent keeps the payload from its claim.
 // Fencing: a report counts only if its lease verifies AND names the task's current epoch on this node
 // AND that lease has not expired AND the credential is still the node's current one.
 //
@@ -8,7 +9,7 @@
 // as before; under load the cost of each statement is shared by every heartbeat in the batch.
 import { decodeJwt } from "jose";
 import type { z } from "zod";
-import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport } from "../../api/agent-protocol";
+import type { HeartbeatResponse, LeaseRenewal, Revocation, TaskReport } from "../../api/agent-protocol";
 import type { taskReportSchema } from "../../api/agent-protocol";
 import type { InStatement } from "@libsql/client";
 import { writeBatch } from "../../db/batch";
@@ -42,7 +43,7 @@ interface Accepted {
   epoch: number;
   exp: number;
   version: number;
-  task: LeaseClaims["task"];
+  payloadHash: string;
 }
 
 /** What one node gets back from a group write. */
@@ -318,12 +319,12 @@ export async function heartbeat(
       revoked.push({ taskId: unverified.taskId, epoch: unverified.epoch, reason: "bad-signature", detail: check.reason });
       continue;
     }
-    const { sub: taskId, epoch, node: leaseNode, exp, ver, task } = check.claims;
+    const { sub: taskId, epoch, node: leaseNode, exp, ver, ph } = check.claims;
     if (leaseNode !== node.nodeId) {
       revoked.push({ taskId, epoch, reason: "wrong-node", detail: "this lease belongs to another node" });
       continue;
     }
-    accepted.push({ report, taskId, epoch, exp, version: ver, task });
+    accepted.push({ report, taskId, epoch, exp, version: ver, payloadHash: ph });
   }
 
   const result = await writer.write(node, accepted, probeOverdue);
@@ -331,7 +332,7 @@ export async function heartbeat(
   const now = deps.clock.now();
   const { leaseTtlMs, heartbeatIntervalMs } = await timing.current();
 
-  const renewed: (Omit<LeaseGrant, "lease"> & { lease?: string })[] = [];
+  const renewed: LeaseRenewal[] = [];
   const acceptedById = new Map(accepted.map((a) => [a.taskId, a]));
   const matched = new Set<string>();
   for (const row of result.rows) {
@@ -345,7 +346,7 @@ export async function heartbeat(
     const held = acceptedById.get(row.taskId);
     // Re-sign only when the grant nears its end: signing every lease on every heartbeat would dominate the cost.
     if (held && held.exp * 1000 - now < deps.config.leaseGrantTtl / 3) {
-      grant.lease = await tokens.sign({ taskId: row.taskId, nodeId: node.nodeId, epoch: row.epoch, version: held.version, task: held.task }, deps.config.leaseGrantTtl);
+      grant.lease = await tokens.sign({ taskId: row.taskId, nodeId: node.nodeId, epoch: row.epoch, version: held.version, payloadHash: held.payloadHash }, deps.config.leaseGrantTtl);
     }
     renewed.push(grant);
   }

@@ -1,8 +1,9 @@
-// Signing and verifying lease grants (JWS, EdDSA). A lease names task, node and epoch; the store decides
-// whether that epoch is still current (fencing). Invariant: a task has at most one unexpired lease,
-// because a task row has one epoch and one expiry and the epoch only rises.
+// Signing and verifying lease grants (JWS, EdDSA). A lease names task, node, epoch and job version, and
+// the hash of its payload (the task spec, which travels beside it); the store decides whether that epoch
+// is still current (fencing). Invariant: a task has at most one unexpired lease, because a task row has
+// one epoch and one expiry and the epoch only rises.
 import { decodeJwt, jwtVerify, SignJWT } from "jose";
-import { AUDIENCE, ISSUER, type LeaseClaims, type TaskSpec } from "../../api/agent-protocol";
+import { AUDIENCE, ISSUER, type LeaseClaims } from "../../api/agent-protocol";
 import { SIGNING_ALG, type SigningKeys } from "../auth/keys";
 import { ISSUED_AT_LEEWAY_MS } from "../auth/tokens";
 import type { Clock } from "../clock";
@@ -10,11 +11,12 @@ import type { Clock } from "../clock";
 export async function signLease(
   keys: SigningKeys,
   clock: Clock,
-  lease: { taskId: string; nodeId: string; epoch: number; version: number; task: TaskSpec },
+  /** `payloadHash`: payloadHash (api/payload-hash.ts) of the task spec sent beside the token. */
+  lease: { taskId: string; nodeId: string; epoch: number; version: number; payloadHash: string },
   ttlMs: number,
 ): Promise<string> {
   const now = clock.now();
-  return new SignJWT({ node: lease.nodeId, epoch: lease.epoch, ver: lease.version, task: lease.task })
+  return new SignJWT({ node: lease.nodeId, epoch: lease.epoch, ver: lease.version, ph: lease.payloadHash })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: "lease+jwt" })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE.lease)
@@ -41,7 +43,7 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
  * Signs and verifies lease tokens, remembering both: a heartbeat presents the same tokens every few
  * seconds, and a claim returns every lease the node holds, so an Ed25519 operation per lease per request
  * would dominate their cost. Both caches hold results of pure functions (of the token; of the task, epoch,
- * node and job version), so instances need not share them; expiry is still checked on every use.
+ * node, job version and payload hash), so instances need not share them; expiry is still checked on every use.
  */
 export class LeaseTokens {
   private readonly verified = new Map<string, LeaseClaims>();
@@ -55,15 +57,13 @@ export class LeaseTokens {
   /**
    * A token for this lease: the one signed before while it has more than a third of its life left (a
    * heartbeat re-signs it after that), else a new one. A token this instance signs needs no verifying.
-   * `task` may be a function, called only when a token is signed.
+   * The payload hash is part of the key: a changed payload gets a token of its own.
    */
-  async sign(lease: Omit<Parameters<typeof signLease>[2], "task"> & { task: TaskSpec | (() => TaskSpec) }, ttlMs: number): Promise<string> {
-    const key = `${lease.taskId}:${lease.epoch}:${lease.nodeId}:${lease.version}`;
+  async sign(lease: Parameters<typeof signLease>[2], ttlMs: number): Promise<string> {
+    const key = `${lease.taskId}:${lease.epoch}:${lease.nodeId}:${lease.version}:${lease.payloadHash}`;
     const hit = this.signed.get(key);
     if (hit && hit.exp * 1000 - this.clock.now() > ttlMs / 3) return hit.token;
-    // The task spec is built only for a token that is signed: a claim returns every lease the node holds.
-    const task = typeof lease.task === "function" ? lease.task() : lease.task;
-    const token = await signLease(this.keys, this.clock, { ...lease, task }, ttlMs);
+    const token = await signLease(this.keys, this.clock, lease, ttlMs);
     const claims = decodeJwt(token) as unknown as LeaseClaims;
     remember(this.signed, key, { token, exp: claims.exp });
     remember(this.verified, token, claims);
@@ -83,7 +83,8 @@ export class LeaseTokens {
         requiredClaims: ["sub", "exp", "iat"],
       });
       const claims = payload as unknown as LeaseClaims;
-      if (typeof claims.node !== "string" || typeof claims.epoch !== "number" || typeof claims.ver !== "number") {
+      // A token without `ph` (one that carried its task spec inside, before payloads moved beside it) is malformed.
+      if (typeof claims.node !== "string" || typeof claims.epoch !== "number" || typeof claims.ver !== "number" || typeof claims.ph !== "string") {
         return { ok: false, reason: "lease claims are malformed" };
       }
       // As for every token we verify: one issued ahead of our clock by more than the leeway is refused.

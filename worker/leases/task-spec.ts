@@ -1,4 +1,5 @@
-// The task spec carried in a lease: what an agent needs from the job version to run one slot.
+// The task spec a lease is granted for (its payload, sent beside the token, which carries its hash):
+// what an agent needs from the job version to run one slot.
 import { restartMode, type JobSpec } from "../../api/job-spec";
 import type { TaskSpec } from "../../api/agent-protocol";
 
