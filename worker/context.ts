@@ -36,9 +36,16 @@ export interface AppDeps {
   newId?: () => string;
   /** Authorises POST /v1/bootstrap (the Worker's LEASEHOLD_BOOTSTRAP_SECRET); without it the route answers 404. */
   bootstrapSecret?: string | undefined;
+  /**
+   * Runs `wake` about `delayMs` from now (Node: a timer). Evaluations held back by time (a min healthy
+   * wait, a deadline, a reschedule delay) then run when due instead of at the next sweep. Only a fast
+   * path: the due time is in the store, and the sweep runs what is due either way.
+   */
+  scheduleWake?: (delayMs: number, wake: () => void) => void;
 }
 
-export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock" | "bootstrapSecret">> {
+export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock" | "bootstrapSecret" | "scheduleWake">> {
+  scheduleWake?: AppDeps["scheduleWake"];
   newId: () => string;
   /** The injected clock, following the store's clock for lease decisions (see store-clock.ts). */
   clock: StoreClock;

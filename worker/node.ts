@@ -13,6 +13,7 @@ import { systemClock, type Clock } from "./clock";
 import { ConfigError, configFromEnv, type Config } from "./config";
 import { createNodeHttpServer, httpTimeouts, loadTls, type NodeHttpServer, type TlsFiles } from "./node-http";
 import { loadOrCreateSigningKey } from "./node-keys";
+import { earliestWake } from "./wake-timer";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -58,7 +59,7 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
     await migrateDatabase(client);
     const store = createStore(client);
     const keys = await loadOrCreateSigningKey(opts.dataDir, warn);
-    const controlPlane = createControlPlane({ store, keys, clock, config, ...(opts.log ? { log: opts.log } : {}) });
+    const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), ...(opts.log ? { log: opts.log } : {}) });
 
     const http = createNodeHttpServer(controlPlane.app.fetch, httpTimeouts(config), tls);
     server = http;

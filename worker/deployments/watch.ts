@@ -86,6 +86,7 @@ export async function revertDeployment(deps: ResolvedDeps, d: DeploymentRecord, 
       rollbackTo: to,
       expectVersion: d.version,
       revertOf: d.id,
+      newId: deps.newId,
       alsoWrite: (version, guard) => [
         {
           sql: `UPDATE deployments SET status = 'reverted', description = description || ?, modify_index = modify_index + 1, updated_at = ?

@@ -75,6 +75,12 @@ export function createBroker(
     const now = clock.now();
     const retryAt = summary.deferred ? now + DEFERRED_RETRY_MS : null;
     const results = await writeBatch(store.client, taken.flatMap((t) => completeEvaluation(token, t, retryAt ?? summary.nextDue[t.jobId] ?? null, now)));
+    if (deps.scheduleWake) {
+      let next = retryAt ?? Number.POSITIVE_INFINITY;
+      for (const t of taken) next = Math.min(next, summary.nextDue[t.jobId] ?? Number.POSITIVE_INFINITY);
+      // drain, not kick: a wake is one run at a known time, never a burst to throttle.
+      if (Number.isFinite(next)) deps.scheduleWake(Math.max(0, next - now), () => void drain());
+    }
     // Asked for again while it ran (and the asker's kick found it held): run it once more, here.
     if (results.some((r) => r.rows.some((row) => Number(row["again"]) === 1))) void kick();
   }

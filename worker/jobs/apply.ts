@@ -54,6 +54,8 @@ export async function applyJob(
     revertOf?: string;
     /** More statements for the version's batch, given the new version and its guard. */
     alsoWrite?: (version: number, guard: Guard) => InStatement[];
+    /** Ids for new rows (the deployment); a simulation passes its seeded source. */
+    newId?: () => string;
   } = {},
 ): Promise<ApplyResult> {
   const origin = opts.rollbackTo !== undefined ? { rollbackTo: opts.rollbackTo } : undefined;
@@ -110,7 +112,7 @@ export async function applyJob(
     // A service version is rolled out as a deployment; the one it supersedes ends. A version replacing a
     // stopped job has nothing running to roll from, so it is treated like a first version (no canaries).
     const fromVersion = current && current.status === "running" ? current.version : null;
-    const deploymentId = crypto.randomUUID();
+    const deploymentId = (opts.newId ?? (() => crypto.randomUUID()))();
     const deploymentWrites: InStatement[] =
       spec.type === "service"
         ? [

@@ -119,7 +119,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     if (!query.success) throw validationError(query.error, "query");
     const now = clock.now();
     const taking = takeInWrite(now);
-    const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, query.data.checkVersion !== undefined ? { expectVersion: query.data.checkVersion } : {});
+    const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { newId: deps.newId, ...(query.data.checkVersion !== undefined ? { expectVersion: query.data.checkVersion } : {}) });
     // The apply's batch wrote the job's evaluation row and took it: run it here, so the reply says what was
     // placed. If it loses its races, or another instance holds the row, it is run in the background.
     const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-apply") : undefined;
@@ -259,7 +259,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const spec: JobSpec = { ...stored, replicas: job.replicas ?? stored.replicas };
       const now = clock.now();
       const taking = takeInWrite(now);
-      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target });
+      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target, newId: deps.newId });
       const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-rollback") : undefined;
       if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
       return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, rolledBackTo: target, ...(evaluation ? { evaluation } : {}) }, 200);
