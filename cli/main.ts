@@ -6,6 +6,7 @@ import { registerAgent, type AgentHooks } from "./commands/agent";
 import { registerApply } from "./commands/apply";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
+import { registerDeployment } from "./commands/deployment";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
@@ -21,7 +22,7 @@ export type { CliIo } from "./io";
 export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   const full: CliIo = { ...defaultIo(), ...io };
   const program = new Command("leasehold")
-    .description("operate a leasehold control plane: jobs, nodes, logs; run an agent")
+    .description("operate a leasehold control plane: jobs, deployments, nodes, logs; run an agent")
     .addOption(new Option("--addr <url>", "control plane URL (env LEASEHOLD_ADDR)"))
     .addOption(new Option("--token <token>", "operator token (env LEASEHOLD_TOKEN)"))
     .addOption(new Option("-n, --namespace <ns>", "namespace").default("default"))
@@ -40,6 +41,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerLogs(program, full);
   registerStop(program, full);
   registerHistory(program, full);
+  registerDeployment(program, full);
   registerDb(program, full);
   registerToken(program, full);
   registerAgent(program, full, io);
