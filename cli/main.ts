@@ -10,6 +10,7 @@ import { registerDeployment } from "./commands/deployment";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
+import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
@@ -42,6 +43,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerStop(program, full);
   registerHistory(program, full);
   registerDeployment(program, full);
+  registerRollout(program, full);
   registerDb(program, full);
   registerToken(program, full);
   registerAgent(program, full, io);
