@@ -105,7 +105,7 @@ export function describeDeployment(d: DeploymentDetail, nodeNames: Map<string, s
     ["description", oneLine(d.description)],
     ["versions", d.fromVersion === null ? `${d.version} (the job's first)` : `${d.fromVersion} → ${d.version}`],
     ["progress", progressPhrase(d)],
-    ["counts", `${c.desired} desired, ${c.canaries} canaries, ${c.placed} placed, ${c.healthy} healthy, ${c.old} old, ${c.offline} offline`],
+    ["counts", `${c.desired} desired, ${c.canaries} ${c.canaries === 1 ? "canary" : "canaries"}, ${c.placed} placed, ${c.healthy} healthy, ${c.old} old, ${c.offline} offline`],
   ];
   if (c.canaries > 0) fields.push(["canaries", d.promoted ? "promoted" : "not promoted"]);
   if (d.wave !== null || d.wavesDone.length > 0) fields.push(["waves", [...d.wavesDone.map((w) => `${w} done`), ...(d.wave !== null ? [`${d.wave} rolling`] : [])].join(", ")]);

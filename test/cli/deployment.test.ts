@@ -39,6 +39,20 @@ function until(version: number, ok: (d: DeploymentDetail) => boolean, what: stri
 
 const ESC = "\x1b";
 
+/** Resolves `seen` once the output passed to `listen` has contained `text`. */
+function said(text: string): { listen: (chunk: string) => void; seen: Promise<void> } {
+  let out = "";
+  let done: () => void = () => {};
+  const seen = new Promise<void>((resolve) => (done = resolve));
+  return {
+    listen: (chunk) => {
+      out += chunk;
+      if (out.includes(text)) done();
+    },
+    seen,
+  };
+}
+
 describe("deployment list and status", () => {
   it("lists a job's deployments, shows one with its slots and events, and prints the API's answer with --json", async () => {
     await firstVersion();
@@ -89,8 +103,11 @@ describe("steering a deployment", () => {
   it("waits for a promote of its canary, which moves it on to the other slots", async () => {
     await firstVersion({ update: "canary: 1" });
     expect((await h.cli(["apply", h.jobFile("v2.yaml", web({ image: "nginx:2", update: "canary: 1" }))])).code).toBe(0);
-    const following = h.cli(["rollout", "status", "web", "--timeout", "30s"]);
-    const waiting = await until(2, (d) => d.description.includes("waiting for promote"), "the canary to be healthy");
+    const shown = said("promote with:");
+    const following = h.cli(["rollout", "status", "web", "--timeout", "30s"], { onStdout: shown.listen });
+    // Promoted once the follower has shown the wait for it, so the test sees what an operator would.
+    await shown.seen;
+    const waiting = await latest();
     // The old version still serves every slot beside the canary.
     expect(waiting.counts).toMatchObject({ desired: 3, canaries: 1, healthy: 0, old: 3 });
     expect((await h.cli(["deployment", "status", "web"])).stdout).toMatch(/\ncanary 1\s+node-a\s+global\s+running\s+yes\s+-\n0\s+-\s+global\s+-\s+no\s+1\n/);
@@ -207,10 +224,10 @@ describe("rollout status", () => {
   it("on a terminal, redraws a board of marks in place; NO_COLOR keeps the redraw without colours", async () => {
     await firstVersion({ update: "canary: 1" });
     await h.cli(["apply", h.jobFile("v2.yaml", web({ image: "nginx:2", update: "canary: 1" }))]);
-    const colour = h.cli(["rollout", "status", "web", "--timeout", "30s"], { stdoutTty: 100 });
-    const plain = h.cli(["rollout", "status", "web", "--timeout", "30s"], { stdoutTty: 100, env: { NO_COLOR: "1" } });
-    await until(2, (d) => d.description.includes("waiting for promote"), "the canary to be healthy");
-    await new Promise((r) => setTimeout(r, 600));
+    const [shownColour, shownPlain] = [said("waiting for promote"), said("waiting for promote")];
+    const colour = h.cli(["rollout", "status", "web", "--timeout", "30s"], { stdoutTty: 100, onStdout: shownColour.listen });
+    const plain = h.cli(["rollout", "status", "web", "--timeout", "30s"], { stdoutTty: 100, env: { NO_COLOR: "1" }, onStdout: shownPlain.listen });
+    await Promise.all([shownColour.seen, shownPlain.seen]);
     await h.cli(["deployment", "promote", "web"]);
     const [r, noColour] = await Promise.all([colour, plain]);
     expect(r.code, r.stderr).toBe(0);
@@ -236,7 +253,7 @@ describe("apply --wait", () => {
     expect(lines[0]).toMatch(/^waiting for default\/web: deployment [0-9a-f]{8}, version 1 → 2$/);
     // While the old version serves, it is counted as such, not as replicas missing.
     expect(lines).toContainEqual(expect.stringMatching(/^waiting for default\/web: v2: [012]\/3 healthy, (\d starting, )?(\d not placed yet, )?v1: [12] still serving \(/));
-    expect(lines.at(-1)).toBe("waiting for default/web: v2: 3/3 healthy (every slot runs version 2 healthy)");
+    expect(lines).toContain("waiting for default/web: v2: 3/3 healthy (every slot runs version 2 healthy)");
     expect(r.stderr).not.toMatch(/\d\/3 running/);
     expect(r.stderr).not.toContain(ESC);
   });
