@@ -7,12 +7,12 @@ import { JobFileError, readJobFile } from "../../api/job-file";
 import type { ApplyResponse, DeploymentDetail, JobDetail } from "../api-types";
 import { ApiError, type ControlPlaneClient } from "../client";
 import { commandContext, type CommandContext } from "../context";
-import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
-import { CliError, sleep, type CliIo } from "../io";
-import { durationOption, intOption } from "../options";
 import { shortDeploymentId, versionsOf } from "../deployment-progress";
+import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
 import { fleetOf, followDeployment } from "../follow-deployment";
+import { CliError, sleep, type CliIo } from "../io";
 import { wantsColor } from "../live-display";
+import { durationOption, intOption } from "../options";
 import { readiness } from "../readiness";
 import { STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
