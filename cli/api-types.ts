@@ -54,6 +54,8 @@ export interface ApplyResponse {
   changed: boolean;
   /** Set when only replicas changed: a scale, no new version. */
   scaled?: { from: number; to: number };
+  /** The deployment that rolls out the new version (service jobs); absent from servers that do not send it. */
+  deploymentId?: string;
   evaluation?: Evaluation;
 }
 
@@ -117,5 +119,61 @@ export interface RollbackResponse {
 
 export interface StopResponse {
   job: Job;
+  evaluation?: Evaluation;
+}
+
+export type DeploymentStatus = "running" | "paused" | "successful" | "failed" | "reverted" | "cancelled";
+
+/** A new service version's rollout (GET /v1/namespaces/{ns}/deployments). */
+export interface Deployment {
+  id: string;
+  jobId: string;
+  namespace: string;
+  /** The version it rolls out. */
+  version: number;
+  /** The version that ran before; null for a job's first. */
+  fromVersion: number | null;
+  status: DeploymentStatus;
+  /** Where it stands: computed while it runs, the stored outcome once it has ended. */
+  description: string;
+  /** Whether the canaries (of the current wave) are promoted; true when there are none. */
+  promoted: boolean;
+  /** With update.waves = region: the region rolling now. */
+  wave: string | null;
+  wavesDone: string[];
+  /** The failed deployment this one reverts (auto-revert). */
+  revertOf: string | null;
+  progressDeadlineAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One slot of a deployment: the new version's task in it, if any, and an old copy still running. */
+export interface DeploymentSlot {
+  /** Canaries are -1 … -N. */
+  slot: number;
+  canary: boolean;
+  taskId: string | null;
+  nodeId: string | null;
+  region: string | null;
+  state: string | null;
+  placedAt: number | null;
+  healthySince: number | null;
+  /** Ran healthy for update.minHealthy. */
+  healthy: boolean;
+  /** The version of an old copy still running in the slot. */
+  oldVersion: number | null;
+  /** Waits on a host that is not ready: pending, not failed. */
+  offline: boolean;
+}
+
+export interface DeploymentDetail extends Deployment {
+  counts: { desired: number; canaries: number; placed: number; healthy: number; old: number; offline: number };
+  slots: DeploymentSlot[];
+  events: { id: number; at: number; type: string; message: string }[];
+}
+
+export interface DeploymentActionResponse {
+  deployment: Deployment;
   evaluation?: Evaluation;
 }

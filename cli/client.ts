@@ -1,5 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
-import type { ApplyResponse, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
+import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -92,6 +92,25 @@ export class ControlPlaneClient {
   }
   stopJob(namespace: string, name: string): Promise<StopResponse> {
     return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/stop`);
+  }
+  listDeployments(namespace: string, filter: { job?: string; status?: DeploymentStatus; limit?: number } = {}): Promise<{ deployments: Deployment[] }> {
+    const query = new URLSearchParams();
+    if (filter.job !== undefined) query.set("job", filter.job);
+    if (filter.status !== undefined) query.set("status", filter.status);
+    if (filter.limit !== undefined) query.set("limit", String(filter.limit));
+    const qs = query.toString();
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/deployments${qs ? `?${qs}` : ""}`);
+  }
+  /** A deployment by its id or a unique prefix of it. */
+  getDeployment(namespace: string, id: string): Promise<DeploymentDetail> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/deployments/${enc(id)}`);
+  }
+  /** The job's latest deployment. */
+  jobDeployment(namespace: string, name: string): Promise<DeploymentDetail> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/deployment`);
+  }
+  deploymentAction(namespace: string, id: string, action: "promote" | "pause" | "resume" | "fail", body: { force?: boolean } = {}): Promise<DeploymentActionResponse> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/deployments/${enc(id)}/${action}`, { json: body });
   }
   listNodes(): Promise<{ nodes: Node[] }> {
     return this.request("GET", "/v1/nodes");

@@ -28,6 +28,9 @@ export function formatAge(at: number | null, now: number): string {
   return `${Math.round(h / 24)}d`;
 }
 
+/** "2026-12-01 16:10:54": a time as the event tables show it, in UTC. */
+export const formatUtc = (at: number) => new Date(at).toISOString().replace("T", " ").slice(0, 19);
+
 /** A message as one line: an agent's error (a pull failure, a daemon's answer) may span several. */
 export const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
 

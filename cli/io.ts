@@ -2,6 +2,10 @@
 
 export interface Writable {
   write(chunk: string): unknown;
+  /** A terminal: progress may be redrawn in place. Absent (a pipe, a file, a test's buffer) means no. */
+  isTTY?: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number;
 }
 
 export interface CliIo {

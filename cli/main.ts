@@ -6,10 +6,12 @@ import { registerAgent, type AgentHooks } from "./commands/agent";
 import { registerApply } from "./commands/apply";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
+import { registerDeployment } from "./commands/deployment";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
 import { registerPlan } from "./commands/plan";
+import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
@@ -22,7 +24,7 @@ export type { CliIo } from "./io";
 export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   const full: CliIo = { ...defaultIo(), ...io };
   const program = new Command("leasehold")
-    .description("operate a leasehold control plane: jobs, nodes, logs; run an agent")
+    .description("operate a leasehold control plane: jobs, deployments, nodes, logs; run an agent")
     .addOption(new Option("--addr <url>", "control plane URL (env LEASEHOLD_ADDR)"))
     .addOption(new Option("--token <token>", "operator token (env LEASEHOLD_TOKEN)"))
     .addOption(new Option("-n, --namespace <ns>", "namespace").default("default"))
@@ -42,6 +44,8 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerLogs(program, full);
   registerStop(program, full);
   registerHistory(program, full);
+  registerDeployment(program, full);
+  registerRollout(program, full);
   registerDb(program, full);
   registerToken(program, full);
   registerAgent(program, full, io);

@@ -44,12 +44,34 @@ export function fleetFingerprint(nodes: Node[]): string {
   return JSON.stringify(rows.sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
 }
 
+/**
+ * The no-room rule on its own, for every wait that has slots pending for room: true once the fleet and the
+ * waiting slots' reasons (`key`) have stood still for the settle window. A null key (nothing waits for room)
+ * forgets it, so a later wait for room starts from nothing.
+ */
+export class NoRoomWindow {
+  private since: { key: string; at: number } | null = null;
+
+  constructor(private readonly settleMs = NO_ROOM_SETTLE_MS) {}
+
+  settled(key: string | null, now: number): boolean {
+    if (key === null) {
+      this.since = null;
+      return false;
+    }
+    if (this.since?.key !== key) this.since = { key, at: now };
+    return now - this.since.at >= this.settleMs;
+  }
+}
+
 export class WaitJudge {
   private lastProgress: string | null = null;
   private readonly lastPhrase = new Map<number, string>();
-  private unplaced: { key: string; since: number } | null = null;
+  private readonly noRoom: NoRoomWindow;
 
-  constructor(private readonly settleMs = NO_ROOM_SETTLE_MS) {}
+  constructor(settleMs = NO_ROOM_SETTLE_MS) {
+    this.noRoom = new NoRoomWindow(settleMs);
+  }
 
   /** `fleet` is fleetFingerprint of the nodes, needed only when some slot is unplaced (else null). */
   observe(r: Readiness, fleet: string | null, now: number): WaitObservation {
@@ -65,13 +87,8 @@ export class WaitJudge {
     const gaveUp = r.slots.filter((s) => s.gaveUp);
     if (gaveUp.length > 0) return { kind: "gave-up", slots: gaveUp };
     const unplaced = r.slots.filter((s) => s.unplaced !== null);
-    if (unplaced.length === 0) {
-      this.unplaced = null;
-      return { kind: "waiting" };
-    }
-    const key = JSON.stringify([fleet, unplaced.map((s) => [s.slot, s.unplaced])]);
-    if (this.unplaced?.key !== key) this.unplaced = { key, since: now };
-    return now - this.unplaced.since >= this.settleMs ? { kind: "unplaced", slots: unplaced } : { kind: "waiting" };
+    const key = unplaced.length === 0 ? null : JSON.stringify([fleet, unplaced.map((s) => [s.slot, s.unplaced])]);
+    return this.noRoom.settled(key, now) ? { kind: "unplaced", slots: unplaced } : { kind: "waiting" };
   }
 
   /** At the deadline: slots still waiting for room say more than "timed out". */

@@ -1,16 +1,20 @@
-// leasehold apply FILE [--wait]: validate locally, send the file, report placement, optionally wait until running.
+// leasehold apply FILE [--wait]: validate locally, send the file, report placement, optionally wait: for a new
+// service version, until its deployment ends; for a scale or a batch job, until the tasks are there.
 import { readFile } from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { isMap, parseDocument } from "yaml";
 import { JobFileError, readJobFile } from "../../api/job-file";
-import type { ApplyResponse, JobDetail } from "../api-types";
-import type { ControlPlaneClient } from "../client";
+import type { ApplyResponse, DeploymentDetail, JobDetail } from "../api-types";
+import { ApiError, type ControlPlaneClient } from "../client";
 import { commandContext, type CommandContext } from "../context";
+import { shortDeploymentId, versionsOf } from "../deployment-progress";
 import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
+import { fleetOf, followDeployment } from "../follow-deployment";
 import { CliError, sleep, type CliIo } from "../io";
+import { wantsColor } from "../live-display";
 import { durationOption, intOption } from "../options";
 import { readiness } from "../readiness";
-import { fleetFingerprint, STORED_HINT, WaitJudge, waitFailure } from "../wait";
+import { STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
 const POLL_MS = 500;
 
@@ -25,7 +29,7 @@ export function registerApply(program: Command, io: CliIo): void {
     .command("apply")
     .description("create or update a job from a YAML or JSON job file")
     .argument("<file>", "job file")
-    .option("--wait", "wait until every replica is running and healthy (batch: complete); stop early once it cannot be")
+    .option("--wait", "wait until the new version runs healthy in every slot (its deployment succeeds; a scale: every replica running and healthy; batch: complete); stop early once it cannot")
     .addOption(new Option("--timeout <duration>", "how long --wait waits").argParser(durationOption).default(120_000, "2m"))
     .addOption(
       new Option("--check-version <version>", "apply only if the job is still at this version (0: only if it does not exist yet)").argParser(intOption(0, Number.MAX_SAFE_INTEGER)),
@@ -47,9 +51,50 @@ export function registerApply(program: Command, io: CliIo): void {
         return;
       }
       if (ctx.output === "table") ctx.out(describeApply(result));
-      const detail = await waitForJob(ctx, result, opts.timeout);
-      if (ctx.output === "json") ctx.json({ ...result, wait: detail });
+      const deployment = await deploymentToFollow(ctx.client(), result);
+      if (deployment === null) {
+        const detail = await waitForJob(ctx, result, opts.timeout);
+        if (ctx.output === "json") ctx.json({ ...result, wait: detail });
+        return;
+      }
+      const followed = await waitForDeployment(ctx, result, deployment, opts.timeout);
+      if (ctx.output === "json") ctx.json({ ...result, wait: await ctx.client().getJob(result.job.namespace, result.job.name), deployment: followed });
     });
+}
+
+/**
+ * What apply --wait follows: a new version of a service job is rolled out as a deployment, and the wait
+ * is for that deployment, as rollout status waits. An unchanged apply follows the current version's
+ * deployment while it has not succeeded (a wait started again after a timeout). A scale (no new version)
+ * and a batch job have none: their wait is for the tasks.
+ */
+async function deploymentToFollow(client: ControlPlaneClient, r: ApplyResponse): Promise<DeploymentDetail | null> {
+  if (r.job.type !== "service" || r.scaled) return null;
+  if (r.deploymentId !== undefined) return client.getDeployment(r.job.namespace, r.deploymentId);
+  // The apply's answer does not name it: the job's latest deployment, if it rolls out this version.
+  let latest: DeploymentDetail;
+  try {
+    latest = await client.jobDeployment(r.job.namespace, r.job.name);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+  if (latest.version !== r.job.version) return null;
+  return r.changed || latest.status !== "successful" ? latest : null;
+}
+
+async function waitForDeployment(ctx: CommandContext, applied: ApplyResponse, d: DeploymentDetail, timeoutMs: number): Promise<DeploymentDetail> {
+  const { id } = applied.job;
+  const { detail, seconds } = await followDeployment(ctx.client(), {
+    namespace: applied.job.namespace,
+    deployment: d,
+    timeoutMs,
+    subject: `job ${id} version ${d.version}`,
+    out: ctx.io.stderr,
+    view: { header: `waiting for ${id}: deployment ${shortDeploymentId(d.id)}, version ${versionsOf(d)}`, linePrefix: `waiting for ${id}: `, color: wantsColor(ctx.io.stderr, ctx.io.env) },
+  });
+  if (ctx.output === "table") ctx.out(`job ${id} ready: ${detail.description} (${seconds}s)`);
+  return detail;
 }
 
 /** Reads and validates the file; returns the text to send, with the namespace from -n filled in. */
@@ -116,14 +161,5 @@ async function waitForJob(ctx: CommandContext, applied: ApplyResponse, timeoutMs
     const verdict = left <= 0 && seen.verdict.kind === "waiting" ? WaitJudge.atDeadline(r) : seen.verdict;
     if (verdict.kind !== "waiting" && verdict.kind !== "ready") throw waitFailure(id, verdict, r, seconds);
     await sleep(Math.min(POLL_MS, left));
-  }
-}
-
-/** The fleet's fingerprint; a fleet that cannot be read counts as unchanged, so the slots' reasons decide. */
-async function fleetOf(client: ControlPlaneClient): Promise<string> {
-  try {
-    return fleetFingerprint((await client.listNodes()).nodes);
-  } catch {
-    return "unknown";
   }
 }

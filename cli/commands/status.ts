@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { ControlPlaneClient } from "../client";
 import type { Job, JobDetail, JobEvent, Task } from "../api-types";
 import { commandContext } from "../context";
-import { dash, formatFields, formatTable, oneLine, shortId } from "../format";
+import { dash, formatFields, formatTable, formatUtc, oneLine, shortId } from "../format";
 import type { CliIo } from "../io";
 import { readiness } from "../readiness";
 
@@ -92,7 +92,7 @@ export function describeJob(detail: JobDetail, events: JobEvent[], nodeNames: Ma
   }
   if (events.length > 0) {
     out += "\nRecent events:\n";
-    const rows = [...events].reverse().map((e) => [new Date(e.at).toISOString().replace("T", " ").slice(0, 19), e.type, oneLine(e.message)]);
+    const rows = [...events].reverse().map((e) => [formatUtc(e.at), e.type, oneLine(e.message)]);
     out += formatTable(["TIME (UTC)", "TYPE", "MESSAGE"], rows).split("\n").map((l) => (l ? "  " + l : l)).join("\n");
   }
   return out;

@@ -26,7 +26,7 @@ const cleanups: (() => Promise<void>)[] = [];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "leasehold-cli-"));
-  server = await startNodeServer({ dataDir: join(dir, "data"), port: 0, sweep: false, config: parseConfig({}), log: () => {} });
+  server = await startNodeServer({ dataDir: join(dir, "data"), port: 0, sweep: true, config: parseConfig({ sweepInterval: "200ms" }), log: () => {} });
   if (!server.adminToken) throw new Error("a fresh data dir should yield an admin token");
   token = server.adminToken;
 });
@@ -180,10 +180,12 @@ describe("apply", () => {
       },
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("waiting for default/web: 0/2 running, 0 healthy\n");
+    // A service's new version is a deployment: the wait follows it, and counts the version's slots.
+    expect(r.stderr).toMatch(/^waiting for default\/web: deployment [0-9a-f]{8}, version 1\n/);
+    expect(r.stderr).toContain("waiting for default/web: v1: 0/2 healthy, 2 starting (0 of 2 slots at version 1 healthy)\n");
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines[0]).toBe("job default/web applied: version 1");
-    expect(lines.at(-1)).toMatch(/^job default\/web ready: 2\/2 running, 2 healthy \(\d+\.\ds\)$/);
+    expect(lines.at(-1)).toMatch(/^job default\/web ready: every slot runs version 1 healthy \(\d+\.\ds\)$/);
     const detail = await api<{ tasks: { state: string; health: string | null }[] }>("GET", "/v1/namespaces/default/jobs/web");
     expect(detail.tasks.map((t) => [t.state, t.health])).toEqual([["running", "healthy"], ["running", "healthy"]]);
   });
@@ -205,7 +207,7 @@ describe("apply", () => {
     const took = Date.now() - startedAt;
     expect(r.code, r.stderr).toBe(EXIT.timeout);
     expect(r.stdout).toContain("job default/web applied: version 1");
-    expect(r.stderr).toMatch(/error: job default\/web not ready after 1\.\ds: 0\/1 running, 0 healthy; slot 0: placed\n$/);
+    expect(r.stderr).toMatch(/error: job default\/web version 1 not ready after 1\.\ds: v1: 0\/1 healthy, 1 starting \(0 of 1 slots at version 1 healthy\); slot 0: placed\n$/);
     expect(took).toBeGreaterThanOrEqual(1000);
     expect(took).toBeLessThan(5000);
   });
@@ -223,9 +225,9 @@ describe("apply", () => {
       const r = await cli(["apply", path, "--wait", "--timeout", "60s"]);
       const took = Date.now() - startedAt;
       expect(r.code, `${what}: ${r.stderr}`).toBe(EXIT.unplaced);
-      expect(r.stderr).toMatch(/waiting for default\/(web|big): 0\/1 running, 0 healthy\n/);
+      expect(r.stderr).toMatch(/waiting for default\/(web|big): v1: 0\/1 healthy, 1 not placed yet \(0 of 1 slots at version 1 healthy\)\n/);
       expect(r.stderr).toMatch(/\n {2}slot 0: pending \(no node with 250m cpu and 128MiB memory: 1 node short on cpu\)\n/);
-      expect(r.stderr).toMatch(/error: job default\/(web|big) cannot be placed: slot 0: no node with 250m cpu and 128MiB memory: 1 node short on cpu; the job is stored/);
+      expect(r.stderr).toMatch(/error: job default\/(web|big) version 1 cannot be placed: slot 0: no node with 250m cpu and 128MiB memory: 1 node short on cpu; the job is stored/);
       expect(took, what).toBeLessThan(10_000);
     }
   });
@@ -237,10 +239,10 @@ describe("apply", () => {
     failTasks(agent, pullError);
     const job = "name: web\nimage: nosuch/image:1\nresources: { cpu: 250, memory: 128 }\nreschedule: { delay: 1m }\n";
     const r = await cli(["apply", jobFile("web.yaml", job), "--wait", "--timeout", "3s"]);
-    expect(r.code, r.stderr).toBe(EXIT.timeout);
+    // The new version's task failing fails its deployment: the wait ends there, with the task's last error.
+    expect(r.code, r.stderr).toBe(EXIT.failed);
     const oneLine = "pull access denied for nosuch/image repository does not exist or may require 'docker login'";
-    expect(r.stderr).toContain(`\n  slot 0: failed (${oneLine})\n`);
-    expect(r.stderr).toMatch(new RegExp(`error: job default/web not ready after 3\\.\\ds: 0/1 running, 0 healthy; slot 0: failed \\(${oneLine.replace(/[()]/g, "\\$&")}\\)\n$`));
+    expect(r.stderr).toMatch(new RegExp(`error: job default/web version 1 failed: slot 0 of version 1 failed\n  slot 0: failed \\(${oneLine.replace(/[()]/g, "\\$&")}\\)\n$`));
 
     // status shows the same last error in the task table's MESSAGE column, on the task's own line.
     const status = await cli(["status", "web"]);
