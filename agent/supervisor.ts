@@ -513,6 +513,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   }
 
   function reportedState(t: HeldTask): TaskReport["state"] {
+    // A copy being stopped still runs until it has stopped: it is not starting.
+    if (t.phase === "stopping") return t.containerId !== null ? "running" : "starting";
     return t.phase === "running" ? "running" : t.phase === "complete" ? "complete" : t.phase === "failed" ? "failed" : t.phase === "stopped" ? "stopped" : "starting";
   }
 
@@ -536,8 +538,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (r.reason !== "bad-signature" && r.reason !== "wrong-node" && r.taskId !== "") fence(r.taskId, r.epoch);
       const t = tasks.get(r.taskId);
       if (!t || t.claims.epoch !== r.epoch) continue;
-      if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") {
-        t.phase = "stopping";
+      if (r.reason === "stopped") {
+        // A stop order again (the claim's and the heartbeat's replies both carry it): a copy stopping, or
+        // stopped or ended but not yet reported, keeps its place, so its end is reported, not forgotten.
+        if (t.phase !== "stopping" && t.phase !== "stopped" && t.phase !== "complete" && t.phase !== "failed") t.phase = "stopping";
       } else {
         // Fenced out (stale epoch, expired, gone) or already reported: stop and forget.
         await retire(t, `lease refused: ${r.reason}`);

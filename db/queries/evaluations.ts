@@ -129,6 +129,7 @@ export function dueJobsSql(): string {
       UNION
       SELECT j.id FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
       WHERE j.status = 'running' AND (
-        (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot < coalesce(j.replicas, v.spec ->> '$.replicas')) < coalesce(j.replicas, v.spec ->> '$.replicas')
+        -- Regular slots only: canaries (slots -1 … -N) stand beside the count, not in it.
+        (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot >= 0 AND t.slot < coalesce(j.replicas, v.spec ->> '$.replicas')) < coalesce(j.replicas, v.spec ->> '$.replicas')
         OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.desired = 'run' AND t.slot >= coalesce(j.replicas, v.spec ->> '$.replicas')))`;
 }

@@ -172,8 +172,9 @@ export function assessDeployment(
   const wake = (at: number) => {
     if (at > now) out.wakeAt = out.wakeAt === null ? at : Math.min(out.wakeAt, at);
   };
+  // Canaries are retired once a deployment has ended: its progress is its regular slots'.
   const canaries = d.fromVersion === null ? 0 : rules.canary;
-  const slots = slotProgress(d, rules, job.replicas, canaries, tasks, nodes, now);
+  const slots = slotProgress(d, rules, job.replicas, isActive(d.status) ? canaries : 0, tasks, nodes, now);
   out.slots = slots;
 
   if (!isActive(d.status)) {
@@ -261,6 +262,12 @@ export function assessDeployment(
 
   const remaining = regular.filter((s) => !s.healthy);
   const offlineOnly = remaining.length > 0 && remaining.every((s) => s.offline);
+  // Hosts back from offline: their slots roll now, and the progress deadline starts again for them (it
+  // did not run while the rollout waited only for them).
+  if (d.offlineSince !== null && !offlineOnly) {
+    change({ offlineSince: null });
+    if (rules.progressDeadlineMs > 0) progressDeadlineAt = now + rules.progressDeadlineMs;
+  }
   const rollingDone = remaining.length === 0 || offlineOnly;
   const allDone = promoted && rollingDone && (!waves || wave === null || !regular.some((s) => s.region === wave && !slotDone(s)));
 
@@ -302,7 +309,6 @@ export function assessDeployment(
     return out;
   }
 
-  if (d.offlineSince !== null && !offlineOnly) change({ offlineSince: null });
   const paused = d.status === "paused";
   const healthyRegular = regular.filter((s) => s.healthy).length;
   out.summary = paused

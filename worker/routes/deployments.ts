@@ -100,23 +100,29 @@ export function registerDeploymentRoutes(app: App, deps: ResolvedDeps, timing: F
   async function detail(d: DeploymentRecord) {
     const [view, [eventRows]] = await Promise.all([
       loadView(deps, [d.jobId], `read:${d.id}`, await timing.current()),
-      readBatch(store.client, [{ sql: "SELECT id, at, type, message FROM events WHERE deployment_id = ? ORDER BY id LIMIT 200", args: [d.id] }]),
+      readBatch(store.client, [{ sql: "SELECT id, at, type, message FROM events WHERE deployment_id = ? ORDER BY id DESC LIMIT 200", args: [d.id] }]),
     ]);
     const job = view.jobs[0];
     const [versionRows] = await readBatch(store.client, [{ sql: "SELECT spec FROM job_versions WHERE job_id = ? AND version = ?", args: [d.jobId, d.version] }]);
     const spec = versionRows?.rows[0] ? JSON.parse(String(versionRows.rows[0]["spec"])) : view.specs.get(d.jobId);
     let slots: SlotProgress[] = [];
     let description = d.description;
+    let status = d.status;
     if (job && spec) {
       const nodes = new Map(view.nodes.map((n) => [n.id, n]));
       const a = assessDeployment(d, rolloutRules(spec.update), job, view.tasks.filter((t) => t.jobId === d.jobId), nodes, view.now);
       slots = a.slots;
-      if (isActive(d.status)) description = a.summary;
+      if (isActive(d.status)) {
+        // As the watcher judges it now: its next evaluation writes the same outcome.
+        description = a.summary;
+        if (a.update?.status !== undefined) status = a.update.status;
+      }
     }
-    const events = (eventRows?.rows ?? []).map((r) => ({ id: Number(r["id"]), at: Number(r["at"]), type: String(r["type"]), message: String(r["message"]) }));
+    const events = (eventRows?.rows ?? []).reverse().map((r) => ({ id: Number(r["id"]), at: Number(r["at"]), type: String(r["type"]), message: String(r["message"]) }));
     const regular = slots.filter((s) => !s.canary);
     return {
       ...publicDeployment(d),
+      status,
       description,
       counts: {
         desired: regular.length,

@@ -80,6 +80,7 @@ const applyRoute = createRoute({
         job: jobSchema,
         changed: z.boolean(),
         scaled: z.object({ from: z.number(), to: z.number() }).optional().describe("Set when only replicas changed: no new version"),
+        deploymentId: z.string().optional().describe("The deployment rolling out the new version (service jobs)"),
         evaluation: z.unknown().optional(),
       }),
       "The job as stored",
@@ -124,7 +125,16 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
     // placed. If it loses its races, or another instance holds the row, it is run in the background.
     const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-apply") : undefined;
     if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
-    return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, ...(result.scaled ? { scaled: result.scaled } : {}), ...(evaluation ? { evaluation } : {}) }, 200);
+    return c.json(
+      {
+        job: publicJob(result.job, spec.replicas),
+        changed: result.changed,
+        ...(result.scaled ? { scaled: result.scaled } : {}),
+        ...(result.deploymentId ? { deploymentId: result.deploymentId } : {}),
+        ...(evaluation ? { evaluation } : {}),
+      },
+      200,
+    );
   });
 
   app.openapi(
