@@ -4,8 +4,8 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABELS } from "../../agent/runtime/labels";
-import { TestCluster } from "../support/cluster";
-import { requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
+import { TestCluster, type AgentProcess } from "../support/cluster";
+import { eventually, requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
 import { createNetns, type Netns } from "../support/netns";
 
 const SAMPLE_EVERY_MS = 200;
@@ -159,9 +159,13 @@ function show(d: DeploymentDetail | undefined): string {
 class DeploymentCluster extends TestCluster {
   readonly nodeNames = new Set<string>();
 
-  async addAgent(name: string, wrap?: (argv: string[]) => string[]) {
+  readonly agentProcesses: AgentProcess[] = [];
+
+  async addAgent(name: string, wrap?: (argv: string[]) => string[]): Promise<AgentProcess> {
     this.nodeNames.add(name);
-    return this.spawnAgent(name, wrap ? { wrap } : {});
+    const agent = await this.spawnAgent(name, wrap ? { wrap } : {});
+    this.agentProcesses.push(agent);
+    return agent;
   }
 
   /**
@@ -196,22 +200,44 @@ class DeploymentCluster extends TestCluster {
   /** Waits for the job's deployment of `version` to end (whatever its outcome) and returns its detail. */
   async ended(job: string, version: number, timeoutMs = SETTLE_MS): Promise<DeploymentDetail> {
     let last: DeploymentDetail | undefined;
-    return this.waitFor(
-      `the deployment of ${job} version ${version} to end`,
-      async () => {
+    try {
+      return await eventually(async () => {
         last = await this.deployment(job);
         return last.version === version && last.status !== "running" && last.status !== "paused" ? last : undefined;
-      },
-      timeoutMs,
-      () => `last seen: ${show(last)}`,
-    );
+      }, timeoutMs, `the deployment of ${job} version ${version} to end`);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nlast seen: ${show(last)}\n${await this.describeJob(job)}`, { cause: error });
+    }
+  }
+
+  /** The job's tasks and events as the API shows them, and the agents' last words: for failure messages. */
+  async describeJob(job: string): Promise<string> {
+    try {
+      const { tasks } = await this.job(job);
+      const { events } = await this.api<{ events: { at: number; type: string; message: string; taskId: string | null }[] }>("GET", `/v1/namespaces/default/jobs/${job}/events?limit=200`);
+      const t0 = Math.min(...events.map((e) => e.at));
+      return [
+        "tasks:",
+        ...tasks.map((t) => `  ${t.id.slice(0, 8)} slot ${t.slot} v${t.version} epoch ${t.epoch}: ${t.state}, desired ${t.desired}, health ${t.health}${t.message ? ` (${t.message})` : ""}`),
+        "events:",
+        // The API lists newest first; oldest first reads as a story.
+        ...[...events].sort((x, y) => x.at - y.at).map((e) => `  +${e.at - t0} ms ${e.type}${e.taskId ? ` ${e.taskId.slice(0, 8)}` : ""}: ${e.message}`),
+        ...this.agentLogs(),
+      ].join("\n");
+    } catch (error) {
+      return `(the job could not be read: ${String(error)})`;
+    }
+  }
+
+  agentLogs(): string[] {
+    return this.agentProcesses.map((a) => `--- agent ${a.name} ---\n${a.output.join("").slice(-4_000)}`);
   }
 
   /** Applies `spec` and waits until its version has rolled out; returns that version. */
   async rollOut(spec: ReturnType<typeof webSpec>): Promise<number> {
     const { job } = await this.api<{ job: { version: number } }>("POST", "/v1/jobs", spec);
     const d = await this.ended(spec.name, job.version);
-    expect(d.status, show(d)).toBe("successful");
+    if (d.status !== "successful") expect.fail(`${spec.name} version ${job.version} did not roll out\n${show(d)}\n${await this.describeJob(spec.name)}`);
     await this.waitFor(`${spec.name}: ${spec.replicas} copies serving`, async () => {
       const copies = await this.copies(spec.name);
       return copies.length === spec.replicas && copies.every((c) => c.serving && c.version === job.version) ? true : undefined;
@@ -227,17 +253,23 @@ class DeploymentCluster extends TestCluster {
   }
 }
 
-/** Whether the container answers GET / with 200 on its published port. */
+/**
+ * Whether the container answers GET / with 200 on its published port. A miss is asked again once, 100 ms
+ * later: on a loaded machine one slow answer must not read as a copy that stopped serving.
+ */
 async function answers(row: Dockerode.ContainerInfo): Promise<boolean> {
   const port = row.Ports.find((p) => p.PrivatePort === 8080 && p.PublicPort)?.PublicPort;
   if (port === undefined) return false;
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1_000) });
-    await res.arrayBuffer();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
+  const get = async () => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  };
+  return (await get()) || (await sleep(100), await get());
 }
 
 /** Slots 0 … n−1 of `version`, each with one copy serving. */
@@ -259,12 +291,10 @@ beforeAll(async () => {
 describe("deployments on one agent", () => {
   const cluster = new DeploymentCluster();
   const node = uniqueNode("e2e-dep");
-  let agent: Awaited<ReturnType<TestCluster["spawnAgent"]>>;
-  const logs = () => `--- agent ---\n${agent?.output.join("").slice(-3_000) ?? ""}`;
 
   beforeAll(async () => {
     await cluster.start();
-    agent = await cluster.addAgent(node);
+    await cluster.addAgent(node);
   }, 60_000);
   afterAll(() => cluster.stop(), 60_000);
 
@@ -275,8 +305,10 @@ describe("deployments on one agent", () => {
 
     const sampler = sample(() => cluster.copies(job));
     let d: DeploymentDetail;
+    let appliedAt = 0;
     try {
       await sleep(400); // a baseline: the sampler sees all six before the rollout starts
+      appliedAt = Date.now();
       const { job: applied } = await cluster.api<{ job: { version: number } }>("POST", "/v1/jobs", webSpec(job, 6, 2, update));
       expect(applied.version).toBe(2);
       d = await cluster.ended(job, 2);
@@ -286,11 +318,12 @@ describe("deployments on one agent", () => {
       await sampler.halt();
     }
     const samples = await sampler.stop();
-    const story = `${timeline(samples)}\n${show(d)}`;
+    const story = `${timeline(samples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
 
     expect(d.status, story).toBe("successful");
     expect(samples[0]!.value.filter((c) => c.serving && c.version === 1), `the sampler never saw version 1 serving\n${story}`).toHaveLength(6);
     const least = Math.min(...samples.map((s) => serving(s.value).length));
+    console.log(`${job}: version 2 rolled out in ${d.events.length > 0 ? Math.max(...d.events.map((e) => e.at)) - appliedAt : "?"} ms; at least ${least} of 6 copies served throughout (${samples.length} samples)`);
     expect(least, `fewer than 4 copies served during the rollout\n${story}`).toBeGreaterThanOrEqual(4);
     // It rolled, in steps: some sample shows both versions serving at once.
     expect(samples.some((s) => new Set(serving(s.value).map((c) => c.version)).size === 2), `never saw both versions serving\n${story}`).toBe(true);
@@ -324,7 +357,7 @@ describe("deployments on one agent", () => {
     const samples = await sampler.stop();
     const [listed] = (await cluster.deployments(job)).filter((x) => x.version === 2);
     const bad = listed && (await cluster.api<DeploymentDetail>("GET", `/v1/namespaces/default/deployments/${listed.id}`));
-    const story = `${timeline(samples)}\n--- version 2 ---\n${show(bad)}\n--- version 3 ---\n${show(revert)}\n${logs()}`;
+    const story = `${timeline(samples)}\n--- version 2 ---\n${show(bad)}\n--- version 3 ---\n${show(revert)}\n${await cluster.describeJob(job)}`;
 
     expect(bad?.status, story).toBe("reverted");
     expect(bad!.events.map((e) => e.type), story).toEqual(expect.arrayContaining(["deployment.failed", "deployment.reverted"]));
@@ -332,6 +365,7 @@ describe("deployments on one agent", () => {
     expect(revert.status, story).toBe("successful");
     expect(template(await cluster.versionSpec(job, 3))).toEqual(template(await cluster.versionSpec(job, 1)));
     const least = Math.min(...samples.map((s) => serving(s.value).length));
+    console.log(`${job}: version 2 ${bad?.status} (${bad?.description}); version 3 ${revert.status}; at least ${least} of ${replicas} copies served throughout`);
     expect(least, `fewer than ${replicas - parallelism} copies served\n${story}`).toBeGreaterThanOrEqual(replicas - parallelism);
     // Version 2 never served: it was bad.
     expect(samples.some((s) => s.value.some((c) => c.version === 2 && c.serving)), story).toBe(false);
@@ -371,21 +405,23 @@ describe("deployments on one agent", () => {
       expect(v2.map((c) => c.slot), `a new-version copy outside the canary slot\n${story}`).toEqual(v2.length === 0 ? [] : [-1]);
     }
     const waiting = engine.filter((s) => s.at >= canaryAt);
-    expect(waiting.length, story).toBeGreaterThan(10);
+    expect(waiting.at(-1)!.at - canaryAt, `the wait for the promote was not sampled\n${story}`).toBeGreaterThan(2_500);
     for (const s of waiting) expect(serving(s.value).map((c) => `${c.slot}:v${c.version}`).sort(), story).toEqual(["-1:v2", "0:v1", "1:v1", "2:v1"]);
     for (const s of api.filter((x) => x.value.version === 2)) {
       expect(s.value, story).toMatchObject({ status: "running", promoted: false, counts: { placed: 0, healthy: 0 } });
     }
 
+    console.log(`${job}: the canary was healthy ${canaryAt - engine[0]!.at} ms after the apply; nothing else moved for ${waiting.at(-1)!.at - canaryAt} ms`);
     const promoted = await cluster.deployment(job);
     await cluster.api("POST", `/v1/namespaces/default/deployments/${promoted.id}/promote`, {});
     const d = await cluster.ended(job, 2);
-    expect(d.status, show(d)).toBe("successful");
+    const after = `${show(d)}\n${await cluster.describeJob(job)}`;
+    expect(d.status, after).toBe("successful");
     // The canary row is retired once every slot runs the new version.
     const final = await cluster.waitFor("the canary retired", async () => {
       const now = await cluster.copies(job);
       return allAt(now, replicas, 2) ? now : undefined;
-    }, 30_000, () => show(d));
+    }, 30_000, () => after);
     expect(final.map((c) => c.slot).sort()).toEqual([0, 1, 2]);
   }, 150_000);
 
@@ -418,15 +454,16 @@ describe("deployments on one agent", () => {
     const apiSamples = (await api.stop()).flatMap((s) => (s.value === null ? [] : [{ at: s.at, ...s.value }]));
     const engineSamples = await engine.stop();
     const flights = apiSamples.map((s) => s.slots.length);
-    const story = `in flight over time: ${apiSamples.map((s) => `[${s.slots.join(",")}]`).join(" ")}\n${timeline(engineSamples)}\n${show(d)}`;
+    const story = `in flight over time: ${apiSamples.map((s) => `[${s.slots.join(",")}]`).join(" ")}\n${timeline(engineSamples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
 
+    const dark = engineSamples.map((s) => replicas - new Set(serving(s.value).map((c) => c.slot)).size);
+    console.log(`${job}: rollback to version 1 as version 3 ${d.status}; at most ${Math.max(...flights)} slots in flight, at most ${Math.max(...dark)} served by nothing`);
     expect(rolledBack.rolledBackTo).toBe(1);
     expect(rolledBack.job.version).toBe(3);
     expect(d.status, story).toBe("successful");
     expect(Math.max(...flights), `more than ${parallelism} slots in flight\n${story}`).toBeLessThanOrEqual(parallelism);
     // The samples did see the rollout move.
     expect(Math.max(...flights), story).toBeGreaterThanOrEqual(1);
-    const dark = engineSamples.map((s) => replicas - new Set(serving(s.value).map((c) => c.slot)).size);
     expect(Math.max(...dark), `more than ${parallelism} slots served by nothing at once\n${story}`).toBeLessThanOrEqual(parallelism);
     expect(template(await cluster.versionSpec(job, 3))).toEqual(template(await cluster.versionSpec(job, 1)));
     expect(allAt(await cluster.copies(job), replicas, 3)).toBe(true);
@@ -463,8 +500,7 @@ describe("a deployment with one host cut off mid-rollout", () => {
   const nameA = uniqueNode("dep-a");
   const nameB = uniqueNode("dep-b");
   let netns: Netns | undefined;
-  const agents: Awaited<ReturnType<TestCluster["spawnAgent"]>>[] = [];
-  const logs = () => agents.map((a) => `--- agent ${a.name} ---\n${a.output.join("").slice(-3_000)}`).join("\n");
+  const logs = () => cluster.agentLogs().join("\n");
 
   beforeAll(async () => {
     netns = await createNetns("dep");
@@ -472,12 +508,15 @@ describe("a deployment with one host cut off mid-rollout", () => {
     // not lost and placed again elsewhere. Heartbeats stay at 1 s: A goes quiet, and not ready, in 2 s.
     // Bound to the host end of the veth: A reaches it over the pair, B and this test over the host's own stack.
     await cluster.start({ heartbeatInterval: "1s", leaseTtl: "60s", sweepInterval: "500ms" }, { host: netns.hostIp });
-    agents.push(await cluster.addAgent(nameB));
+    await cluster.addAgent(nameB);
   }, 60_000);
   afterAll(async () => {
     await netns?.heal().catch(() => undefined);
-    await cluster.stop();
-    await netns?.destroy();
+    try {
+      await cluster.stop();
+    } finally {
+      await netns?.destroy();
+    }
   }, 60_000);
 
   it("leaves the cut host's slots at their old version and the deployment running past its deadlines; once the host returns they roll and it succeeds", async () => {
@@ -490,7 +529,7 @@ describe("a deployment with one host cut off mid-rollout", () => {
     const health = { health: EXEC_CHECK };
     await cluster.rollOut(webSpec(job, 2, 1, update, health));
     const ns = netns!;
-    agents.push(await cluster.addAgent(nameA, (argv) => ns.wrap(argv)));
+    await cluster.addAgent(nameA, (argv) => ns.wrap(argv));
     const [idA, idB] = [await cluster.nodeId(nameA), await cluster.nodeId(nameB)];
     await cluster.api("POST", `/v1/nodes/${idB}/eligibility`, { eligible: false });
     await cluster.api("POST", `/v1/namespaces/default/jobs/${job}/scale`, { replicas: 4 });
@@ -526,8 +565,9 @@ describe("a deployment with one host cut off mid-rollout", () => {
     const d = await cluster.ended(job, 2, 90_000);
     const story = `cut at 0, B done at +${bDoneAt - cutAt} ms, healed at +${healedAt - cutAt} ms\n${during
       .map((s) => `  +${s.at - cutAt} ms ${s.value.d.version}/${s.value.d.status}: ${s.value.d.description}; A runs ${s.value.onA.map((c) => `${c.slot}:v${c.version}`).join(" ")}`)
-      .join("\n")}\n${show(d)}\n${logs()}`;
+      .join("\n")}\n${show(d)}\n${await cluster.describeJob(job)}`;
 
+    console.log(`${job}: B's slots done at +${bDoneAt - cutAt} ms after the cut, healed at +${healedAt - cutAt} ms; then ${d.status}: ${d.description}`);
     // While cut off: A's copies are the very same old-version containers, and the deployment waits.
     for (const s of during) {
       expect(s.value.onA.map((c) => `${c.slot}:v${c.version}:${c.id}`).sort(), `A's copies changed at +${s.at - cutAt} ms\n${story}`).toEqual(oldOnA);
