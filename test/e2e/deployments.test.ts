@@ -13,6 +13,8 @@ const SAMPLE_EVERY_MS = 200;
 const MAX_SAMPLE_GAP_MS = 1_500;
 /** Generous: a loaded 2-core machine may be slow, and slowness is not what these tests judge. */
 const SETTLE_MS = 120_000;
+/** Waits probe this often: a deployment detail or a round of container probes is not free, and the machine is shared with what is measured. */
+const POLL_MS = 250;
 
 // sh as PID 1 with a TERM trap: a stop takes milliseconds, not the whole grace (PID 1 ignores the signals
 // it has no handler for, and httpd installs none), so the old copy of a slot stops serving when it is told.
@@ -59,7 +61,7 @@ interface SlotProgress {
   offline: boolean;
 }
 
-interface DeploymentDetail {
+interface Deployment {
   id: string;
   version: number;
   fromVersion: number | null;
@@ -67,6 +69,9 @@ interface DeploymentDetail {
   description: string;
   promoted: boolean;
   revertOf: string | null;
+}
+
+interface DeploymentDetail extends Deployment {
   counts: { desired: number; canaries: number; placed: number; healthy: number; old: number; offline: number };
   slots: SlotProgress[];
   events: { at: number; type: string; message: string }[];
@@ -161,6 +166,10 @@ class DeploymentCluster extends TestCluster {
 
   readonly agentProcesses: AgentProcess[] = [];
 
+  override waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string): Promise<T> {
+    return super.waitFor(what, probe, timeoutMs, context, POLL_MS);
+  }
+
   async addAgent(name: string, wrap?: (argv: string[]) => string[]): Promise<AgentProcess> {
     this.nodeNames.add(name);
     const agent = await this.spawnAgent(name, wrap ? { wrap } : {});
@@ -193,8 +202,8 @@ class DeploymentCluster extends TestCluster {
     return this.api<DeploymentDetail>("GET", `/v1/namespaces/default/jobs/${job}/deployment`);
   }
 
-  async deployments(job: string): Promise<DeploymentDetail[]> {
-    return (await this.api<{ deployments: DeploymentDetail[] }>("GET", `/v1/namespaces/default/deployments?job=${job}`)).deployments;
+  async deployments(job: string): Promise<Deployment[]> {
+    return (await this.api<{ deployments: Deployment[] }>("GET", `/v1/namespaces/default/deployments?job=${job}`)).deployments;
   }
 
   /** Waits for the job's deployment of `version` to end (whatever its outcome) and returns its detail. */
@@ -204,7 +213,7 @@ class DeploymentCluster extends TestCluster {
       return await eventually(async () => {
         last = await this.deployment(job);
         return last.version === version && last.status !== "running" && last.status !== "paused" ? last : undefined;
-      }, timeoutMs, `the deployment of ${job} version ${version} to end`);
+      }, timeoutMs, `the deployment of ${job} version ${version} to end`, POLL_MS);
     } catch (error) {
       throw new Error(`${(error as Error).message}\nlast seen: ${show(last)}\n${await this.describeJob(job)}`, { cause: error });
     }
