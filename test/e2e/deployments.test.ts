@@ -166,8 +166,13 @@ class DeploymentCluster extends TestCluster {
 
   readonly agentProcesses: AgentProcess[] = [];
 
-  override waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string): Promise<T> {
-    return super.waitFor(what, probe, timeoutMs, context, POLL_MS);
+  /** Polls `probe` until it gives a value; on a timeout, says what the job's tasks, events and agents show. */
+  async until<T>(job: string, what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+    try {
+      return await eventually(probe, timeoutMs, `${job}: ${what}`, POLL_MS);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await this.describeJob(job)}`, { cause: error });
+    }
   }
 
   async addAgent(name: string, wrap?: (argv: string[]) => string[]): Promise<AgentProcess> {
@@ -247,7 +252,7 @@ class DeploymentCluster extends TestCluster {
     const { job } = await this.api<{ job: { version: number } }>("POST", "/v1/jobs", spec);
     const d = await this.ended(spec.name, job.version);
     if (d.status !== "successful") expect.fail(`${spec.name} version ${job.version} did not roll out\n${show(d)}\n${await this.describeJob(spec.name)}`);
-    await this.waitFor(`${spec.name}: ${spec.replicas} copies serving`, async () => {
+    await this.until(spec.name, `${spec.replicas} copies serving`, async () => {
       const copies = await this.copies(spec.name);
       return copies.length === spec.replicas && copies.every((c) => c.serving && c.version === job.version) ? true : undefined;
     });
@@ -359,7 +364,7 @@ describe("deployments on one agent", () => {
       expect(applied.version).toBe(2);
       // Not a wait on version 2's end: the revert may replace it as the job's latest before a poll sees it.
       revert = await cluster.ended(job, 3);
-      await cluster.waitFor(`${job}: all ${replicas} serving at version 3`, async () => (allAt(await cluster.copies(job), replicas, 3) ? true : undefined), 30_000);
+      await cluster.until(job, `all ${replicas} serving at version 3`, async () => (allAt(await cluster.copies(job), replicas, 3) ? true : undefined), 30_000);
     } finally {
       await sampler.halt();
     }
@@ -392,7 +397,7 @@ describe("deployments on one agent", () => {
     let canaryAt = 0;
     try {
       await cluster.api("POST", "/v1/jobs", webSpec(job, replicas, 2, update));
-      await cluster.waitFor("the canary to be healthy", async () => {
+      await cluster.until(job, "the canary to be healthy", async () => {
         const d = await cluster.deployment(job);
         return d.version === 2 && d.slots.some((s) => s.canary && s.healthy) ? true : undefined;
       }, 60_000);
@@ -427,10 +432,10 @@ describe("deployments on one agent", () => {
     const after = `${show(d)}\n${await cluster.describeJob(job)}`;
     expect(d.status, after).toBe("successful");
     // The canary row is retired once every slot runs the new version.
-    const final = await cluster.waitFor("the canary retired", async () => {
+    const final = await cluster.until(job, "the canary retired", async () => {
       const now = await cluster.copies(job);
       return allAt(now, replicas, 2) ? now : undefined;
-    }, 30_000, () => after);
+    }, 30_000);
     expect(final.map((c) => c.slot).sort()).toEqual([0, 1, 2]);
   }, 150_000);
 
@@ -487,7 +492,7 @@ describe("deployments on one agent", () => {
 
     const up = await cluster.api<{ scaled?: { from: number; to: number }; job: { version: number } }>("POST", `/v1/namespaces/default/jobs/${job}/scale`, { replicas: 10 });
     expect(up).toMatchObject({ scaled: { from: 3, to: 10 }, job: { version: 1 } });
-    const ten = await cluster.waitFor("10 copies serving", async () => {
+    const ten = await cluster.until(job, "10 copies serving", async () => {
       const copies = await cluster.copies(job);
       return allAt(copies, 10, 1) ? new Map(copies.map((c) => [c.slot, c.id])) : undefined;
     }, 60_000);
@@ -495,7 +500,7 @@ describe("deployments on one agent", () => {
 
     const down = await cluster.api<{ scaled?: { from: number; to: number } }>("POST", `/v1/namespaces/default/jobs/${job}/scale`, { replicas: 3 });
     expect(down.scaled).toEqual({ from: 10, to: 3 });
-    const three = await cluster.waitFor("slots 3–9 stopped", async () => {
+    const three = await cluster.until(job, "slots 3–9 stopped", async () => {
       const now = await bySlot();
       return now.size === 3 ? now : undefined;
     }, 60_000);
@@ -509,7 +514,6 @@ describe("a deployment with one host cut off mid-rollout", () => {
   const nameA = uniqueNode("dep-a");
   const nameB = uniqueNode("dep-b");
   let netns: Netns | undefined;
-  const logs = () => cluster.agentLogs().join("\n");
 
   beforeAll(async () => {
     netns = await createNetns("dep");
@@ -542,10 +546,10 @@ describe("a deployment with one host cut off mid-rollout", () => {
     const [idA, idB] = [await cluster.nodeId(nameA), await cluster.nodeId(nameB)];
     await cluster.api("POST", `/v1/nodes/${idB}/eligibility`, { eligible: false });
     await cluster.api("POST", `/v1/namespaces/default/jobs/${job}/scale`, { replicas: 4 });
-    await cluster.waitFor("slots 2 and 3 serving on A", async () => {
+    await cluster.until(job, "slots 2 and 3 serving on A", async () => {
       const onA = await cluster.copies(job, nameA);
       return onA.length === 2 && onA.every((c) => c.serving && c.slot >= 2) ? true : undefined;
-    }, 60_000, logs);
+    }, 60_000);
     await cluster.api("POST", `/v1/nodes/${idB}/eligibility`, { eligible: true });
     const oldOnA = (await cluster.copies(job, nameA)).map((c) => `${c.slot}:v${c.version}:${c.id}`).sort();
     expect(oldOnA.map((c) => c.split(":").slice(0, 2).join(":"))).toEqual(["2:v1", "3:v1"]);
@@ -558,10 +562,10 @@ describe("a deployment with one host cut off mid-rollout", () => {
     let healedAt = 0;
     try {
       // B's slots roll while A is away.
-      await cluster.waitFor("slots 0 and 1 at version 2", async () => {
+      await cluster.until(job, "slots 0 and 1 at version 2", async () => {
         const d = await cluster.deployment(job);
         return d.version === 2 && d.slots.filter((s) => s.slot <= 1 && !s.canary).every((s) => s.healthy && s.nodeId === idB) ? true : undefined;
-      }, 60_000, logs);
+      }, 60_000);
       bDoneAt = Date.now();
       // Past both deadlines: the healthy deadline from the cut, the progress deadline from the last slot that settled.
       await sleep(Math.max(cutAt + deadlineMs, bDoneAt + deadlineMs) + 3_000 - Date.now());
@@ -592,10 +596,10 @@ describe("a deployment with one host cut off mid-rollout", () => {
     // Back: A's slots roll, and the deployment ends successful with every slot at version 2.
     expect(d.status, story).toBe("successful");
     expect(d.events.map((e) => e.type), story).not.toContain("deployment.failed");
-    const final = await cluster.waitFor("all 4 serving at version 2", async () => {
+    const final = await cluster.until(job, "all 4 serving at version 2", async () => {
       const now = await cluster.copies(job);
       return allAt(now, 4, 2) ? now : undefined;
-    }, 30_000, () => story);
+    }, 30_000);
     expect(final).toHaveLength(4);
     expect(idA).not.toBe(idB);
   }, 180_000);

@@ -137,10 +137,9 @@ export class TestCluster {
     return this.docker.listContainers({ all, filters: { label: [`io.leasehold.node=${node}`] } });
   }
 
-  /** `everyMs`: how often to probe; slow it down when the probe itself is costly. */
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string, everyMs?: number): Promise<T> {
+  async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, context?: () => string): Promise<T> {
     try {
-      return await eventually(probe, timeoutMs, what, everyMs);
+      return await eventually(probe, timeoutMs, what);
     } catch (err) {
       throw new Error(`${(err as Error).message}${context ? `\n${context()}` : ""}`);
     }
