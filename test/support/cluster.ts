@@ -30,17 +30,24 @@ export class TestCluster {
   server!: NodeServer;
   dir = "";
   config: ConfigInput = {};
+  private host: string | undefined;
 
-  async start(config: ConfigInput = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" }): Promise<void> {
+  /** `host`: the address to listen on (e.g. a veth end, so that an agent in a network namespace reaches it). */
+  async start(config: ConfigInput = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" }, opts: { host?: string } = {}): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), "leasehold-e2e-"));
     this.config = config;
-    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port: 0, config: parseConfig(config), log: () => {} });
+    this.host = opts.host;
+    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port: 0, ...this.listenOn(), config: parseConfig(config), log: () => {} });
   }
 
   /** Restarts the control plane on the same data directory and port (agents keep the URL). */
   async restartControlPlane(): Promise<void> {
     const port = Number(new URL(this.server.url).port);
-    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port, config: parseConfig(this.config), log: () => {} });
+    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port, ...this.listenOn(), config: parseConfig(this.config), log: () => {} });
+  }
+
+  private listenOn(): { host?: string } {
+    return this.host === undefined ? {} : { host: this.host };
   }
 
   get url(): string {
@@ -67,14 +74,21 @@ export class TestCluster {
     return (await this.api<{ token: string }>("POST", "/v1/join-tokens", {})).token;
   }
 
-  /** Starts `leasehold agent` as its own OS process (so it can be SIGKILLed). */
-  async spawnAgent(name: string, opts: { dataDir?: string; joinToken?: string | null } = {}): Promise<AgentProcess> {
+  /**
+   * Starts `leasehold agent` as its own OS process (so it can be SIGKILLed). `wrap` prefixes its command
+   * line (e.g. to run it inside a network namespace); `region` defaults to "local".
+   */
+  async spawnAgent(
+    name: string,
+    opts: { dataDir?: string; joinToken?: string | null; region?: string; wrap?: (argv: string[]) => string[] } = {},
+  ): Promise<AgentProcess> {
     this.nodes.add(name);
     const dataDir = opts.dataDir ?? join(this.dir, `agent-${name}`);
     const token = opts.joinToken === undefined ? await this.joinToken() : opts.joinToken;
-    const args = ["cli/bin.js", "agent", "--server", this.url, "--name", name, "--region", "local", "--data-dir", dataDir];
+    const args = [process.execPath, "cli/bin.js", "agent", "--server", this.url, "--name", name, "--region", opts.region ?? "local", "--data-dir", dataDir];
     if (token) args.push("--join-token", token);
-    const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const [cmd, ...rest] = opts.wrap ? opts.wrap(args) : args;
+    const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
     const output: string[] = [];
     proc.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
     proc.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
@@ -132,7 +146,14 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.agents.map((a) => a.kill("SIGTERM")));
+    // An agent stuck on a dropped connection must not hold up the cleanup.
+    await Promise.all(
+      this.agents.map(async (a) => {
+        const timer = setTimeout(() => a.proc.kill("SIGKILL"), 5_000);
+        await a.kill("SIGTERM");
+        clearTimeout(timer);
+      }),
+    );
     await this.server?.close().catch(() => undefined);
     for (const node of this.nodes) await cleanupNode(node, this.docker);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });

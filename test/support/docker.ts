@@ -64,8 +64,8 @@ export function testTask(node: string, overrides: Partial<TaskIdentity> = {}): T
   return { task: randomUUID(), job: "web", namespace: "default", slot: 0, version: 1, epoch: 1, node, ...testOwner(node), ...overrides };
 }
 
-/** Polls `fn` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000, what = "condition"): Promise<T> {
+/** Polls `fn` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000, what = "condition", everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -78,7 +78,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) {
       throw new Error(`${what} not reached within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ""}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
