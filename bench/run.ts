@@ -87,7 +87,7 @@ const PLAN = quick
       failover: { agents: 100, tasks: 1_000, stopFraction: 0.1, capMs: 30_000, runs: 5 },
       containers: { replicas: [1, 20], runs: 3, capMs: 120_000 },
       profile: { agents: 1_000, connections: 4, durationSec: 20 },
-      swarm: { rounds: 5 },
+      swarm: { rounds: Number(process.env.LEASEHOLD_BENCH_SWARM_ROUNDS ?? 5) },
     };
 
 const rows: Row[] = [];
