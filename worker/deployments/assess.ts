@@ -18,25 +18,16 @@
 //   wave starts when every slot of this one runs the new version healthy (or waits on an offline host).
 // - Success: every slot 0 … replicas−1 runs the new version healthy, or is pending on an offline host past
 //   the offline deadline. Canary rows are then retired.
+import type { DeploymentRecord } from "../../db/queries/deployments";
 import type { DeploymentStatus } from "../../db/schema";
 import { holdsResources } from "../scheduler/reconcile";
 import type { NodeView, RolloutGate, TaskView } from "../scheduler/types";
 
-export interface DeploymentState {
-  id: string;
-  version: number;
-  /** The version that ran before (null for a job's first): a first version has no canaries, nothing to test against. */
-  fromVersion: number | null;
-  status: DeploymentStatus;
-  description: string;
-  promoted: boolean;
-  wave: string | null;
-  wavesDone: string[];
-  healthyCount: number;
-  progressDeadlineAt: number | null;
-  offlineSince: number | null;
-  createdAt: number;
-}
+/** What the watcher reads of a deployment row. */
+export type DeploymentState = Pick<
+  DeploymentRecord,
+  "id" | "version" | "fromVersion" | "status" | "description" | "promoted" | "wave" | "wavesDone" | "healthyCount" | "progressDeadlineAt" | "offlineSince" | "createdAt"
+>;
 
 export interface RolloutRules {
   minHealthyMs: number;

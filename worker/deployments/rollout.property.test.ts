@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { schedule } from "../scheduler";
+import { applyPlan as applyPlanModel } from "../scheduler/apply-plan";
 import type { JobView, NodeView, Plan, TaskView } from "../scheduler/types";
 import { assessDeployment, type DeploymentState, type RolloutRules } from "./assess";
 
@@ -148,37 +149,17 @@ function run(s: Scenario): { minServing: number; maxInFlight: number; steps: num
   return { minServing, maxInFlight, steps, deployment: d, tasks, job };
 
   function applyPlan(plan: Plan): void {
-    const byId = new Map(tasks.map((t) => [t.id, t]));
-    for (const st of plan.stop) {
-      const t = byId.get(st.taskId);
-      if (!t) continue;
-      t.desired = "stop";
-      if (t.state === "placed" || t.state === "pending") t.state = "stopped";
-      else t.wait = delay(s.stopDelays);
-    }
-    for (const p of plan.place) {
-      tasks.push({
-        id: `t${n++}`,
-        jobId: p.jobId,
-        slot: p.slot,
-        version: p.version,
-        nodeId: p.nodeId,
-        state: "placed",
-        desired: "run",
-        epoch: 1,
-        leaseExpiresAt: null,
-        attempt: 0,
-        lostAt: null,
-        healthy: null,
-        healthySince: null,
-        resources: p.resources,
-        hostPorts: [],
-        placedAt: now,
-        wait: delay(s.startDelays),
-      });
-    }
     expect(plan.replace).toEqual([]);
     expect(plan.unplaced).toEqual([]);
+    // The shared model of a plan written, then the agents' delays on what it changed.
+    const before = new Map(tasks.map((t) => [t.id, t]));
+    const next = applyPlanModel({ evalId: plan.evalId, now, jobs: [], nodes, tasks }, plan, { newTaskId: () => `t${n++}` });
+    tasks = next.tasks.map((t): ModelTask => {
+      const was = before.get(t.id);
+      if (was === undefined) return { ...t, placedAt: now, wait: delay(s.startDelays) };
+      if (was.desired === "run" && t.desired === "stop") return { ...was, ...t, wait: delay(s.stopDelays) };
+      return was;
+    });
   }
 }
 

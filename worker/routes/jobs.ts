@@ -17,7 +17,7 @@ import type { Evaluator } from "../evaluation";
 import { reschedulePolicy } from "../evaluation/state-view";
 import { replacementsSpent } from "../scheduler/reconcile";
 import { runInBackground } from "./background";
-import { bearer, errorResponses, jobParams, json, namespaceParam } from "./schemas";
+import { bearer, errorResponses, jobFileBody, jobParams, json, namespaceParam } from "./schemas";
 
 const jobSchema = z
   .object({
@@ -66,13 +66,7 @@ const applyRoute = createRoute({
   security: bearer,
   request: {
     query: applyQuerySchema,
-    body: {
-      required: true,
-      content: {
-        "application/json": { schema: jobSpecSchema },
-        "application/yaml": { schema: z.string() },
-      },
-    },
+    body: jobFileBody,
   },
   responses: {
     200: json(

@@ -8,7 +8,7 @@ import { readJobSpec } from "../body";
 import type { App, ResolvedDeps } from "../context";
 import { planJob } from "../jobs/plan";
 import type { FleetTiming } from "../leases/timing";
-import { bearer, errorResponses, json } from "./schemas";
+import { bearer, errorResponses, jobFileBody, json } from "./schemas";
 
 const planRoute = createRoute({
   method: "post",
@@ -16,13 +16,7 @@ const planRoute = createRoute({
   summary: "Plan a job spec (YAML or JSON): what applying it would change and where its slots would go; writes nothing",
   security: bearer,
   request: {
-    body: {
-      required: true,
-      content: {
-        "application/json": { schema: jobSpecSchema },
-        "application/yaml": { schema: z.string() },
-      },
-    },
+    body: jobFileBody,
   },
   responses: {
     200: json(planResponseSchema, "What apply would do"),

@@ -1,7 +1,7 @@
 // Shared OpenAPI pieces: problem responses, security, path parameters.
 import { z } from "@hono/zod-openapi";
 import { problemSchema } from "../../api/problem";
-import { NAME_PATTERN, NAME_RULE } from "../../api/job-spec";
+import { jobSpecSchema, NAME_PATTERN, NAME_RULE } from "../../api/job-spec";
 
 // Path parameters are built from this module's z so .openapi() is present wherever the api/ schemas'
 // zod instance differs (bundlers may load two copies); validation still uses the contract's rule.
@@ -28,3 +28,12 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { "application/json": { schema } },
 });
+
+/** A job file as a request body: JSON, or YAML parsed by hand (readJobSpec), one validation path for both. */
+export const jobFileBody = {
+  required: true,
+  content: {
+    "application/json": { schema: jobSpecSchema },
+    "application/yaml": { schema: z.string() },
+  },
+} as const;
