@@ -25,9 +25,9 @@ export const SETTINGS = {
   stopGraceMs: 1_000,
   /** Wait before a crashed container is started again (Swarm --restart-delay, leasehold restart.delay). */
   restartDelayMs: 1_000,
-  /** leasehold's agent heartbeat and lease TTL for the section (the real-container scenario's). */
-  heartbeatInterval: "1s",
-  leaseTtl: "3s",
+  /** leasehold's agent heartbeat and lease TTL for the section: the product defaults. */
+  heartbeatInterval: "5s",
+  leaseTtl: "15s",
   resources: { cpu: 50, memory: 16 },
   capMs: 120_000,
 } as const;
