@@ -41,7 +41,8 @@ describe("a service on one agent", () => {
     );
     const applied = await cluster.cli("apply", file, "--wait", "--timeout", "60s");
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toContain("3/3 running, 3 healthy");
+    // --wait follows the version's deployment: done once every slot has run healthy for minHealthy.
+    expect(applied.stdout).toContain("ready: every slot runs version 1 healthy");
 
     const containers = await cluster.containers(node);
     expect(containers).toHaveLength(3);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../cli/exit-codes";
 import { TestCluster } from "../support/cluster";
-import { requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
+import { eventually, requireDocker, TEST_IMAGE, uniqueNode } from "../support/docker";
 
 beforeAll(async () => {
   await requireDocker();
@@ -42,9 +42,18 @@ describe("on one agent", () => {
     expect(seconds).toBeLessThan(60);
     expect(applied.stderr).toMatch(/pull/i);
 
-    const { tasks } = await cluster.job("broken");
-    expect(tasks).toHaveLength(1);
-    // The first copy and two replacements: three epochs, not one per report.
+    // apply --wait ends with the version's deployment, which fails at the first failed copy; the slot's
+    // replacements go on under the reschedule policy: the first copy and two more, three epochs, not one
+    // per report.
+    const tasks = await eventually(
+      async () => {
+        const { tasks: rows } = await cluster.job("broken");
+        return rows.length === 1 && rows[0]?.final ? rows : undefined;
+      },
+      60_000,
+      "the slot's reschedule attempts to be spent",
+      250,
+    );
     expect(tasks[0]).toMatchObject({ state: "failed", epoch: 3, final: true });
     expect(tasks[0]?.message).toMatch(/^reschedule attempts spent: slot 0 was replaced 2 times within 1h \(last failed\); last error: .*pull/i);
 
