@@ -222,13 +222,13 @@ export function assessDeployment(
     const pendingWave = (r: string) => regular.some((s) => s.region === r && !slotDone(s));
     if (wave !== null && promoted && !pendingWave(wave)) {
       wavesDone = [...wavesDone, wave];
-      const next = regions.find((r) => !wavesDone.includes(r) && pendingWave(r)) ?? null;
+      const next = nextWave(regions, wavesDone, pendingWave);
       out.events.push({ type: "deployment.wave", message: next === null ? `wave ${wave} done` : `wave ${wave} done; next: ${next}` });
       wave = next;
       if (next !== null && canaries > 0) promoted = false;
       change({ wave, wavesDone, promoted });
     } else if (wave === null) {
-      const first = regions.find((r) => !wavesDone.includes(r) && pendingWave(r)) ?? null;
+      const first = nextWave(regions, wavesDone, pendingWave);
       if (first !== null) {
         wave = first;
         out.events.push({ type: "deployment.wave", message: `wave ${first} started` });
@@ -316,6 +316,14 @@ export function assessDeployment(
   };
   if (waves && wave === null) out.gate.hold = true;
   return out;
+}
+
+/**
+ * The next region to roll: the first in order not yet done with slots left, else a done one that has slots
+ * left again (a slot lost there and placed back at its old version meanwhile): a wave never leaves a slot behind.
+ */
+function nextWave(regions: readonly string[], done: readonly string[], pending: (region: string) => boolean): string | null {
+  return regions.find((r) => !done.includes(r) && pending(r)) ?? regions.find((r) => pending(r)) ?? null;
 }
 
 function formatMs(ms: number): string {
