@@ -1,9 +1,23 @@
 // A simulated agent: the real agent's lease rules (verify the lease and its payload, fence, self-fence,
 // adopt after restart) over an in-memory container set that outlives the agent process, as Docker's does.
+//
+// A task's outcome is read from its spec: a version whose env sets OUTCOME_ENV is one the operator made bad.
+// "fail": its start fails (as an image that cannot be pulled), reported failed once, with no restart (as a
+// restart policy with no attempts left). "unhealthy": it runs, but reports unhealthy, as a health check that
+// never passes under onFailure: ignore. Any other task starts and runs, with no health check.
 import type { JWK } from "jose";
 import type { ClaimResponse, HeartbeatResponse, LeaseClaims, TaskReport, TaskSpec } from "../../api/agent-protocol";
 import { createLeaseChecker, type LeaseChecker } from "../../agent/lease-check";
 import type { Rng } from "./rng";
+
+/** The env var of a bad version, and what it makes the version's tasks do. */
+export const OUTCOME_ENV = "SIM_OUTCOME";
+export type BadOutcome = "fail" | "unhealthy";
+
+function outcomeOf(spec: TaskSpec): BadOutcome | null {
+  const v = spec.env[OUTCOME_ENV];
+  return v === "fail" || v === "unhealthy" ? v : null;
+}
 
 export interface Container {
   id: string;
@@ -25,7 +39,8 @@ interface Held {
   claims: LeaseClaims;
   /** The lease's payload, checked against `claims.ph`. */
   task: TaskSpec;
-  phase: "starting" | "running" | "stopped";
+  /** stopped: told to stop, and stopped; failed: its start failed. Both are reported once, then forgotten. */
+  phase: "starting" | "running" | "stopped" | "failed";
   startAt: number;
   /** Expiry the control plane last told (null after adoption: the agent no longer knows it). */
   expiresAt: number | null;
@@ -129,6 +144,12 @@ export class SimAgent {
       }
       if (t.phase === "starting" && now >= t.startAt) {
         const spec = t.task;
+        if (outcomeOf(spec) === "fail") {
+          t.phase = "failed";
+          this.nextHeartbeat = Math.min(this.nextHeartbeat, now);
+          this.note(`start of ${short(t.taskId)}@${t.epoch} (${spec.jobId}#${spec.slot} v${spec.version}) failed: bad version`);
+          continue;
+        }
         const c: Container = { id: `${this.name}-c${++this.containerSeq}`, taskId: t.taskId, epoch: t.epoch, jobId: spec.jobId, slot: spec.slot, version: spec.version, policy: spec.disconnect.policy, running: true, label: { lease: t.lease, task: t.task } };
         this.containers.push(c);
         t.containerId = c.id;
@@ -142,7 +163,10 @@ export class SimAgent {
   }
 
   reports(): TaskReport[] {
-    return [...this.held.values()].map((t) => ({ lease: t.lease, state: t.phase, health: null, exitCode: null, restarts: 0 }));
+    return [...this.held.values()].map((t) => {
+      const unhealthy = t.phase === "running" && outcomeOf(t.task) === "unhealthy";
+      return { lease: t.lease, state: t.phase, health: unhealthy ? "unhealthy" : null, exitCode: null, restarts: 0, ...(t.phase === "failed" ? { message: "start failed (bad version)" } : {}) };
+    });
   }
 
   async onClaim(reply: ClaimResponse, now: number): Promise<void> {
@@ -151,7 +175,8 @@ export class SimAgent {
     // Only a copy not yet stopped is acted on, as the real agent does: a repeated order must not drop the
     // stopped report still to be sent.
     for (const r of reply.stops ?? []) {
-      if (this.held.get(r.taskId)?.phase === "stopped") continue;
+      const phase = this.held.get(r.taskId)?.phase;
+      if (phase === "stopped" || phase === "failed") continue;
       this.note(`stop order ${short(r.taskId)}@${r.epoch} in a claim reply`);
       this.revoke(r, now);
     }
@@ -190,7 +215,7 @@ export class SimAgent {
     this.disk.fences[r.taskId] = Math.max(this.disk.fences[r.taskId] ?? 0, r.epoch);
     const t = this.held.get(r.taskId);
     if (!t || t.epoch !== r.epoch) return;
-    if (r.reason === "stopped" && t.phase !== "stopped") {
+    if (r.reason === "stopped" && t.phase !== "stopped" && t.phase !== "failed") {
       this.stopContainer(t.containerId, "told stopped");
       t.phase = "stopped";
       this.nextHeartbeat = now;
@@ -211,9 +236,17 @@ export class SimAgent {
       if (g.lease && (await this.check(g.lease, t.task, now)).ok) t.lease = g.lease;
     }
     for (const r of reply.revoked) this.revoke(r, now);
-    // A stop is forgotten once its report went out and was answered.
-    const sentStopped = new Set(sent.filter((r) => r.state === "stopped").map((r) => r.lease));
-    for (const t of [...this.held.values()]) if (t.phase === "stopped" && sentStopped.has(t.lease)) this.held.delete(t.taskId);
+    // An end is forgotten once its report went out and was answered; a failed start's epoch is fenced then,
+    // as the real agent does (it never runs that lease again).
+    const sentEnded = new Map(sent.filter((r) => r.state === "stopped" || r.state === "failed").map((r) => [r.lease, r.state]));
+    for (const t of [...this.held.values()]) {
+      if (sentEnded.get(t.lease) !== t.phase) continue;
+      this.held.delete(t.taskId);
+      if (t.phase === "failed") {
+        this.revokedEpoch.set(t.taskId, Math.max(this.revokedEpoch.get(t.taskId) ?? 0, t.epoch));
+        this.disk.fences[t.taskId] = Math.max(this.disk.fences[t.taskId] ?? 0, t.epoch);
+      }
+    }
     this.persist();
     if (reply.work) this.nextClaim = now;
   }

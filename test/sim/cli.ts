@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     if (r.violation) {
       console.log(`VIOLATION ${r.violation.check}: ${r.violation.detail}`);
       process.exitCode = 1;
-    } else console.log(`converged ${r.convergedAfterMs}ms after heal (bound ${r.boundMs}ms)`);
+    } else console.log(`converged ${r.convergedAfterMs}ms after heal (bound ${r.boundMs}ms); checked ${r.coverage.updateStarts} update starts, ${r.coverage.survivors} scale survivors, ${r.coverage.ended} deployments ended`);
     return;
   }
   const count = arg("--seeds") ?? 20;
@@ -30,7 +30,10 @@ async function main(): Promise<void> {
     if (r.violation) {
       failed++;
       console.log(`seed ${seed}: VIOLATION ${r.violation.check}: ${r.violation.detail.slice(0, 300)} (${secs}s)`);
-    } else console.log(`seed ${seed}: ok, converged in ${r.convergedAfterMs}ms (bound ${r.boundMs}ms), ${r.steps} steps, ${secs}s`);
+    } else {
+      const c = r.coverage;
+      console.log(`seed ${seed}: ok, converged in ${r.convergedAfterMs}ms (bound ${r.boundMs}ms), ${r.steps} steps, ${c.updateStarts} update starts, ${c.survivors} scale survivors, ${c.ended} deployments ended, ${secs}s`);
+    }
   }
   console.log(`${count - failed}/${count} seeds passed`);
   if (failed > 0) process.exitCode = 1;

@@ -1,18 +1,13 @@
-// One seeded run: setup, a fault phase with operator actions, then heal and wait for convergence.
-//
-// Convergence bound (after the heal): 2 × lease TTL (6 s) + the fence window of a disconnect-stop job
-// (after 2 s + stop grace 1 s + the control plane's 5 s margin = 8 s) + 4 sweep intervals (2 s)
-// + 5 s per rollout step, where a job's steps are ceil(replicas / parallelism), one more for drains
-// (a step: told to stop, report stopped, place, claim, start, report running, min healthy 1 s).
-// With at most 4 replicas that is at most 41 s.
+// One seeded run: setup, a fault phase with operator actions, then heal and wait for convergence within
+// the bound (converge.ts: what converged means, with deployments, and how long it may take). After the
+// heal the operator only answers what waits on it: it resumes paused deployments and promotes canaries.
+import { convergenceBound, unconverged } from "./converge";
 import { heal, injectFault } from "./faults";
-import { snapshot, unconverged } from "./checks";
 import { schemaHasUpdateOrder } from "./operator";
+import { snapshot } from "./snapshot";
+import type { RolloutCoverage } from "./rollout-checks";
 import { Trace, Violation } from "./trace";
-import { AGENT_STEP_MS, SWEEP_MS, TTL_MS, World } from "./world";
-
-export const FENCE_MS = 2_000 + 1_000 + 5_000;
-export const STEP_MS = 5_000;
+import { AGENT_STEP_MS, SWEEP_MS, World } from "./world";
 
 export interface RunOptions {
   seed: number;
@@ -37,6 +32,8 @@ export interface RunResult {
   violation: Violation | null;
   /** What the control-plane instances logged (errors, lost races), in order. */
   logs: string[];
+  /** How often the rollout checks had something to judge. */
+  coverage: RolloutCoverage;
 }
 
 export async function runSeed(opts: RunOptions): Promise<RunResult> {
@@ -46,7 +43,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   let healAt = 0;
   let boundMs = 0;
   let convergedAfterMs: number | null = null;
-  const result = (violation: Violation | null): RunResult => ({ seed: opts.seed, digest: trace.digest(), steps: trace.steps, instances: w.instances.length, agents: w.agents.length, convergedAfterMs, boundMs, violation, logs: w.logs });
+  const result = (violation: Violation | null): RunResult => ({ seed: opts.seed, digest: trace.digest(), steps: trace.steps, instances: w.instances.length, agents: w.agents.length, convergedAfterMs, boundMs, violation, logs: w.logs, coverage: { ...w.checker.coverage } });
   try {
     let opSeq = 0;
     const liveInstance = () => w.instances.find((i) => !i.crashed) ?? w.instances[0];
@@ -67,8 +64,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     w.every(w.now + 1_000, () => w.faults.int(800, 2_500), async () => {
       if (w.now >= faultEnd) return false;
       const via = w.instances.filter((i) => !i.crashed);
-      const nodes = w.agents.map((a) => ({ id: a.nodeId, name: a.name }));
-      if (via.length > 0) await w.operator.act(opSeq++, w.faults.pick(via), nodes);
+      if (via.length > 0) await w.operator.act(opSeq++, w.faults.pick(via), w.nodes());
       return true;
     }, "operator");
     w.every(w.now + 500, () => w.faults.int(300, 1_500), async () => {
@@ -79,8 +75,9 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     w.at(faultEnd, async () => {
       await heal(w);
       healAt = w.now;
-      boundMs = 2 * TTL_MS + FENCE_MS + 4 * SWEEP_MS + STEP_MS * (w.operator.maxSlots() + 1);
+      boundMs = convergenceBound(await snapshot(w.db));
       w.every(w.now + SWEEP_MS, () => SWEEP_MS, async () => {
+        await w.operator.settle(() => opSeq++, liveInstance() as NonNullable<ReturnType<typeof liveInstance>>);
         const why = unconverged(await snapshot(w.db), w.agents, w.now);
         if (why === null) {
           convergedAfterMs = w.now - healAt;

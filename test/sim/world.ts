@@ -14,9 +14,10 @@ import { generateSigningKey, type SigningKeys } from "../../worker/auth/keys";
 import { bootstrap } from "../../worker/bootstrap";
 import { parseConfig, type Config } from "../../worker/config";
 import { short, SimAgent } from "./agent";
-import { Checker, snapshot } from "./checks";
+import { Checker } from "./checks";
 import { Instance, VirtualTime, type Reply } from "./instances";
 import { Operator } from "./operator";
+import { snapshot } from "./snapshot";
 import { Rng } from "./rng";
 import { Trace, Violation } from "./trace";
 
@@ -63,6 +64,8 @@ export class World {
   readonly faults: Rng;
   readonly checker = new Checker();
   operator!: Operator;
+  /** The fleet's regions: agent i enrolls in regions[i % length] ("global", the default, when there is one). */
+  regions: string[] = ["global"];
   private joinToken = "";
   private dirty = false;
   /** The store's clock as last read by the checks (see check). */
@@ -98,12 +101,14 @@ export class World {
       w.skews.push(0);
       w.instances.push(await w.openInstance(i));
     }
-    w.operator = new Operator(w.rng.fork(3), adminToken, withOrder, (who, what) => w.step(who, what));
+    const agents = w.rng.int(4, 7);
+    // Half the fleets span two regions, so deployments can roll in region waves.
+    if (w.rng.chance(0.5)) w.regions = ["eu-west", "us-east"];
+    w.operator = new Operator(w.rng.fork(3), adminToken, { withOrder, regions: w.regions }, (who, what) => w.step(who, what));
     const joined = await w.instances[0]?.request("POST", "/v1/join-tokens", adminToken, {});
     w.joinToken = (joined?.body as { token: string }).token;
-    const agents = w.rng.int(4, 7);
     for (let i = 0; i < agents; i++) {
-      const reply = await w.instances[0]?.request("POST", "/v1/agent/enroll", null, w.enrollBody(`n${i}`));
+      const reply = await w.instances[0]?.request("POST", "/v1/agent/enroll", null, w.enrollBody(i));
       if (reply?.status !== 200) throw new Error(`enroll failed: ${JSON.stringify(reply)}`);
       const e = reply.body as EnrollResponse;
       const name = `a${i}`;
@@ -116,10 +121,17 @@ export class World {
     return this.time.now;
   }
 
-  private enrollBody(name: string, previousCredential?: string): Record<string, unknown> {
-    // Capacity: any 4 of the nodes hold every job at its largest (4 jobs x 4 replicas x 500m / 256 MiB), so
-    // two nodes out of service never leave a slot without room.
-    return { token: this.joinToken, name, capacity: { cpu: 4_000, memory: 8_192 }, agentVersion: "sim", ...(previousCredential ? { previousCredential } : {}) };
+  private enrollBody(index: number, previousCredential?: string): Record<string, unknown> {
+    // Capacity: any 2 of the nodes hold every copy the jobs can have at once (4 jobs x (4 replicas + 2
+    // canaries + 3 start-first overlaps) x 500m / 256 MiB, 18 a node), and one node a wave's canaries, so
+    // two nodes out of service (never a region's last, see operator.ts) never leave a copy without room.
+    const region = this.regions.length > 1 ? { region: this.regions[index % this.regions.length] } : {};
+    return { token: this.joinToken, name: `n${index}`, ...region, capacity: { cpu: 16_000, memory: 16_384 }, agentVersion: "sim", ...(previousCredential ? { previousCredential } : {}) };
+  }
+
+  /** The nodes as the operator names them. */
+  nodes(): { id: string; name: string; region: string }[] {
+    return this.agents.map((a, i) => ({ id: a.nodeId, name: a.name, region: this.regions[i % this.regions.length] ?? "global" }));
   }
 
   async openInstance(slot: number): Promise<Instance> {
@@ -174,7 +186,9 @@ export class World {
       // The store's clock never reads backwards, whichever instances are alive to read it.
       this.leaseNow = Math.max(this.leaseNow, this.now, ...live.map((i) => i.cp.deps.clock.now()));
       const leaseNow = this.leaseNow;
-      const found = this.checker.check(leaseNow, await snapshot(this.db), this.agents, this.operator.ledger);
+      // The latest clock any instance may have decided by, a crashed one's too (its last plan may have landed).
+      const decidedBy = Math.max(leaseNow, ...this.instances.map((i) => i.cp.deps.clock.now()));
+      const found = this.checker.check(leaseNow, decidedBy, await snapshot(this.db), this.agents, this.operator.ledger);
       if (found) throw new Violation(this.seed, found[0], found[1], this.trace.tail());
     }
     return true;
@@ -234,7 +248,7 @@ export class World {
     if (a.claimOut && now - a.claimOut.sentAt > REQUEST_TIMEOUT_MS) a.claimOut = null;
     if (a.needsEnroll) {
       a.needsEnroll = false;
-      this.send(a, "enroll", "/v1/agent/enroll", this.enrollBody(`n${a.name.slice(1)}`, a.credential), async (r) => {
+      this.send(a, "enroll", "/v1/agent/enroll", this.enrollBody(Number(a.name.slice(1)), a.credential), async (r) => {
         if (r.status === 200) a.reenrolled((r.body as EnrollResponse).nodeId, (r.body as EnrollResponse).credential);
         else a.needsEnroll = true;
       });
