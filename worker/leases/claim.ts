@@ -2,7 +2,7 @@
 // so an agent that lost a reply, or restarted, gets its leases again), each token with its payload (the
 // task spec, whose hash the token carries) beside it, and the stop orders for the copies it holds.
 // Long-polls for new work: placements and stop orders, whichever instance made them.
-import type { ClaimResponse, LeaseGrant, Revocation } from "../../api/agent-protocol";
+import type { ClaimResponse, LeaseGrant, Revocation, TaskSpec } from "../../api/agent-protocol";
 import type { JobSpec } from "../../api/job-spec";
 import { payloadHash } from "../../api/payload-hash";
 import { jsonCell, writeBatch } from "../../db/batch";
@@ -187,12 +187,32 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
       const [taskId, jobId, slot, version, epoch, expiresAt] = jsonCell<[string, string, number, number, number, number]>(row, "r")!;
-      // The payload travels with every grant, so it is built for each; only the signing is cached (by its hash).
-      const task = taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]));
-      const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, payloadHash: await payloadHash(task) }, deps.config.leaseGrantTtl);
+      // The payload travels with every grant; it and its hash are a pure function of the version's stored
+      // spec and the slot, so both are kept per instance, keyed by those (the spec's text itself: a job
+      // deleted and made again reuses its id and version numbers).
+      const { task, hash } = await payloadOf(jobId, slot, version, String(row["spec"]), () => specOf(jobId, version, row["spec"]));
+      const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, payloadHash: hash }, deps.config.leaseGrantTtl);
       return { taskId, epoch, lease, expiresAt, task };
     }),
   );
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).
   return { leases, fresh: leased?.rows.length ?? 0, stops: decodeStopOrders(stops), marker };
+}
+
+/** Payloads remembered per instance; the oldest are forgotten first. */
+const PAYLOAD_CACHE_LIMIT = 20_000;
+const payloads = new Map<string, { task: TaskSpec; hash: string }>();
+
+async function payloadOf(jobId: string, slot: number, version: number, specText: string, spec: () => JobSpec): Promise<{ task: TaskSpec; hash: string }> {
+  const key = `${jobId}\u0000${slot}\u0000${version}\u0000${specText}`;
+  const hit = payloads.get(key);
+  if (hit) return hit;
+  const task = taskSpecOf(jobId, slot, version, spec());
+  const entry = { task, hash: await payloadHash(task) };
+  if (payloads.size >= PAYLOAD_CACHE_LIMIT) {
+    const oldest = payloads.keys().next();
+    if (!oldest.done) payloads.delete(oldest.value);
+  }
+  payloads.set(key, entry);
+  return entry;
 }
