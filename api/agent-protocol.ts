@@ -1,6 +1,7 @@
 // The agent protocol: enrollment, claim, heartbeat and lease claims, shared by control plane and agent.
 import { z } from "zod";
 import { jobSpecSchema } from "./job-spec";
+import { nodeEncryptionKeySchema } from "./sealed";
 
 /** JWT audiences: one per kind of token, so a token of one kind is never accepted as another. */
 export const AUDIENCE = { operator: "leasehold:operator", node: "leasehold:node", lease: "leasehold:lease" } as const;
@@ -22,6 +23,8 @@ export const enrollRequestSchema = z.strictObject({
   agentVersion: z.string().max(64).optional(),
   /** The node credential this host held before (even expired): proves it is the same host re-enrolling. */
   previousCredential: z.string().max(4096).optional(),
+  /** The agent's X25519 public key: task secrets are sealed to it. A node without one is handed no secrets. */
+  encryptionKey: nodeEncryptionKeySchema.optional(),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
@@ -58,6 +61,12 @@ export const taskSpecSchema = z.object({
   restart: z.object({ mode: z.enum(["always", "on-failure", "never"]), attempts: z.number(), intervalMs: z.number(), delayMs: z.number() }),
   disconnect: z.object({ policy: z.enum(["keep", "stop"]), afterMs: z.number() }),
   stopGraceMs: z.number(),
+  secrets: z
+    .array(z.object({ name: z.string(), version: z.number(), file: z.string().optional(), env: z.string().optional(), mode: z.number().optional() }))
+    .optional()
+    .describe("Secrets the task uses, by name and version (never their values): as a file (path, mode) or an env variable"),
+  config: z.array(z.object({ file: z.string(), mode: z.number() })).optional().describe("Config files the task gets (their rendered content travels sealed)"),
+  sealed: z.boolean().optional().describe("True when the task's files and secret env travel sealed beside the lease: run it only with them"),
 }).describe("The task's payload: what the agent runs. Its hash (payloadHash) is the lease's ph claim");
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
@@ -85,6 +94,10 @@ export const leaseGrantSchema = z.object({
   lease: leaseToken,
   expiresAt: leaseExpiry,
   task: taskSpecSchema.describe("The lease's payload, beside its token: run it only if its payloadHash equals the token's ph claim"),
+  sealed: z
+    .string()
+    .optional()
+    .describe("When task.sealed: the task's secret files, config files and secret env, a compact JWE (ECDH-ES, A256GCM) sealed to this node's encryption key"),
 });
 export type LeaseGrant = z.infer<typeof leaseGrantSchema>;
 
@@ -139,6 +152,8 @@ export const taskReportSchema = z.strictObject({
   message: z.string().max(1024).optional(),
 });
 export type TaskReport = z.input<typeof taskReportSchema>;
+
+export const encryptionKeyRequestSchema = z.strictObject({ key: nodeEncryptionKeySchema });
 
 export const heartbeatRequestSchema = z.strictObject({
   tasks: z.array(taskReportSchema).max(2_000).default([]),
