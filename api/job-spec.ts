@@ -1,5 +1,6 @@
 // The job spec: what an operator applies (YAML or JSON), validated once here for every consumer.
 import { z } from "zod";
+import { parseTemplate, TemplateError, templateSecrets } from "./config-template";
 import { duration } from "./duration";
 
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -98,6 +99,52 @@ export const updateStrategySchema = z.strictObject({
   waveOrder: z.array(z.string().regex(/^[a-z0-9-]{1,32}$/)).max(64).default([]).describe("Regions in the order their waves roll; regions not named follow in name order"),
 });
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Where a file goes in the container: absolute, normalised, and not under the kernel's own file systems. */
+const containerPath = z
+  .string()
+  .max(1024)
+  .regex(/^\/[^\0]*$/, "must be an absolute path")
+  .refine((p) => !p.split("/").some((seg, i) => (i > 0 && seg === "") || seg === "." || seg === ".."), "must be a normalised path (no '.', '..', '//' or trailing '/')")
+  .refine((p) => !/^\/(proc|sys|dev)(\/|$)/.test(p), "must not be under /proc, /sys or /dev");
+const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'must be an octal file mode, such as "0400"');
+
+/** The mode of a secret or config file as a number (0400 → 256). */
+export const modeBits = (mode: string): number => parseInt(mode, 8);
+
+export const secretRefSchema = z
+  .strictObject({
+    name: nameSchema.describe("The secret, in the job's namespace"),
+    version: z.int().min(1).optional().describe("Use this version; omit to follow the latest: each new version rolls the job out under its update strategy"),
+    file: containerPath.optional().describe("Put it in a file at this path in the container (on tmpfs, read-only): the recommended way"),
+    env: z.string().regex(ENV_NAME, "not a valid variable name").optional().describe("Put it in this environment variable. Env values are visible to anyone who can run docker inspect on the host: prefer file"),
+    mode: fileMode.optional().describe('With file: its mode, default "0400"'),
+  })
+  .superRefine((ref, ctx) => {
+    if ((ref.file === undefined) === (ref.env === undefined)) ctx.addIssue({ code: "custom", path: ["file"], message: "give exactly one of file and env" });
+    if (ref.env !== undefined && ref.mode !== undefined) ctx.addIssue({ code: "custom", path: ["mode"], message: "mode applies to a file, not to env" });
+  });
+
+export const configFileSchema = z
+  .strictObject({
+    file: containerPath.describe("Path in the container (on tmpfs, read-only)"),
+    content: z
+      .string()
+      .max(65_536)
+      .describe('The file\'s text: a template whose holes are {{ job }}, {{ namespace }}, {{ slot }}, {{ version }}, {{ region }}, {{ node }}, {{ secret "name" }} and {{ "literal" }}. A file that reads a secret is a secret end to end'),
+    mode: fileMode.optional().describe('Default "0444"'),
+  })
+  .superRefine((file, ctx) => {
+    try {
+      parseTemplate(file.content);
+    } catch (err) {
+      if (err instanceof TemplateError) ctx.addIssue({ code: "custom", path: ["content"], message: err.message });
+      else throw err;
+    }
+  });
+export type SecretRef = z.output<typeof secretRefSchema>;
+export type ConfigFile = z.output<typeof configFileSchema>;
+
 export const disconnectSchema = z.strictObject({
   policy: z.enum(["keep", "stop"]).default("keep"),
   after: duration({ min: 1000, max: 7 * 24 * 3_600_000 }).prefault("1m").describe("With stop: how long an agent cut off from the control plane keeps the task"),
@@ -123,6 +170,9 @@ export const jobSpecSchema = z
     disconnect: disconnectSchema.prefault({}),
     stopGrace: duration({ max: 600_000 }).prefault("10s"),
     meta: z.record(labelKey, z.string().max(1024)).default({}),
+    // Optional rather than defaulted: a job that uses neither stores the spec it stored before they existed.
+    secrets: z.array(secretRefSchema).max(32).optional().describe("Secrets the task gets, as files or env variables"),
+    config: z.array(configFileSchema).max(32).optional().describe("Config files the task gets, rendered from templates"),
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
@@ -142,6 +192,25 @@ export const jobSpecSchema = z
     if (new Set(spec.update.waveOrder).size !== spec.update.waveOrder.length) {
       ctx.addIssue({ code: "custom", path: ["update", "waveOrder"], message: "names a region twice" });
     }
+    const files = new Map<string, string>();
+    const claimFile = (path: string, at: (string | number)[]) => {
+      const other = files.get(path);
+      if (other !== undefined) ctx.addIssue({ code: "custom", path: at, message: `${path} is also the path of ${other}` });
+      else files.set(path, at.join("."));
+    };
+    const pinned = new Map<string, number | undefined>();
+    const secrets = spec.secrets ?? [];
+    secrets.forEach((ref, i) => {
+      if (ref.file !== undefined) claimFile(ref.file, ["secrets", i, "file"]);
+      if (ref.env !== undefined && (ref.env in spec.env || secrets.some((o, j) => j < i && o.env === ref.env))) {
+        ctx.addIssue({ code: "custom", path: ["secrets", i, "env"], message: `${ref.env} is set twice` });
+      }
+      if (pinned.has(ref.name) && pinned.get(ref.name) !== ref.version) {
+        ctx.addIssue({ code: "custom", path: ["secrets", i, "version"], message: `secret ${ref.name} is used at two versions: use one` });
+      }
+      pinned.set(ref.name, ref.version);
+    });
+    (spec.config ?? []).forEach((file, i) => claimFile(file.file, ["config", i, "file"]));
     if (spec.type === "batch" && spec.update.parallelism < 1) {
       ctx.addIssue({ code: "custom", path: ["update", "parallelism"], message: "must be at least 1" });
     }
@@ -162,6 +231,15 @@ export function healthOnFailure(check: Pick<HealthCheck, "onFailure">): "restart
 /** The restart mode a job gets when its spec names none. */
 export function restartMode(spec: Pick<JobSpec, "type" | "restart">): "always" | "on-failure" | "never" {
   return spec.restart.mode ?? (spec.type === "batch" ? "on-failure" : "always");
+}
+
+/** Every secret a spec reads (its secrets and its config templates), with the version it pins, if any. */
+export function secretsUsed(spec: Partial<Pick<JobSpec, "secrets" | "config">>): Map<string, number | undefined> {
+  const used = new Map<string, number | undefined>();
+  // Versions stored before secrets existed have neither field.
+  for (const ref of spec.secrets ?? []) used.set(ref.name, ref.version ?? used.get(ref.name));
+  for (const file of spec.config ?? []) for (const name of templateSecrets(parseTemplate(file.content))) if (!used.has(name)) used.set(name, undefined);
+  return used;
 }
 
 /** JSON Schema of the job file, for editors (yaml-language-server, VS Code). */

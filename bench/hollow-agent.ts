@@ -1,6 +1,7 @@
 // A hollow agent: speaks the real agent protocol over HTTP (enroll, claim, heartbeat) but starts no
 // containers. Tests and benchmarks run fleets of them, in the spirit of kubemark's hollow nodes.
 import type { ClaimResponse, EnrollResponse, HeartbeatResponse, TaskReport } from "../api/agent-protocol";
+import type { NodeEncryptionKey } from "../api/sealed";
 
 export type Fetcher = (path: string, init: RequestInit) => Promise<Response>;
 
@@ -42,7 +43,7 @@ export class HollowAgent {
   constructor(
     private readonly fetcher: Fetcher,
     readonly name: string,
-    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number } = {},
+    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number; encryptionKey?: NodeEncryptionKey } = {},
   ) {}
 
   private async post<T>(path: string, body: unknown, auth = true): Promise<T> {
@@ -66,6 +67,7 @@ export class HollowAgent {
         labels: this.opts.labels ?? {},
         capacity: { cpu: this.opts.cpu ?? 4000, memory: this.opts.memory ?? 8192 },
         agentVersion: "hollow",
+        ...(this.opts.encryptionKey ? { encryptionKey: this.opts.encryptionKey } : {}),
       },
       false,
     );

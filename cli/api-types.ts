@@ -143,6 +143,8 @@ export interface Deployment {
   wavesDone: string[];
   /** The failed deployment this one reverts (auto-revert). */
   revertOf: string | null;
+  /** A secret's new version that started it (a rotation). */
+  cause?: { secret: string; version: number } | null;
   progressDeadlineAt: number | null;
   createdAt: number;
   updatedAt: number;

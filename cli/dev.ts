@@ -1,7 +1,7 @@
 // `npm start`: a one-command local cluster in the spirit of `nomad agent -dev` — the control plane with
 // an embedded database, plus one agent on the local Docker engine. It prints the URL and an admin token
 // and writes the CLI config, so `leasehold apply examples/web.yaml` works next.
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -11,6 +11,23 @@ import { startNodeServer } from "../worker/node";
 import { writeCliConfig } from "./config";
 
 const TOKEN_FILE = "dev-admin-token";
+const SECRETS_KEY_FILE = "dev-secrets.key";
+
+/**
+ * LEASEHOLD_SECRETS_KEY if set, else a key kept in the dev data dir (made on the first start). Beside the
+ * database it protects nothing at rest: it is for trying secrets out. A real server takes the key from its
+ * environment (or a Workers secret), away from the database.
+ */
+function devSecretsKey(dataDir: string): string {
+  const fromEnv = process.env["LEASEHOLD_SECRETS_KEY"];
+  if (fromEnv) return fromEnv;
+  const path = join(dataDir, SECRETS_KEY_FILE);
+  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  writeFileSync(path, key, { mode: 0o600 });
+  return key;
+}
 
 export interface DevCluster {
   url: string;
@@ -30,7 +47,7 @@ async function dockerReachable(): Promise<{ ok: true } | { ok: false; reason: st
 }
 
 export async function startDevCluster(opts: { dataDir: string; port: number; host: string; print: (line: string) => void }): Promise<DevCluster> {
-  const server = await startNodeServer({ dataDir: opts.dataDir, port: opts.port, host: opts.host });
+  const server = await startNodeServer({ dataDir: opts.dataDir, port: opts.port, host: opts.host, secretsKey: devSecretsKey(opts.dataDir) });
   // The bootstrap token is shown by the first start only; the dev cluster keeps it so later starts can
   // enroll its agent and point the CLI at it again.
   const tokenPath = join(opts.dataDir, TOKEN_FILE);

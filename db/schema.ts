@@ -35,6 +35,9 @@ export const jobVersions = sqliteTable(
     version: integer("version").notNull(),
     spec: text("spec", { mode: "json" }).notNull(),
     specHash: text("spec_hash").notNull(),
+    // The secret versions this version uses, by name (pinned ones and the latest of those followed, as
+    // resolved when the version was written): part of specHash, so a rotation is a new version.
+    secretVersions: text("secret_versions", { mode: "json" }).$type<Record<string, number>>(),
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
@@ -116,6 +119,8 @@ export const nodes = sqliteTable(
     credentialGeneration: integer("credential_generation").notNull().default(1),
     agentVersion: text("agent_version"),
     joinTokenId: text("join_token_id"),
+    // The agent's X25519 public key (JWK): task secrets are sealed to it at claim time.
+    encryptionKey: text("encryption_key", { mode: "json" }).$type<Record<string, string>>(),
     // The node's work marker: takes the next value of one store-wide sequence whenever a task is placed on
     // the node or a copy it holds is asked to stop (triggers, in the writing transaction). A waiting claim
     // returns when it moves; an instance finds the moved ones by one range read on its index.
@@ -159,6 +164,8 @@ export const deployments = sqliteTable(
     offlineSince: integer("offline_since"),
     // The deployment this one reverts (auto-revert), if any.
     revertOf: text("revert_of"),
+    // What started it when not an operator's apply: a secret's new version ({ secret, version }).
+    cause: text("cause", { mode: "json" }).$type<{ secret: string; version: number }>(),
     modifyIndex: integer("modify_index").notNull().default(1),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
@@ -183,6 +190,8 @@ export const apiTokens = sqliteTable("api_tokens", {
   id: text("id").primaryKey(), // the JWT's jti
   subject: text("subject").notNull(),
   roles: text("roles", { mode: "json" }).$type<Record<string, string>>().notNull(),
+  // Permissions beyond the roles, e.g. "secret-values" (read secret values).
+  permissions: text("permissions", { mode: "json" }).$type<string[]>(),
   expiresAt: integer("expires_at").notNull(),
   revokedAt: integer("revoked_at"),
   createdBy: text("created_by").notNull(),
@@ -197,6 +206,11 @@ export const secrets = sqliteTable(
     version: integer("version").notNull(),
     ciphertext: text("ciphertext").notNull(), // AES-256-GCM, base64; namespace/name/version as associated data
     iv: text("iv").notNull(),
+    // Which master key encrypted it (see worker/secrets/keyring.ts): rekeying moves values to another.
+    keyId: text("key_id").notNull().default(""),
+    bytes: integer("bytes").notNull().default(0),
+    // 0: put with --no-rollout, so its jobs roll to it only at their next apply.
+    rollout: integer("rollout", { mode: "boolean" }).notNull().default(true),
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },

@@ -11,6 +11,7 @@ import { createErrorHandler, notFound, ProblemError, validationError } from "./e
 import { createJsonLogger } from "./log";
 import { createEvaluator, type Evaluator } from "./evaluation";
 import { StoreClock } from "./store-clock";
+import { EMPTY_KEYRING } from "./secrets/keyring";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
 import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
@@ -21,6 +22,8 @@ import { registerNamespaceRoutes } from "./routes/namespaces";
 import { registerNodeRoutes } from "./routes/nodes";
 import { registerPlanRoutes } from "./routes/plan";
 import { registerTokenRoutes } from "./routes/tokens";
+import { registerSecretRoutes } from "./routes/secrets";
+import { rollSecretRotations } from "./secrets/rotate";
 
 export const API_VERSION = "0.1.0";
 
@@ -51,6 +54,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     log: input.log ?? createJsonLogger(),
     signal: input.signal ?? createWorkSignal(),
     newId: input.newId ?? newId,
+    secrets: input.secrets ?? EMPTY_KEYRING,
     inFlight: new Set(),
   };
   const timing = createFleetTiming(deps.store, deps.clock, deps.config);
@@ -110,6 +114,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerPlanRoutes(app, deps, timing);
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
+  registerSecretRoutes(app, deps, evaluator);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
@@ -125,6 +130,8 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);
   }
   async function tick(): Promise<void> {
+    // Rotations a put left owed (it stopped half way) first: their evaluations then run in this sweep.
+    await rollSecretRotations(deps, "secret rotation", null);
     await evaluator.sweep();
   }
   return { app, evaluator, timing, deps, settled, tick };

@@ -6,6 +6,7 @@ import type { SigningKeys } from "./auth/keys";
 import type { Clock } from "./clock";
 import type { StoreClock } from "./store-clock";
 import type { Config } from "./config";
+import type { Keyring } from "./secrets/keyring";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
@@ -42,6 +43,8 @@ export interface AppDeps {
    * path: the due time is in the store, and the sweep runs what is due either way.
    */
   scheduleWake?: (delayMs: number, wake: () => void) => void;
+  /** The secrets master keys (LEASEHOLD_SECRETS_KEY), checked against the store at start; none: secrets are off. */
+  secrets?: Keyring;
 }
 
 export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock" | "bootstrapSecret" | "scheduleWake">> {

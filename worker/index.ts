@@ -1,12 +1,13 @@
 // The Cloudflare Workers entry: the same app over libSQL via HTTP (Turso/sqld), and the cron backstop.
 import type { ExportedHandler, Request as WorkerRequest, Response as WorkerResponse } from "@cloudflare/workers-types";
-import { createClient } from "@libsql/client/web";
+import { createClient, type Client } from "@libsql/client/web";
 import type { JWK } from "jose";
 import { createStore } from "../db/store";
 import { createControlPlane, type ControlPlane } from "./app";
 import { signingKeysFromJwk } from "./auth/keys";
 import { systemClock } from "./clock";
 import { configFromEnv } from "./config";
+import { checkKeyring, parseKeyring, SecretsKeyError, type Keyring } from "./secrets/keyring";
 import { BOOTSTRAP_SECRET_PATTERN, MIN_BOOTSTRAP_SECRET_LENGTH } from "./routes/bootstrap";
 
 export interface Env {
@@ -14,6 +15,8 @@ export interface Env {
   LIBSQL_AUTH_TOKEN?: string;
   /** Private Ed25519 JWK (JSON), set with `wrangler secret put LEASEHOLD_SIGNING_KEY`. */
   LEASEHOLD_SIGNING_KEY: string;
+  /** The secrets master keys (base64, comma-separated, the first encrypting), set with `wrangler secret put LEASEHOLD_SECRETS_KEY`. */
+  LEASEHOLD_SECRETS_KEY?: string;
   /** Authorises the one POST /v1/bootstrap that issues the first admin token; delete it afterwards. */
   LEASEHOLD_BOOTSTRAP_SECRET?: string;
   [setting: string]: unknown;
@@ -30,7 +33,28 @@ async function controlPlaneFor(env: Env): Promise<ControlPlane> {
     throw new Error(`LEASEHOLD_BOOTSTRAP_SECRET must be at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -base64 32)`);
   }
   const keys = await signingKeysFromJwk(JSON.parse(env.LEASEHOLD_SIGNING_KEY) as JWK);
-  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret });
+  const secrets = await parseKeyring(typeof env.LEASEHOLD_SECRETS_KEY === "string" ? env.LEASEHOLD_SECRETS_KEY : undefined);
+  await keyringChecked(client, env, secrets);
+  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret, secrets });
+}
+
+/**
+ * The secrets key is checked against the store once per isolate and setting (an isolate's first request is
+ * its start): a wrong key answers every request with the misconfiguration problem, never a later read.
+ */
+const checkedKeyrings = new Map<string, Promise<void>>();
+function keyringChecked(client: Client, env: Env, secrets: Keyring): Promise<void> {
+  const id = `${env.LIBSQL_URL}\u0000${[...secrets.byId.keys()].join(",")}`;
+  let check = checkedKeyrings.get(id);
+  if (!check) {
+    check = checkKeyring(client, secrets);
+    checkedKeyrings.set(id, check);
+    // A store that could not be read is tried again by the next request; a wrong key is not.
+    check.catch((err: unknown) => {
+      if (!(err instanceof SecretsKeyError)) checkedKeyrings.delete(id);
+    });
+  }
+  return check;
 }
 
 export default {

@@ -14,6 +14,7 @@ import { ConfigError, configFromEnv, type Config } from "./config";
 import { createNodeHttpServer, httpTimeouts, loadTls, type NodeHttpServer, type TlsFiles } from "./node-http";
 import { loadOrCreateSigningKey } from "./node-keys";
 import { earliestWake } from "./wake-timer";
+import { checkKeyring, parseKeyring, SECRETS_KEY_ENV } from "./secrets/keyring";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -27,6 +28,8 @@ export interface NodeServerOptions {
   sweep?: boolean;
   tls?: TlsFiles | undefined;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** LEASEHOLD_SECRETS_KEY: the secrets master keys; without them secrets are off (and a store holding some refuses to start). */
+  secretsKey?: string | undefined;
 }
 
 export interface NodeServer {
@@ -50,6 +53,7 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
   const config = opts.config ?? configFromEnv(process.env);
   const clock = opts.clock ?? systemClock;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
+  const secrets = await parseKeyring(opts.secretsKey);
   const warn: TightenedWarning = (message) => (opts.log ? opts.log(message, { level: "warn" }) : console.error(JSON.stringify({ level: "warn", message })));
   // The key lives here even when the database is remote.
   ensurePrivateDir(opts.dataDir, warn);
@@ -57,9 +61,11 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
   let server: NodeHttpServer | undefined;
   try {
     await migrateDatabase(client);
+    // A wrong or missing secrets key fails the start, never a later read.
+    await checkKeyring(client, secrets);
     const store = createStore(client);
     const keys = await loadOrCreateSigningKey(opts.dataDir, warn);
-    const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), ...(opts.log ? { log: opts.log } : {}) });
+    const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), secrets, ...(opts.log ? { log: opts.log } : {}) });
 
     const http = createNodeHttpServer(controlPlane.app.fetch, httpTimeouts(config), tls);
     server = http;
@@ -130,6 +136,7 @@ export function nodeServerOptionsFromEnv(env: Record<string, string | undefined>
     libsqlAuthToken: env["LIBSQL_AUTH_TOKEN"],
     config,
     tls: tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : undefined,
+    secretsKey: env[SECRETS_KEY_ENV] || undefined,
   };
 }
 

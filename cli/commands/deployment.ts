@@ -110,6 +110,7 @@ export function describeDeployment(d: DeploymentDetail, nodeNames: Map<string, s
   if (c.canaries > 0) fields.push(["canaries", d.promoted ? "promoted" : "not promoted"]);
   if (d.wave !== null || d.wavesDone.length > 0) fields.push(["waves", [...d.wavesDone.map((w) => `${w} done`), ...(d.wave !== null ? [`${d.wave} rolling`] : [])].join(", ")]);
   if (d.revertOf !== null) fields.push(["reverts", d.revertOf]);
+  if (d.cause) fields.push(["cause", `secret ${d.cause.secret} version ${d.cause.version}`]);
   fields.push(["started", `${formatUtc(d.createdAt)} UTC (${formatAge(d.createdAt, now)} ago)`]);
   fields.push(["updated", `${formatUtc(d.updatedAt)} UTC (${formatAge(d.updatedAt, now)} ago)`]);
   let out = formatFields(fields);

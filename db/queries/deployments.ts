@@ -20,13 +20,15 @@ export interface DeploymentRecord {
   progressDeadlineAt: number | null;
   offlineSince: number | null;
   revertOf: string | null;
+  /** A secret's new version that started it, if that is what did. */
+  cause: { secret: string; version: number } | null;
   modifyIndex: number;
   createdAt: number;
   updatedAt: number;
 }
 
 export const DEPLOYMENT_COLUMNS =
-  "d.id, d.job_id, d.namespace, d.version, d.from_version, d.status, d.description, d.promoted, d.wave, d.waves_done, d.healthy_count, d.progress_deadline_at, d.offline_since, d.revert_of, d.modify_index, d.created_at, d.updated_at";
+  "d.id, d.job_id, d.namespace, d.version, d.from_version, d.status, d.description, d.promoted, d.wave, d.waves_done, d.healthy_count, d.progress_deadline_at, d.offline_since, d.revert_of, d.cause, d.modify_index, d.created_at, d.updated_at";
 
 export function deploymentsOf(result: ResultSet | undefined): DeploymentRecord[] {
   return (result?.rows ?? []).map((r) => ({
@@ -44,6 +46,7 @@ export function deploymentsOf(result: ResultSet | undefined): DeploymentRecord[]
     progressDeadlineAt: r["progress_deadline_at"] === null ? null : Number(r["progress_deadline_at"]),
     offlineSince: r["offline_since"] === null ? null : Number(r["offline_since"]),
     revertOf: r["revert_of"] === null ? null : String(r["revert_of"]),
+    cause: r["cause"] === null || r["cause"] === undefined ? null : (JSON.parse(String(r["cause"])) as { secret: string; version: number }),
     modifyIndex: Number(r["modify_index"]),
     createdAt: Number(r["created_at"]),
     updatedAt: Number(r["updated_at"]),
@@ -61,13 +64,13 @@ export function currentDeploymentsStatement(jobIds: readonly string[]): InStatem
 
 /** The deployment of a new version, written only if `guard` holds (the version's own write took). */
 export function insertDeployment(
-  d: { id: string; jobId: string; namespace: string; version: number; fromVersion: number | null; promoted: boolean; revertOf: string | null; progressDeadlineAt: number | null; description: string; now: number },
+  d: { id: string; jobId: string; namespace: string; version: number; fromVersion: number | null; promoted: boolean; revertOf: string | null; cause?: { secret: string; version: number } | null; progressDeadlineAt: number | null; description: string; now: number },
   guard: { sql: string; args: (string | number | null)[] },
 ): InStatement {
   return {
-    sql: `INSERT INTO deployments (id, job_id, namespace, version, from_version, status, description, promoted, revert_of, progress_deadline_at, created_at, updated_at)
-          SELECT ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
-    args: [d.id, d.jobId, d.namespace, d.version, d.fromVersion, d.description, d.promoted ? 1 : 0, d.revertOf, d.progressDeadlineAt, d.now, d.now, ...guard.args],
+    sql: `INSERT INTO deployments (id, job_id, namespace, version, from_version, status, description, promoted, revert_of, cause, progress_deadline_at, created_at, updated_at)
+          SELECT ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
+    args: [d.id, d.jobId, d.namespace, d.version, d.fromVersion, d.description, d.promoted ? 1 : 0, d.revertOf, d.cause ? JSON.stringify(d.cause) : null, d.progressDeadlineAt, d.now, d.now, ...guard.args],
   };
 }
 

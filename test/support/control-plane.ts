@@ -12,6 +12,7 @@ import type { RoleGrants } from "../../worker/auth/roles";
 import { bootstrap } from "../../worker/bootstrap";
 import { ManualClock } from "../../worker/clock";
 import { parseConfig, type ConfigInput } from "../../worker/config";
+import { parseKeyring } from "../../worker/secrets/keyring";
 
 export interface TestControlPlane extends ControlPlane {
   dir: string;
@@ -26,7 +27,9 @@ export interface TestControlPlane extends ControlPlane {
   close(): void;
 }
 
-export async function createTestControlPlane(opts: { config?: ConfigInput; dir?: string; keys?: SigningKeys; clock?: ManualClock } = {}): Promise<TestControlPlane> {
+export async function createTestControlPlane(
+  opts: { config?: ConfigInput; dir?: string; keys?: SigningKeys; clock?: ManualClock; /** LEASEHOLD_SECRETS_KEY */ secretsKey?: string } = {},
+): Promise<TestControlPlane> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "leasehold-test-"));
   const client = await openDatabase({ dataDir: dir });
   await migrateDatabase(client);
@@ -35,7 +38,8 @@ export async function createTestControlPlane(opts: { config?: ConfigInput; dir?:
   const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 0, 1));
   const config = parseConfig(opts.config ?? {});
   const adminToken = (await bootstrap(store, keys, clock, config.tokenTtl)) ?? (await issueRecorded(store, keys, clock, { "*": "admin" }, "admin"));
-  const cp = createControlPlane({ store, keys, clock, config, log: (message, fields) => { if (process.env["LEASEHOLD_TEST_LOG"]) console.error(message, fields); } });
+  const secrets = await parseKeyring(opts.secretsKey);
+  const cp = createControlPlane({ store, keys, clock, config, secrets, log: (message, fields) => { if (process.env["LEASEHOLD_TEST_LOG"]) console.error(message, fields); } });
   return {
     ...cp,
     dir,

@@ -4,7 +4,7 @@ import { apiTokens } from "../../db/schema";
 import type { Store } from "../../db/store";
 import type { Clock } from "../clock";
 import type { SigningKeys } from "./keys";
-import type { RoleGrants } from "./roles";
+import type { Permission, RoleGrants } from "./roles";
 import { issueOperatorToken } from "./tokens";
 
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
@@ -13,12 +13,13 @@ export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export async function newOperatorToken(
   keys: SigningKeys,
   clock: Clock,
-  opts: { subject: string; roles: RoleGrants; ttlMs: number; createdBy: string },
+  opts: { subject: string; roles: RoleGrants; ttlMs: number; createdBy: string; permissions?: Permission[] | undefined },
 ): Promise<{ token: string; row: ApiTokenRow }> {
   const now = clock.now();
   const id = crypto.randomUUID();
-  const token = await issueOperatorToken(keys, clock, { subject: opts.subject, tokenId: id, roles: opts.roles, ttlMs: opts.ttlMs });
-  return { token, row: { id, subject: opts.subject, roles: opts.roles, expiresAt: now + opts.ttlMs, revokedAt: null, createdBy: opts.createdBy, createdAt: now } };
+  const token = await issueOperatorToken(keys, clock, { subject: opts.subject, tokenId: id, roles: opts.roles, ttlMs: opts.ttlMs, permissions: opts.permissions });
+  const permissions = opts.permissions && opts.permissions.length > 0 ? opts.permissions : null;
+  return { token, row: { id, subject: opts.subject, roles: opts.roles, permissions, expiresAt: now + opts.ttlMs, revokedAt: null, createdBy: opts.createdBy, createdAt: now } };
 }
 
 /** Issues and records a token in one step (tests and tooling; the API writes an audit row alongside). */

@@ -5,6 +5,13 @@ export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 export const ALL_NAMESPACES = "*";
 
+/**
+ * Permissions a token holds beyond its roles. secret-values: read secret values through the API, on the
+ * namespaces where the token has a role. Admins read them without it; operators and viewers only with it.
+ */
+export const PERMISSIONS = ["secret-values"] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
 export const rolesSchema = z.record(
   z.string().regex(/^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/, 'a namespace name or "*"'),
   z.enum(ROLES),

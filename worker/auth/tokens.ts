@@ -5,13 +5,15 @@ import { AUDIENCE, ISSUER } from "../../api/agent-protocol";
 import type { Clock } from "../clock";
 import { unauthorized } from "../errors";
 import { SIGNING_ALG, type SigningKeys } from "./keys";
-import { rolesSchema, type RoleGrants } from "./roles";
+import { PERMISSIONS, rolesSchema, type Permission, type RoleGrants } from "./roles";
 
 export interface OperatorPrincipal {
   kind: "operator";
   subject: string;
   tokenId: string;
   roles: RoleGrants;
+  /** Granted beyond the roles (see PERMISSIONS in roles.ts). */
+  permissions: Permission[];
 }
 
 export interface NodePrincipal {
@@ -79,9 +81,10 @@ function describeJoseError(cause: unknown): string {
 export async function issueOperatorToken(
   keys: SigningKeys,
   clock: Clock,
-  opts: { subject: string; tokenId: string; roles: RoleGrants; ttlMs: number },
+  opts: { subject: string; tokenId: string; roles: RoleGrants; ttlMs: number; permissions?: Permission[] | undefined },
 ): Promise<string> {
-  return signJwt(keys, clock, { sub: opts.subject, jti: opts.tokenId, roles: opts.roles }, AUDIENCE.operator, opts.ttlMs);
+  const perm = opts.permissions && opts.permissions.length > 0 ? { perm: opts.permissions } : {};
+  return signJwt(keys, clock, { sub: opts.subject, jti: opts.tokenId, roles: opts.roles, ...perm }, AUDIENCE.operator, opts.ttlMs);
 }
 
 export async function verifyOperatorToken(keys: SigningKeys, clock: Clock, token: string): Promise<OperatorPrincipal> {
@@ -90,7 +93,8 @@ export async function verifyOperatorToken(keys: SigningKeys, clock: Clock, token
   if (!roles.success || typeof payload.jti !== "string" || typeof payload.sub !== "string") {
     throw unauthorized("token carries no valid roles");
   }
-  return { kind: "operator", subject: payload.sub, tokenId: payload.jti, roles: roles.data };
+  const perm = Array.isArray(payload["perm"]) ? payload["perm"].filter((p): p is Permission => (PERMISSIONS as readonly unknown[]).includes(p)) : [];
+  return { kind: "operator", subject: payload.sub, tokenId: payload.jti, roles: roles.data, permissions: perm };
 }
 
 export async function issueNodeCredential(keys: SigningKeys, clock: Clock, nodeId: string, generation: number, ttlMs: number): Promise<string> {

@@ -67,7 +67,7 @@ export async function revertDeployment(deps: ResolvedDeps, d: DeploymentRecord, 
   const now = deps.clock.now();
   const [target, current] = await readBatch(store.client, [
     {
-      sql: `SELECT v.version, v.spec FROM deployments d JOIN job_versions v ON v.job_id = d.job_id AND v.version = d.version
+      sql: `SELECT v.version, v.spec, v.secret_versions FROM deployments d JOIN job_versions v ON v.job_id = d.job_id AND v.version = d.version
             WHERE d.job_id = ? AND d.status = 'successful' AND d.version < ? ORDER BY d.version DESC LIMIT 1`,
       args: [d.jobId, d.version],
     },
@@ -87,6 +87,8 @@ export async function revertDeployment(deps: ResolvedDeps, d: DeploymentRecord, 
       expectVersion: d.version,
       revertOf: d.id,
       newId: deps.newId,
+      // The secrets at the versions the good version used: a failed rotation is reverted too.
+      ...(row["secret_versions"] ? { secretVersions: JSON.parse(String(row["secret_versions"])) as Record<string, number> } : {}),
       alsoWrite: (version, guard) => [
         {
           sql: `UPDATE deployments SET status = 'reverted', description = description || ?, modify_index = modify_index + 1, updated_at = ?

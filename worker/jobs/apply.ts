@@ -10,6 +10,7 @@ import { cancelActiveDeployments, insertDeployment } from "../../db/queries/depl
 import { auditRow, eventRow, type Guard } from "../audit";
 import { conflict, notFound } from "../errors";
 import { canonicalJson, sha256Hex } from "../hash";
+import { resolveSecretVersions, type SecretVersions } from "../secrets/versions";
 
 export interface ApplyResult {
   job: JobRow;
@@ -29,9 +30,21 @@ const MAX_ATTEMPTS = 5;
 /** Takes the job's evaluation row in the same batch that writes it, if the write took (Broker.takeInBatch). */
 export type TakeEvaluation = (jobId: string, guard: { sql: string; args: Record<string, string | number | null> }) => Promise<InStatement>;
 
-/** What makes a version: the spec without its count. Two specs that differ only in replicas are one version. */
-export async function templateHash(spec: JobSpec): Promise<string> {
-  return sha256Hex(canonicalJson({ ...spec, replicas: undefined }));
+/**
+ * What makes a version: the spec without its count, and the secret versions it uses. Two specs that differ
+ * only in replicas are one version; the same spec with a secret's newer version is another. Empty secret
+ * and config lists are left out, so a job stored before they existed keeps its hash.
+ */
+export async function templateHash(spec: JobSpec, secretVersions?: SecretVersions | null): Promise<string> {
+  return sha256Hex(
+    canonicalJson({
+      ...spec,
+      replicas: undefined,
+      secrets: spec.secrets?.length ? spec.secrets : undefined,
+      config: spec.config?.length ? spec.config : undefined,
+      secretVersions: secretVersions ?? undefined,
+    }),
+  );
 }
 
 /**
@@ -56,13 +69,19 @@ export async function applyJob(
     alsoWrite?: (version: number, guard: Guard) => InStatement[];
     /** Ids for new rows (the deployment); a simulation passes its seeded source. */
     newId?: () => string;
+    /** Versions to use for secrets the spec follows (a rotation, a rollback); others resolve to the latest. */
+    secretVersions?: SecretVersions;
+    /** Why the version is written, when a secret's new version rolls it. */
+    cause?: { secret: string; version: number };
   } = {},
 ): Promise<ApplyResult> {
   const origin = opts.rollbackTo !== undefined ? { rollbackTo: opts.rollbackTo } : undefined;
   const id = jobIdOf(spec.namespace, spec.name);
-  const specHash = await templateHash(spec);
   for (let attempt = 1; ; attempt++) {
     const [current] = await store.db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+    // Resolved after the job is read, on every attempt: a version written by a racing rotation is seen.
+    const secretVersions = await resolveSecretVersions(store.client, spec, opts.secretVersions);
+    const specHash = await templateHash(spec, secretVersions);
     // Checked on every attempt: the write below is conditional on what this read saw, so a job changed in
     // between fails it, and the next attempt reads the new version.
     if (opts.expectVersion !== undefined && (current?.version ?? 0) !== opts.expectVersion) {
@@ -126,28 +145,39 @@ export async function applyJob(
                 fromVersion,
                 promoted: fromVersion === null || spec.update.canary === 0,
                 revertOf: opts.revertOf ?? null,
+                cause: opts.cause ?? null,
                 progressDeadlineAt: spec.update.progressDeadline > 0 ? now + spec.update.progressDeadline : null,
-                description: fromVersion === null ? `placing version ${version}` : `rolling from version ${fromVersion} to ${version}`,
+                description:
+                  (fromVersion === null ? `placing version ${version}` : `rolling from version ${fromVersion} to ${version}`) +
+                  (opts.cause ? ` for secret ${opts.cause.secret} version ${opts.cause.version}` : ""),
                 now,
               },
               guard,
             ),
-            eventRow(now, { type: "deployment.started", message: fromVersion === null ? `version ${version}` : `version ${fromVersion} to ${version}${opts.revertOf ? " (auto-revert)" : ""}`, namespace: spec.namespace, jobId: id, deploymentId }, guard),
+            eventRow(now, { type: "deployment.started", message: fromVersion === null ? `version ${version}` : `version ${fromVersion} to ${version}${opts.revertOf ? " (auto-revert)" : ""}${opts.cause ? ` (secret ${opts.cause.secret} version ${opts.cause.version})` : ""}`, namespace: spec.namespace, jobId: id, deploymentId }, guard),
           ]
         : [];
     try {
       const results = await writeBatch(store.client, [
         jobWrite,
         {
-          sql: `INSERT INTO job_versions (job_id, version, spec, spec_hash, created_by, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
-          args: [id, version, JSON.stringify(spec), specHash, actor, now, ...guard.args],
+          sql: `INSERT INTO job_versions (job_id, version, spec, spec_hash, secret_versions, created_by, created_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
+          args: [id, version, JSON.stringify(spec), specHash, secretVersions ? JSON.stringify(secretVersions) : null, actor, now, ...guard.args],
         },
-        auditRow(now, { actor, action: origin ? "job.rollback" : "job.apply", namespace: spec.namespace, target: id, detail: { version, ...origin } }, guard),
+        auditRow(
+          now,
+          { actor, action: origin ? "job.rollback" : opts.cause ? "job.rotate" : "job.apply", namespace: spec.namespace, target: id, detail: { version, ...origin, ...(opts.cause ? { cause: opts.cause } : {}) } },
+          guard,
+        ),
         eventRow(
           now,
           {
             type: "job.version",
-            message: origin ? `version ${version}, a rollback to version ${origin.rollbackTo}, applied by ${actor}` : `version ${version} applied by ${actor}`,
+            message: origin
+              ? `version ${version}, a rollback to version ${origin.rollbackTo}, applied by ${actor}`
+              : opts.cause
+                ? `version ${version} for secret ${opts.cause.secret} version ${opts.cause.version}, by ${actor}`
+                : `version ${version} applied by ${actor}`,
             namespace: spec.namespace,
             jobId: id,
           },

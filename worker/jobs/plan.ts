@@ -13,13 +13,14 @@ import type { Timing } from "../leases/timing";
 import { schedule, type JobView } from "../scheduler";
 import { jobIdOf, sameTemplate, templateHash } from "./apply";
 import { summarisePlan } from "./plan-summary";
+import { resolveSecretVersions, type SecretVersions } from "../secrets/versions";
 
 export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec): Promise<PlanResponse> {
   const id = jobIdOf(spec.namespace, spec.name);
   const { db } = deps.store;
   const [jobRows, namespaceRows] = await db.batch([
     db
-      .select({ job: jobs, spec: jobVersions.spec })
+      .select({ job: jobs, spec: jobVersions.spec, secretVersions: jobVersions.secretVersions })
       .from(jobs)
       .leftJoin(jobVersions, and(eq(jobVersions.jobId, jobs.id), eq(jobVersions.version, jobs.version)))
       .where(eq(jobs.id, id))
@@ -31,14 +32,23 @@ export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec)
   if (!current && namespaceRows.length === 0) throw notFound(`namespace "${spec.namespace}" does not exist`);
   const stored = (jobRows[0]?.spec ?? null) as JobSpec | null;
   const currentReplicas = current ? (current.replicas ?? stored?.replicas ?? 0) : 0;
-  const change = await applyWouldDo(spec, current, stored, currentReplicas);
+  // Resolved as the apply would: a secret's version not yet rolled to the job shows as a new version.
+  const secretVersions = await resolveSecretVersions(deps.store.client, spec);
+  const storedSecretVersions = jobRows[0]?.secretVersions ?? null;
+  const change = await applyWouldDo(spec, secretVersions, current, stored, currentReplicas);
   // A new version is the next number; a scale or no change keeps the one there is.
   const version = change === "create" || change === "version" ? (current?.version ?? 0) + 1 : (current?.version ?? 0);
 
   // The running spec as GET .../jobs/{name} shows it (its version's template with the job's count), and the
   // file's as it would be stored (JSON: absent optional fields are absent, not undefined).
-  const running = current && stored ? { ...stored, replicas: currentReplicas } : {};
-  const diff = diffSpecs(running, JSON.parse(JSON.stringify(spec)) as unknown);
+  const running = current && stored ? { ...stored, replicas: currentReplicas, ...(storedSecretVersions ? { secretVersions: storedSecretVersions } : {}) } : {};
+  // Empty secret and config lists are left out on both sides, as the version's hash leaves them out.
+  const bare = (s: object) => ({ ...s, secrets: undefined, config: undefined });
+  const shown = (s: JobSpec) => ({ ...bare(s), ...(s.secrets?.length ? { secrets: s.secrets } : {}), ...(s.config?.length ? { config: s.config } : {}) });
+  const diff = diffSpecs(
+    JSON.parse(JSON.stringify(current && stored ? { ...shown(running as JobSpec) } : running)) as unknown,
+    JSON.parse(JSON.stringify({ ...shown(spec), ...(secretVersions ? { secretVersions } : {}) })) as unknown,
+  );
 
   // A second read: a job changed in between gives a plan of two moments, which the guarded apply it
   // suggests (checkVersion = the version read above) refuses to act on.
@@ -61,10 +71,10 @@ export async function planJob(deps: ResolvedDeps, timing: Timing, spec: JobSpec)
  * one whose template is unchanged is left alone or scaled; anything else is a new version. A job written
  * before the count left the version has a hash over its whole spec: its stored spec is hashed again then.
  */
-async function applyWouldDo(spec: JobSpec, current: JobRow | null, stored: JobSpec | null, currentReplicas: number): Promise<PlanChange> {
+async function applyWouldDo(spec: JobSpec, secretVersions: SecretVersions | null, current: JobRow | null, stored: JobSpec | null, currentReplicas: number): Promise<PlanChange> {
   if (!current) return "create";
   if (current.status !== "running") return "version";
-  if (!(await sameTemplate(current, stored, await templateHash(spec)))) return "version";
+  if (!(await sameTemplate(current, stored, await templateHash(spec, secretVersions)))) return "version";
   return currentReplicas === spec.replicas ? "none" : "scale";
 }
 

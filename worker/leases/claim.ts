@@ -15,6 +15,9 @@ import type { FleetTiming } from "./timing";
 import { HELD_SQL } from "../../db/queries/task-states";
 import { decodeMarker, decodeStopOrders, markerOf, stopOrdersOf } from "../../db/queries/work-marker";
 import type { WorkWatch } from "./work-watch";
+import { nodeEncryptionKeySchema } from "../../api/sealed";
+import { sealTasks, type SealTarget } from "../secrets/seal-task";
+import type { SecretVersions } from "../secrets/versions";
 
 /**
  * Bounds the claims an instance works on at once. A claim signs every new lease, so a burst (an apply that
@@ -164,7 +167,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
       // Unary + on lease_expires_at keeps SQLite on the node's own index instead of the fleet-wide state
       // index (a scan of every live lease per claim).
       // Each row as one JSON array (see jsonCell), and the spec beside it.
-      sql: `SELECT json_array(t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at) AS r, v.spec
+      sql: `SELECT json_array(t.id, t.job_id, t.slot, t.version, t.epoch, t.lease_expires_at) AS r, v.spec, v.secret_versions
             FROM tasks t JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version
             WHERE t.node_id = :node AND t.state IN ${HELD_SQL} AND t.desired = 'run' AND +t.lease_expires_at >= :now AND ${ownNode}`,
       args,
@@ -184,17 +187,30 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     if (!spec) specs.set(key, (spec = JSON.parse(String(text)) as JobSpec));
     return spec;
   };
+  const toSeal: SealTarget[] = [];
   const leases = await Promise.all(
     (held?.rows ?? []).map(async (row): Promise<LeaseGrant> => {
       const [taskId, jobId, slot, version, epoch, expiresAt] = jsonCell<[string, string, number, number, number, number]>(row, "r")!;
+      const secretsText = row["secret_versions"] === null || row["secret_versions"] === undefined ? null : String(row["secret_versions"]);
+      const secretVersions = secretsText === null ? null : (JSON.parse(secretsText) as SecretVersions);
       // The payload travels with every grant; it and its hash are a pure function of the version's stored
-      // spec and the slot, so both are kept per instance, keyed by those (the spec's text itself: a job
-      // deleted and made again reuses its id and version numbers).
-      const { task, hash } = await payloadOf(jobId, slot, version, String(row["spec"]), () => specOf(jobId, version, row["spec"]));
+      // spec (and secret versions) and the slot, so both are kept per instance, keyed by those (the spec's
+      // text itself: a job deleted and made again reuses its id and version numbers).
+      const { task, hash } = await payloadOf(jobId, slot, version, `${String(row["spec"])}\u0000${secretsText ?? ""}`, () =>
+        taskSpecOf(jobId, slot, version, specOf(jobId, version, row["spec"]), secretVersions),
+      );
+      if (task.sealed) toSeal.push({ taskId, epoch, ph: hash, slot, version, spec: specOf(jobId, version, row["spec"]), secretVersions });
       const lease = await tokens.sign({ taskId, nodeId: node.nodeId, epoch, version, payloadHash: hash }, deps.config.leaseGrantTtl);
       return { taskId, epoch, lease, expiresAt, task };
     }),
   );
+  if (toSeal.length > 0) {
+    const sealed = await sealForNode(deps, node.nodeId, toSeal);
+    for (const grant of leases) {
+      const jwe = sealed.get(grant.taskId);
+      if (jwe !== undefined) grant.sealed = jwe;
+    }
+  }
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).
   return { leases, fresh: leased?.rows.length ?? 0, stops: decodeStopOrders(stops), marker };
 }
@@ -203,11 +219,11 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
 const PAYLOAD_CACHE_LIMIT = 20_000;
 const payloads = new Map<string, { task: TaskSpec; hash: string }>();
 
-async function payloadOf(jobId: string, slot: number, version: number, specText: string, spec: () => JobSpec): Promise<{ task: TaskSpec; hash: string }> {
+async function payloadOf(jobId: string, slot: number, version: number, specText: string, build: () => TaskSpec): Promise<{ task: TaskSpec; hash: string }> {
   const key = `${jobId}\u0000${slot}\u0000${version}\u0000${specText}`;
   const hit = payloads.get(key);
   if (hit) return hit;
-  const task = taskSpecOf(jobId, slot, version, spec());
+  const task = build();
   const entry = { task, hash: await payloadHash(task) };
   if (payloads.size >= PAYLOAD_CACHE_LIMIT) {
     const oldest = payloads.keys().next();
@@ -215,4 +231,19 @@ async function payloadOf(jobId: string, slot: number, version: number, specText:
   }
   payloads.set(key, entry);
   return entry;
+}
+
+/**
+ * The sealed payloads of a node's leases that carry secrets. A node that registered no encryption key (an
+ * agent from before secrets) gets its grants without them: its agent cannot run those tasks, and says so.
+ */
+async function sealForNode(deps: ResolvedDeps, nodeId: string, targets: SealTarget[]): Promise<Map<string, string>> {
+  const rows = await deps.store.client.execute({ sql: "SELECT name, region, encryption_key FROM nodes WHERE id = ?", args: [nodeId] });
+  const row = rows.rows[0];
+  const key = row?.["encryption_key"] ? nodeEncryptionKeySchema.safeParse(JSON.parse(String(row["encryption_key"]))) : undefined;
+  if (!row || !key?.success) {
+    deps.log("claim: tasks with secrets held by a node with no encryption key", { nodeId, tasks: targets.length }, "warn");
+    return new Map();
+  }
+  return sealTasks(deps.store.client, deps.secrets, { name: String(row["name"]), region: String(row["region"]), key: key.data }, targets);
 }

@@ -3,6 +3,7 @@ import { createRoute } from "@hono/zod-openapi";
 import {
   claimRequestSchema,
   claimResponseSchema,
+  encryptionKeyRequestSchema,
   enrollRequestSchema,
   enrollResponseSchema,
   heartbeatRequestSchema,
@@ -18,6 +19,11 @@ import { LeaseTokens } from "../leases/lease-token";
 import { WorkWatch } from "../leases/work-watch";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
+import { z } from "@hono/zod-openapi";
+import { nodeKeyId } from "../../api/sealed";
+import { writeBatch } from "../../db/batch";
+import { auditRow, CHANGED } from "../audit";
+import { unauthorized } from "../errors";
 
 const nodeBearer = [{ nodeCredential: [] }];
 
@@ -49,6 +55,31 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       responses: { 200: json(enrollResponseSchema, "Enrolled"), ...errorResponses },
     }),
     async (c) => c.json(await enroll(deps, timing, c.req.valid("json")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/agent/encryption-key",
+      summary: "Register the node's X25519 public key (an agent enrolled before it had one); task secrets are sealed to it",
+      security: nodeBearer,
+      request: { body: { required: true, content: { "application/json": { schema: encryptionKeyRequestSchema } } } },
+      responses: { 200: json(z.object({ kid: z.string().describe("The key's JWK thumbprint") }), "Registered"), ...errorResponses },
+    }),
+    async (c) => {
+      const { key } = c.req.valid("json");
+      const node = c.get("node");
+      const now = deps.clock.now();
+      const [updated] = await writeBatch(deps.store.client, [
+        {
+          sql: "UPDATE nodes SET encryption_key = ?, updated_at = ? WHERE id = ? AND credential_generation = ?",
+          args: [JSON.stringify(key), now, node.nodeId, node.generation],
+        },
+        auditRow(now, { actor: `node:${node.nodeId}`, action: "node.encryption-key", target: node.nodeId, detail: { kid: await nodeKeyId(key) } }, CHANGED),
+      ]);
+      if (updated?.rowsAffected !== 1) throw unauthorized("node credential is no longer valid: enroll again");
+      return c.json({ kid: await nodeKeyId(key) }, 200);
+    },
   );
 
   app.openapi(

@@ -34,6 +34,11 @@ const deploymentSchema = z
     wave: z.string().nullable().describe("With update.waves = region: the region rolling now"),
     wavesDone: z.array(z.string()),
     revertOf: z.string().nullable().describe("The failed deployment this one reverts (auto-revert)"),
+    cause: z
+      .object({ secret: z.string(), version: z.number() })
+      .nullable()
+      .optional()
+      .describe("Set when a secret's new version started it (a rotation): which secret, at which version"),
     progressDeadlineAt: z.number().nullable(),
     createdAt: z.number(),
     updatedAt: z.number(),
@@ -280,6 +285,7 @@ function publicDeployment(d: DeploymentRecord) {
     wave: d.wave,
     wavesDone: d.wavesDone,
     revertOf: d.revertOf,
+    cause: d.cause,
     progressDeadlineAt: d.progressDeadlineAt,
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,

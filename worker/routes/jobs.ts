@@ -263,7 +263,8 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const spec: JobSpec = { ...stored, replicas: job.replicas ?? stored.replicas };
       const now = clock.now();
       const taking = takeInWrite(now);
-      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target, newId: deps.newId });
+      // The secrets at the versions the old version used: a rollback takes back a rotation too.
+      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target, newId: deps.newId, ...(row.secretVersions ? { secretVersions: row.secretVersions } : {}) });
       const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-rollback") : undefined;
       if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
       return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, rolledBackTo: target, ...(evaluation ? { evaluation } : {}) }, 200);
@@ -306,13 +307,13 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         if (!job) throw notFound(`job ${id} does not exist`);
         if (job.status !== "running") throw conflict(`job ${id} is stopped: apply it to run it again`);
         if (body.version !== undefined && body.version !== job.version) throw conflict(`job ${id} is at version ${job.version}, not ${body.version}`);
-        const [version] = await db.select({ spec: jobVersions.spec }).from(jobVersions).where(and(eq(jobVersions.jobId, id), eq(jobVersions.version, job.version))).limit(1);
+        const [version] = await db.select({ spec: jobVersions.spec, secretVersions: jobVersions.secretVersions }).from(jobVersions).where(and(eq(jobVersions.jobId, id), eq(jobVersions.version, job.version))).limit(1);
         const stored = version?.spec as JobSpec | undefined;
         const from = job.replicas ?? stored?.replicas ?? 0;
         if (from === body.replicas) return c.json({ job: publicJob(job, from), changed: false }, 200);
         const now = clock.now();
         // The version's template hash: a job written before the count left the version gets it now.
-        const specHash = stored ? await templateHash(stored) : job.specHash;
+        const specHash = stored ? await templateHash(stored, version?.secretVersions) : job.specHash;
         const taking = takeInWrite(now);
         const result = await writeScale(store, now, actor, job, from, body.replicas, specHash, taking.take);
         if (result) {

@@ -6,7 +6,7 @@ import { writeBatch } from "../../db/batch";
 import { apiTokens, joinTokens } from "../../db/schema";
 import { auditRow, CHANGED } from "../audit";
 import { requireFleetRole } from "../auth/middleware";
-import { canDelegate, rolesSchema } from "../auth/roles";
+import { canDelegate, PERMISSIONS, rolesSchema } from "../auth/roles";
 import { newOperatorToken } from "../auth/operator-tokens";
 import type { App, ResolvedDeps } from "../context";
 import { badRequest, forbidden, notFound } from "../errors";
@@ -14,7 +14,7 @@ import { randomSecret, sha256Hex } from "../hash";
 import { bearer, errorResponses, idParam, json } from "./schemas";
 
 const tokenInfo = z
-  .object({ id: z.string(), subject: z.string(), roles: z.record(z.string(), z.string()), expiresAt: z.number(), revokedAt: z.number().nullable(), createdBy: z.string(), createdAt: z.number() })
+  .object({ id: z.string(), subject: z.string(), roles: z.record(z.string(), z.string()), permissions: z.array(z.string()).nullable().optional(), expiresAt: z.number(), revokedAt: z.number().nullable(), createdBy: z.string(), createdAt: z.number() })
   .openapi("TokenInfo");
 
 const joinTokenInfo = z
@@ -46,7 +46,14 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       request: {
         body: {
           required: true,
-          content: { "application/json": { schema: z.strictObject({ subject: z.string().min(1).max(128), roles: rolesSchema, ttl: duration({ min: 60_000, max: 365 * 24 * 3_600_000 }).optional() }) } },
+          content: { "application/json": { schema: z.strictObject({
+                subject: z.string().min(1).max(128),
+                roles: rolesSchema,
+                permissions: z.array(z.enum(PERMISSIONS)).max(PERMISSIONS.length).optional().describe("Beyond the roles: secret-values lets the token read secret values"),
+                ttl: duration({ min: 60_000, max: 365 * 24 * 3_600_000 }).optional(),
+              }),
+            },
+          },
         },
       },
       responses: { 201: json(z.object({ token: z.string(), info: tokenInfo }), "The token; it is shown only once"), ...errorResponses },
@@ -56,10 +63,11 @@ export function registerTokenRoutes(app: App, deps: ResolvedDeps): void {
       const caller = c.get("operator");
       if (Object.keys(body.roles).length === 0) throw badRequest("a token must grant at least one role", [{ path: "roles", message: "must not be empty" }]);
       if (!canDelegate(caller.roles, body.roles)) throw forbidden("a token can only grant roles its issuer holds as admin");
-      const { token, row } = await newOperatorToken(keys, clock, { subject: body.subject, roles: body.roles, ttlMs: body.ttl ?? config.tokenTtl, createdBy: caller.subject });
+      const permissions = [...new Set(body.permissions ?? [])];
+      const { token, row } = await newOperatorToken(keys, clock, { subject: body.subject, roles: body.roles, permissions, ttlMs: body.ttl ?? config.tokenTtl, createdBy: caller.subject });
       await writeBatch(store.client, [
         db.insert(apiTokens).values(row),
-        auditRow(row.createdAt, { actor: caller.subject, action: "token.issue", target: row.id, detail: { subject: body.subject, roles: body.roles } }),
+        auditRow(row.createdAt, { actor: caller.subject, action: "token.issue", target: row.id, detail: { subject: body.subject, roles: body.roles, ...(permissions.length > 0 ? { permissions } : {}) } }),
       ]);
       return c.json({ token, info: row }, 201);
     },
