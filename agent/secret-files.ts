@@ -67,7 +67,7 @@ const fileName = (index: number, path: string) => `${index}-${basename(path).rep
 function checkTargets(files: SealedFile[]): void {
   const seen = new Set<string>();
   for (const f of files) {
-    if (!f.path.startsWith("/") || f.path === "/" || posix.normalize(f.path) !== f.path || f.path.includes("\0")) {
+    if (!f.path.startsWith("/") || f.path.endsWith("/") || posix.normalize(f.path) !== f.path || f.path.includes("\0")) {
       throw new SecretFilesError(`sealed file path ${JSON.stringify(f.path)} is not a clean absolute path`);
     }
     if (seen.has(f.path)) throw new SecretFilesError(`sealed file path ${f.path} is given twice`);
