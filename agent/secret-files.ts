@@ -89,11 +89,13 @@ export function createSecretFiles(opts: { baseDir: string | undefined; nodeId: s
       throw new SecretFilesError(`no tmpfs directory for secret files (${DEFAULT_SECRETS_DIRS.join(" or ")}): give the agent one with --secrets-dir`);
     }
     const dir = join(nodeDir, dirName(key));
-    if (!isOnTmpfs(dir)) {
-      throw new SecretFilesError(`${opts.baseDir} is not on tmpfs: secret files are written to memory only, never to disk (give the agent a tmpfs directory with --secrets-dir)`);
-    }
+    const refuse = () =>
+      new SecretFilesError(`${opts.baseDir} is not on tmpfs: secret files are written to memory only, never to disk (give the agent a tmpfs directory with --secrets-dir)`);
+    // Checked before anything is made, and again on the directory itself (a symlink or a mount in between).
+    if (!isOnTmpfs(dir)) throw refuse();
     ensurePrivateDir(nodeDir, opts.warn);
     ensurePrivateDir(dir, opts.warn);
+    if (statfsSync(dir).type !== TMPFS_MAGIC) throw refuse();
     return dir;
   }
 
