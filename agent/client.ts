@@ -1,5 +1,7 @@
-// The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload. It only dials out.
+// The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload, and registering the
+// node's encryption key. It only dials out.
 import type { ClaimRequest, ClaimResponse, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from "../api/agent-protocol";
+import type { NodeEncryptionKey } from "../api/sealed";
 
 export class ControlPlaneError extends Error {
   override name = "ControlPlaneError";
@@ -21,18 +23,20 @@ export interface ControlPlaneClient {
   claim(credential: string, body: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse>;
   heartbeat(credential: string, body: HeartbeatRequest): Promise<HeartbeatResponse>;
   uploadLogs(credential: string, requestId: string, body: { output: string; error?: string }): Promise<void>;
+  /** PUT /v1/agent/encryption-key: the key task secrets are sealed to from now on; answers its kid. */
+  registerEncryptionKey(credential: string, body: { key: NodeEncryptionKey }): Promise<{ kid: string }>;
 }
 
 export function createControlPlaneClient(server: string, opts: { timeoutMs?: number } = {}): ControlPlaneClient {
   const base = server.replace(/\/+$/, "");
   const timeoutMs = opts.timeoutMs ?? 10_000;
 
-  async function post<T>(path: string, body: unknown, credential?: string, extraMs = 0, signal?: AbortSignal): Promise<T> {
+  async function send<T>(method: "POST" | "PUT", path: string, body: unknown, credential?: string, extraMs = 0, signal?: AbortSignal): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs + extraMs);
     let res: Response;
     try {
       res = await fetch(base + path, {
-        method: "POST",
+        method,
         headers: { "content-type": "application/json", ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
         body: JSON.stringify(body),
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
@@ -54,11 +58,12 @@ export function createControlPlaneClient(server: string, opts: { timeoutMs?: num
   }
 
   return {
-    enroll: (body) => post<EnrollResponse>("/v1/agent/enroll", body),
-    claim: (credential, body, signal) => post<ClaimResponse>("/v1/agent/claim", body, credential, body.waitMs ?? 0, signal),
-    heartbeat: (credential, body) => post<HeartbeatResponse>("/v1/agent/heartbeat", body, credential),
+    enroll: (body) => send<EnrollResponse>("POST", "/v1/agent/enroll", body),
+    claim: (credential, body, signal) => send<ClaimResponse>("POST", "/v1/agent/claim", body, credential, body.waitMs ?? 0, signal),
+    heartbeat: (credential, body) => send<HeartbeatResponse>("POST", "/v1/agent/heartbeat", body, credential),
     uploadLogs: async (credential, id, body) => {
-      await post<unknown>(`/v1/agent/logs/${encodeURIComponent(id)}`, body, credential);
+      await send<unknown>("POST", `/v1/agent/logs/${encodeURIComponent(id)}`, body, credential);
     },
+    registerEncryptionKey: (credential, body) => send<{ kid: string }>("PUT", "/v1/agent/encryption-key", body, credential),
   };
 }

@@ -1,4 +1,5 @@
-// The agent's identity on disk: node id, credential and the control plane's pinned public keys.
+// The agent's identity on disk: node id, credential and the control plane's pinned public keys. The node's
+// encryption key pair has its own file (node-key.ts).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JWK } from "jose";
@@ -15,6 +16,11 @@ export interface AgentIdentity {
   clusterId?: string;
   /** The region the node was enrolled in. */
   region?: string;
+  /**
+   * The kid of the node encryption key (node-key.ts) the control plane holds for this node: sent at
+   * enrollment or registered since. Absent (an identity from before node keys) or another: register it.
+   */
+  encryptionKeyId?: string;
 }
 
 const FILE = "agent.json";

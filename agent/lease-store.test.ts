@@ -22,6 +22,12 @@ describe("the lease store", () => {
     expect(createLeaseStore(dir, quiet).load()).toEqual({ t1: { lease: "token-1", task } });
   });
 
+  it("keeps a sealed task's JWE beside its lease, and drops an entry whose sealed member is not one", () => {
+    const store = createLeaseStore(dir, quiet);
+    store.save({ t1: { lease: "token-1", task, sealed: "a.b.c.d.e" }, t2: { lease: "token-2", task, sealed: 7 as unknown as string } });
+    expect(createLeaseStore(dir, quiet).load()).toEqual({ t1: { lease: "token-1", task, sealed: "a.b.c.d.e" } });
+  });
+
   it("drops entries of the older shape (a bare token, its task spec inside it) and keeps the rest", () => {
     writeFileSync(join(dir, "leases.json"), JSON.stringify({ old: "eyJhbGciOiJFZERTQSJ9.e30.sig", t1: { lease: "token-1", task }, half: { lease: "token-2" }, odd: { lease: 3, task } }), { mode: 0o600 });
     expect(createLeaseStore(dir, quiet).load()).toEqual({ t1: { lease: "token-1", task } });

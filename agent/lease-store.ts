@@ -11,6 +11,11 @@ import { warnOnStderr } from "./identity";
 export interface StoredLease {
   lease: string;
   task: TaskSpec;
+  /**
+   * A sealed task's secrets as they came beside the lease: the JWE, which only this node's key opens. It is
+   * kept so that a restarted agent, even offline, can write the task's files again; what it opens to never is.
+   */
+  sealed?: string;
 }
 
 export interface LeaseStore {
@@ -45,7 +50,9 @@ function storedLeases(value: unknown): Record<string, StoredLease> {
   return Object.fromEntries(
     Object.entries(value).filter((entry): entry is [string, StoredLease] => {
       const v: unknown = entry[1];
-      return typeof v === "object" && v !== null && typeof (v as StoredLease).lease === "string" && typeof (v as StoredLease).task === "object" && (v as StoredLease).task !== null;
+      if (typeof v !== "object" || v === null) return false;
+      const { lease, task, sealed } = v as Partial<Record<keyof StoredLease, unknown>>;
+      return typeof lease === "string" && typeof task === "object" && task !== null && (sealed === undefined || typeof sealed === "string");
     }),
   );
 }

@@ -2,6 +2,8 @@
 // and reconcile — plus Docker events for prompt exit handling. It only ever dials out.
 // Its containers are owned by the cluster id the control plane gave at enrollment and the node id, so
 // agents of other clusters (or other nodes) on the same engine are never touched, whatever their name.
+// Task secrets come sealed to the node's X25519 key (node-key.ts), which the control plane learns at
+// enrollment, or before the first claim from an agent enrolled before node keys.
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatResponse, Revocation } from "../api/agent-protocol";
@@ -12,8 +14,11 @@ import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
 import { createLeaseStore } from "./lease-store";
 import { createLogger, errorText, type Logger, type LogLevel, type LogSink } from "./log";
+import { loadOrCreateNodeKey, type NodeKey } from "./node-key";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
+import { createSecretFiles, defaultSecretsDir, DEFAULT_SECRETS_DIRS, isOnTmpfs } from "./secret-files";
 import { createSupervisor, type Supervisor } from "./supervisor";
+import { createTaskSecrets } from "./task-secrets";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -36,6 +41,11 @@ export interface AgentOptions {
   keepExited?: number | undefined;
   /** How often the supervisor reconciles without an event (default 2 s). */
   reconcileIntervalMs?: number;
+  /**
+   * A tmpfs directory for the secret and config files of tasks (a directory per node is made in it).
+   * Default: the first of DEFAULT_SECRETS_DIRS on tmpfs. Files are never written anywhere else.
+   */
+  secretsDir?: string | undefined;
 }
 
 export interface RunningAgent {
@@ -72,9 +82,16 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const dataDir = resolve(opts.dataDir);
   const client = createControlPlaneClient(opts.server);
   const runtime = opts.runtime ?? createDockerRuntime();
-  const identity = await ensureIdentity(client, opts, dataDir, log, contact);
+  const warn = (message: string) => log.warn(message);
+  // Made before enrolling, and kept when enrolling again: payloads sealed to it must still open.
+  const { key: nodeKey, created: keyCreated } = await loadOrCreateNodeKey(dataDir, warn);
+  if (keyCreated) log.info("made the node's encryption key", { kid: nodeKey.kid });
+  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey);
   let credential = identity.credential;
   const owner: NodeOwner = { cluster: clusterOf(identity), nodeId: identity.nodeId };
+  const secretsDir = opts.secretsDir !== undefined ? resolve(opts.secretsDir) : defaultSecretsDir();
+  if (secretsDir === undefined) log.warn(`none of ${DEFAULT_SECRETS_DIRS.join(", ")} is on tmpfs: tasks with secret files fail here until the agent is given a tmpfs directory (--secrets-dir)`);
+  else if (!isOnTmpfs(secretsDir)) log.warn(`${secretsDir} is not on tmpfs: tasks with secret files fail here (secret files are only written to memory)`);
 
   const leaseStore = createLeaseStore(dataDir);
   // Disconnection is measured on a monotonic clock (a wall clock stepped back would lengthen the bound of a
@@ -100,6 +117,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
     leaseStore,
+    secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, files: createSecretFiles({ baseDir: secretsDir, nodeId: identity.nodeId, warn }) }),
     owner,
     nodeName: opts.name,
     now: monotonicNow,
@@ -200,7 +218,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           // credential so the control plane knows this is the same host and its tasks stay.
           if (opts.joinToken) {
             try {
-              const renewed = await enrollWith(client, opts, dataDir, log, contact, identity.credential);
+              const renewed = await enrollWith(client, opts, dataDir, log, contact, nodeKey, identity.credential);
               credential = renewed.credential;
               Object.assign(identity, renewed);
               backoff.reset();
@@ -266,6 +284,38 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   }
 
+  /**
+   * An identity from before node keys (or one enrolled with another key): the control plane learns this
+   * node's key before the first claim, so the grants it makes here can carry sealed secrets. An older
+   * control plane without the route (404) is said once; the agent runs on, and sealed tasks fail here.
+   */
+  async function registerKey(): Promise<void> {
+    const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
+    while (!stopped && identity.encryptionKeyId !== nodeKey.kid) {
+      try {
+        await client.registerEncryptionKey(credential, { key: nodeKey.publicJwk });
+        identity.encryptionKeyId = nodeKey.kid;
+        saveIdentity(dataDir, { ...identity, credential });
+        log.info("registered the node's encryption key", { kid: nodeKey.kid });
+        return;
+      } catch (err) {
+        if (stopped) return;
+        if (err instanceof ControlPlaneError && err.status === 404) {
+          log.warn("the control plane takes no node encryption keys (an older version): tasks with secrets cannot run here", { error: err.message });
+          return;
+        }
+        // A refused credential is retried: the heartbeat loop enrolls again, with the key.
+        if (!transient(err) && !(err instanceof ControlPlaneError && err.unauthorized)) {
+          log.error("the control plane refused the node's encryption key; claiming without it", { error: errorText(err) });
+          return;
+        }
+        const wait = backoff.next();
+        reportFailure("encryption key", err, wait);
+        await sleep(wait);
+      }
+    }
+  }
+
   async function reconcileLoop(): Promise<void> {
     while (!stopped) {
       await supervisor.reconcile(lastContact).catch((err: unknown) => log.error("reconcile failed", { error: errorText(err) }));
@@ -274,12 +324,15 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 
   /** An unreachable control plane is said once (see ContactLog); a refusal is our bug, or the operator's. */
-  function reportFailure(request: "heartbeat" | "claim", err: unknown, retryInMs: number): void {
+  function reportFailure(request: "heartbeat" | "claim" | "encryption key", err: unknown, retryInMs: number): void {
     if (transient(err)) contact.unreachable(err, { request, retryInMs });
     else log.error(`${request} refused; retrying`, { error: errorText(err), retryInMs });
   }
 
-  const loops = [heartbeatLoop(), claimLoop(), reconcileLoop()];
+  const claims = registerKey()
+    .catch((err: unknown) => log.error("could not register the node's encryption key; claiming without it", { error: errorText(err) }))
+    .then(claimLoop);
+  const loops = [heartbeatLoop(), claims, reconcileLoop()];
   log.info("agent running", { node: opts.name, nodeId: identity.nodeId, cluster: owner.cluster, server: opts.server });
 
   return {
@@ -315,13 +368,13 @@ function transient(err: unknown): boolean {
   return !(err instanceof ControlPlaneError) || err.status === 0 || err.status >= 500;
 }
 
-async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog): Promise<AgentIdentity> {
+async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog, nodeKey: NodeKey): Promise<AgentIdentity> {
   const stored = loadIdentity(dataDir);
   if (stored && stored.server === opts.server && stored.name === opts.name) return stored;
   if (!opts.joinToken) {
     throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: give a join token (LEASEHOLD_JOIN_TOKEN or --join-token-file) to enroll`);
   }
-  return enrollWith(client, opts, dataDir, log, contact, undefined);
+  return enrollWith(client, opts, dataDir, log, contact, nodeKey, undefined);
 }
 
 async function enrollWith(
@@ -330,6 +383,7 @@ async function enrollWith(
   dataDir: string,
   log: Logger,
   contact: ContactLog,
+  nodeKey: NodeKey,
   previousCredential: string | undefined,
 ): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
@@ -345,6 +399,7 @@ async function enrollWith(
         capacity,
         agentVersion: AGENT_VERSION,
         ...(previousCredential ? { previousCredential } : {}),
+        encryptionKey: nodeKey.publicJwk,
       });
       contact.reached();
       const identity: AgentIdentity = {
@@ -355,6 +410,7 @@ async function enrollWith(
         jwks: r.jwks as AgentIdentity["jwks"],
         ...(r.clusterId !== undefined ? { clusterId: r.clusterId } : {}),
         ...(r.region !== undefined ? { region: r.region } : {}),
+        encryptionKeyId: nodeKey.kid,
       };
       saveIdentity(dataDir, identity);
       log.info("enrolled", { node: opts.name, nodeId: r.nodeId, cluster: r.clusterId, region: r.region, cpu: capacity.cpu, memory: capacity.memory });

@@ -13,6 +13,10 @@
 // Fencing on the agent's side: it never runs a task at an epoch at or below one it was told is fenced
 // (stale, expired, gone, stopped) or that it has ended, nor below one it has already run — kept on disk,
 // so a stale lease that arrives late (a long-poll answered after a drain) or after a restart is refused.
+// Sealed tasks (see task-secrets.ts): the sealed payload is held and stored with its lease, opened at each
+// start and never kept open; one that is missing or does not open fails the task before any container is
+// made. A task's secret files exist only while a container of its task and epoch runs: every pass, and an
+// adoption, sweeps the rest.
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
@@ -20,6 +24,7 @@ import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type 
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore, StoredLease } from "./lease-store";
 import { clearLeftovers } from "./leftovers";
+import { noTaskSecrets, TaskSecretsError, type TaskSecrets } from "./task-secrets";
 
 type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
 
@@ -29,6 +34,8 @@ interface HeldTask {
   claims: LeaseClaims;
   /** The lease's payload, as it arrived: it hashes to `claims.ph`. */
   spec: TaskSpec;
+  /** When the spec is sealed: the JWE of its secrets, as it came beside the lease (never opened here for longer than a start). */
+  sealed: string | undefined;
   phase: TaskPhase;
   containerId: string | null;
   hostPorts: HostPort[];
@@ -81,13 +88,15 @@ export interface SupervisorDeps {
   keepExited?: number;
   /** Where the newest lease of each held task, with its payload, is kept across agent restarts. */
   leaseStore: LeaseStore;
+  /** Opens sealed payloads with the node's key and puts their files on tmpfs. Absent: sealed tasks fail. */
+  secrets?: TaskSecrets;
 }
 
 export interface Supervisor {
   /** Rebuilds state from the node's containers and their labels alone (after an agent restart). */
   adopt(lastContact: number): Promise<number>;
   /** Takes leases from a claim reply (each verified here, with its payload). */
-  accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task">[]): Promise<void>;
+  accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task" | "sealed">[]): Promise<void>;
   /** Applies a heartbeat reply (to a request sent at `sentAt`): renewed grants, revocations. */
   applyHeartbeat(reply: HeartbeatResponse, sentAt: number): Promise<void>;
   /** Applies revocations: a heartbeat reply's, or the stop orders of a claim reply. */
@@ -121,6 +130,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const pullTimeoutMs = deps.imagePullTimeoutMs ?? 120_000;
   const keepExited = Math.max(0, deps.keepExited ?? DEFAULT_KEEP_EXITED);
   const fences = new Map(Object.entries(deps.leaseStore.loadFences()));
+  const secrets = deps.secrets ?? noTaskSecrets();
 
   /** No epoch of this task at or below `epoch` runs here again. */
   function fence(taskId: string, epoch: number): void {
@@ -133,15 +143,18 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const fencedAt = (taskId: string, epoch: number): boolean => epoch <= (fences.get(taskId) ?? 0);
 
   function persist(): void {
-    deps.leaseStore.save(Object.fromEntries([...tasks.values()].map((t): [string, StoredLease] => [t.taskId, { lease: t.lease, task: t.spec }])));
+    deps.leaseStore.save(
+      Object.fromEntries([...tasks.values()].map((t): [string, StoredLease] => [t.taskId, { lease: t.lease, task: t.spec, ...(t.sealed !== undefined ? { sealed: t.sealed } : {}) }])),
+    );
   }
 
-  function hold(lease: string, claims: LeaseClaims, spec: TaskSpec, containerId: string | null, confirmed: boolean, renewedSentAt: number | null): HeldTask {
+  function hold(lease: string, claims: LeaseClaims, spec: TaskSpec, sealed: string | undefined, containerId: string | null, confirmed: boolean, renewedSentAt: number | null): HeldTask {
     const t: HeldTask = {
       taskId: claims.sub,
       lease,
       claims,
       spec,
+      sealed,
       phase: containerId ? "running" : "starting",
       containerId,
       hostPorts: [],
@@ -161,7 +174,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     return t;
   }
 
-  async function accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task">[]): Promise<void> {
+  async function accept(leases: Pick<LeaseGrant, "taskId" | "lease" | "task" | "sealed">[]): Promise<void> {
     for (const g of leases) {
       // A payload that does not hash to the token's `ph` is refused here like any bad lease: nothing runs.
       const verdict = await deps.checkLease(g.lease, g.task, deps.now());
@@ -180,6 +193,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         existing.lease = g.lease;
         existing.claims = verdict.claims;
         existing.spec = verdict.task;
+        // Sealed again for the same payload (each seal differs); one sent without it leaves the one held.
+        existing.sealed = g.sealed ?? existing.sealed;
         existing.confirmed = true;
         continue;
       }
@@ -188,7 +203,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         fence(existing.taskId, existing.claims.epoch);
         await retire(existing, "superseded by a newer lease");
       }
-      hold(g.lease, verdict.claims, verdict.task, null, true, null);
+      hold(g.lease, verdict.claims, verdict.task, g.sealed, null, true, null);
     }
     persist();
   }
@@ -229,8 +244,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
         continue;
       }
-      // Adopted after a restart: its last renewal is no later than the last answer this host had.
-      const t = hold(lease, verdict.claims, verdict.task, c.id, false, lastContact);
+      // Adopted after a restart: its last renewal is no later than the last answer this host had. The sealed
+      // payload is in no label, only in leases.json; whichever lease was chosen, it opens only for the payload
+      // it was sealed for.
+      const sealed = c.task ? stored[c.task.task]?.sealed : undefined;
+      const t = hold(lease, verdict.claims, verdict.task, sealed, c.id, false, lastContact);
       if (c.state !== "running") {
         const details = await deps.runtime.inspect(c.id);
         t.exitCode = details.state !== "missing" ? details.exitCode : null;
@@ -238,6 +256,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         t.nextStartAt = 0;
         decideAfterExit(t, t.exitCode ?? undefined);
       } else {
+        await restoreFiles(t);
         const details = await deps.runtime.inspect(c.id);
         if (details.state !== "missing") t.hostPorts = details.hostPorts;
         startHealth(t, details.state !== "missing" ? details.ipAddress : null);
@@ -245,6 +264,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       adopted++;
     }
     persist();
+    sweepFiles();
     return adopted;
   }
 
@@ -272,10 +292,42 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     t.health = check;
   }
 
+  /**
+   * A running container adopted after a restart: if the tmpfs behind its mounts was emptied (a reboot, a
+   * remount), its files are written back from the stored sealed payload before the agent does anything else.
+   * The engine resolves a bind mount's source at every start of the container, so a `docker restart` of it
+   * needs them there.
+   */
+  async function restoreFiles(t: HeldTask): Promise<void> {
+    if (!t.spec.sealed) return;
+    try {
+      const written = await secrets.restore(sealedTask(t));
+      if (written > 0) deps.log.info("wrote back a running task's secret files", { task: t.taskId, files: written });
+    } catch (err) {
+      deps.log.warn("could not write back a running task's secret files", { task: t.taskId, error: errorText(err) });
+    }
+  }
+
+  const sealedTask = (t: HeldTask) => ({ taskId: t.taskId, epoch: t.claims.epoch, ph: t.claims.ph, spec: t.spec, sealed: t.sealed });
+
+  /** Only containers that may still run keep their files: every other task's directory goes. */
+  function sweepFiles(): void {
+    const live = [...tasks.values()].filter((t) => t.containerId !== null && (t.phase === "running" || t.phase === "stopping"));
+    try {
+      const removed = secrets.sweep(live.map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch })));
+      if (removed > 0) deps.log.debug("removed the secret files of stopped containers", { containers: removed });
+    } catch (err) {
+      deps.log.warn("could not remove secret files", { error: errorText(err) });
+    }
+  }
+
   async function startContainer(t: HeldTask): Promise<void> {
     const { spec, claims } = t;
     try {
+      // Opened first: a payload that does not open fails the task before anything is pulled or made.
+      const opened = await secrets.open(sealedTask(t));
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
+      const files = secrets.place({ taskId: t.taskId, epoch: claims.epoch }, opened);
       const started = await startOrClear(t, {
         task: {
           task: t.taskId,
@@ -290,8 +342,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         },
         image: spec.image,
         ...(spec.command ? { command: spec.command } : {}),
+        // Secret env values follow the spec's env. Anyone who may `docker inspect` the container reads them
+        // there (Config.Env): that is why secret files are the recommended way.
         env: {
           ...spec.env,
+          ...opened.env,
           LEASEHOLD_TASK_ID: t.taskId,
           LEASEHOLD_JOB: spec.job,
           LEASEHOLD_NAMESPACE: spec.namespace,
@@ -301,7 +356,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         cpuMillis: spec.resources.cpu,
         memoryMiB: spec.resources.memory,
         ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
+        files,
         // The label is what a restarted agent falls back on: the token with its payload, checked again then.
+        // Neither holds a secret: the spec names secrets and versions only, and the sealed payload stays out.
         restore: { lease: t.lease, task: spec as unknown as JsonObject },
       });
       t.containerId = started.id;
@@ -314,7 +371,13 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // It may have exited already (a short batch task): the exit event can precede our bookkeeping.
       if (details.state === "exited" || details.state === "dead") handleExit(t, details.exitCode ?? undefined);
     } catch (err) {
-      decideAfterFailure(t, errorText(err).trim());
+      if (err instanceof TaskSecretsError) {
+        // The same payload would fail the same way again: no restart policy applies.
+        t.phase = "failed";
+        t.message = err.message;
+      } else {
+        decideAfterFailure(t, errorText(err).trim());
+      }
       deps.log.warn("task could not start", { task: t.taskId, error: errorText(err), next: t.phase, restarts: t.restarts });
     }
     deps.reportSoon();
@@ -508,6 +571,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         }
       }),
     );
+    sweepFiles();
     const known = new Set([...tasks.values()].map((t) => t.containerId).filter((id): id is string => id !== null));
     await clearLeftovers({ runtime: deps.runtime, owner: deps.owner, log: deps.log, keepExited }, known);
   }

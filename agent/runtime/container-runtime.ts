@@ -12,6 +12,14 @@ export type PortMapping = {
 
 export type HostPort = { container: number; host: number; protocol: PortProtocol };
 
+/** A host file bind-mounted read-only into the container (a task's secret or config file, kept on tmpfs). */
+export type FileMount = {
+  /** Absolute path on the engine's host. */
+  source: string;
+  /** Absolute path in the container. */
+  target: string;
+};
+
 export type ContainerSpec = {
   task: TaskIdentity;
   image: string;
@@ -23,6 +31,8 @@ export type ContainerSpec = {
   /** Memory limit in MiB. */
   memoryMiB?: number;
   ports?: PortMapping[];
+  /** Host files mounted read-only, each at its own path in the container. */
+  files?: FileMount[];
   /** Extra labels; keys under io.leasehold. are reserved and rejected. */
   labels?: Record<string, string>;
   /** Stored as compact JSON in the io.leasehold.spec label, read back after an agent restart. */

@@ -118,6 +118,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
           // Swap equal to memory: the limit is a hard one, not memory plus as much swap again.
           ...(memoryBytes !== undefined ? { Memory: memoryBytes, MemorySwap: memoryBytes } : {}),
           PortBindings: bindings,
+          ...(spec.files?.length ? { Mounts: spec.files.map((f) => ({ Type: "bind" as const, Source: f.source, Target: f.target, ReadOnly: true })) } : {}),
           RestartPolicy: { Name: "no" },
         },
       });
@@ -418,6 +419,9 @@ function validateSpec(spec: ContainerSpec): void {
   }
   for (const key of Object.keys(spec.env ?? {})) {
     if (key.length === 0 || key.includes("=")) bad(`environment variable name ${JSON.stringify(key)} is not valid`);
+  }
+  for (const f of spec.files ?? []) {
+    if (!f.source.startsWith("/") || !f.target.startsWith("/")) bad(`mounted file ${f.target} needs absolute paths on the host and in the container`);
   }
   if (spec.cpuMillis !== undefined && !(Number.isInteger(spec.cpuMillis) && spec.cpuMillis > 0)) bad("cpuMillis must be a positive integer");
   if (spec.memoryMiB !== undefined && !(Number.isInteger(spec.memoryMiB) && spec.memoryMiB > 0)) bad("memoryMiB must be a positive integer");

@@ -12,6 +12,7 @@ export type {
   ContainerStatsSample,
   ContainerSummary,
   ExecResult,
+  FileMount,
   HostPort,
   PortMapping,
   PortProtocol,

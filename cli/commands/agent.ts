@@ -1,6 +1,7 @@
 // leasehold agent: run the host agent in the foreground until SIGINT or SIGTERM.
 // The join token is read from LEASEHOLD_JOIN_TOKEN or --join-token-file: a --join-token on the command
-// line is visible to every user of the host in `ps`, so it still works but is warned about.
+// line is visible to every user of the host in `ps`, so it still works but is warned about. The secrets dir
+// comes from --secrets-dir or LEASEHOLD_SECRETS_DIR.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
@@ -19,6 +20,8 @@ export interface AgentOptions {
   dataDir: string;
   keepExited?: number;
   logLevel?: LogLevel;
+  /** A tmpfs directory for task secret and config files; absent: the agent's default. */
+  secretsDir?: string;
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -69,6 +72,7 @@ interface AgentCliOptions {
   dataDir: string;
   keepExited?: number;
   logLevel?: LogLevel;
+  secretsDir?: string;
 }
 
 /** The join token from the command line, a file, or the environment (in that order; at most one of the first two). */
@@ -104,8 +108,13 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
     .option("--data-dir <dir>", "where the agent keeps its identity and state", ".leasehold-agent")
     .option("--keep-exited <n>", "exited containers kept per slot for logs (default 3)", intOption(0, 1000))
     .option("--log-level <level>", "least severe log level: debug, info, warn, error (default info)", logLevelOption)
+    .option(
+      "--secrets-dir <dir>",
+      "tmpfs directory for task secret and config files (or env LEASEHOLD_SECRETS_DIR; default the first of /run/leasehold/secrets and /dev/shm/leasehold/secrets on tmpfs)",
+    )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
+      const secretsDir = opts.secretsDir ?? (io.env["LEASEHOLD_SECRETS_DIR"] || undefined);
       const options: AgentOptions = {
         server: opts.server,
         ...(joinToken ? { joinToken } : {}),
@@ -115,6 +124,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         dataDir: resolve(opts.dataDir),
         ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+        ...(secretsDir !== undefined ? { secretsDir: resolve(secretsDir) } : {}),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

@@ -81,4 +81,11 @@ describe("leasehold agent's options", () => {
     const bad = await agentCli(["--log-level", "loud"]);
     expect(bad.code).toBe(1);
   });
+
+  it("takes the secrets dir from --secrets-dir, else LEASEHOLD_SECRETS_DIR, as an absolute path; absent, the agent's default", async () => {
+    expect((await agentCli([])).received).not.toHaveProperty("secretsDir");
+    expect((await agentCli([], { LEASEHOLD_SECRETS_DIR: "/dev/shm/from-env" })).received?.secretsDir).toBe("/dev/shm/from-env");
+    const flag = await agentCli(["--secrets-dir", "rel/secrets"], { LEASEHOLD_SECRETS_DIR: "/dev/shm/from-env" });
+    expect(flag.received?.secretsDir).toBe(join(process.cwd(), "rel/secrets"));
+  });
 });

@@ -7,7 +7,6 @@ import Dockerode from "dockerode";
 import { SignJWT } from "jose";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AUDIENCE, ISSUER, type TaskReport, type TaskSpec } from "../../api/agent-protocol";
-import { payloadHash } from "../../api/payload-hash";
 import { healthCheckSchema } from "../../api/job-spec";
 import { createLeaseChecker } from "../../agent/lease-check";
 import { createLeaseStore, memoryLeaseStore } from "../../agent/lease-store";
@@ -15,8 +14,8 @@ import { createLogger, silentLogger } from "../../agent/log";
 import { createDockerRuntime, type ContainerRuntime } from "../../agent/runtime";
 import { createSupervisor, type Supervisor, type SupervisorDeps } from "../../agent/supervisor";
 import { generateSigningKey, jwks, type SigningKeys } from "../../worker/auth/keys";
-import { signLease } from "../../worker/leases/lease-token";
 import { cleanupNode, eventually, requireDocker, TEST_IMAGE, testOwner, testTask, uniqueNode } from "../support/docker";
+import { grantFor, testTaskSpec, type Grant } from "../support/leases";
 
 let docker: Dockerode;
 let runtime: ContainerRuntime;
@@ -25,37 +24,9 @@ let node: string;
 let supervisor: Supervisor;
 const nodeId = randomUUID();
 
-function taskSpec(command: string[], restart: Partial<TaskSpec["restart"]> = {}): TaskSpec {
-  return {
-    jobId: randomUUID(),
-    namespace: "default",
-    job: "once",
-    slot: 0,
-    version: 1,
-    type: "batch",
-    image: TEST_IMAGE,
-    command,
-    env: {},
-    resources: { cpu: 50, memory: 16 },
-    ports: [],
-    restart: { mode: "never", attempts: 0, intervalMs: 60_000, delayMs: 100, ...restart },
-    disconnect: { policy: "keep", afterMs: 60_000 },
-    stopGraceMs: 500,
-  };
-}
-
-/** A claim's grant: the token, and the payload beside it. */
-type Grant = { taskId: string; lease: string; task: TaskSpec };
-
-async function lease(task: TaskSpec): Promise<Grant> {
-  const taskId = randomUUID();
-  const token = await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch: 1, version: task.version, payloadHash: await payloadHash(task) }, 60_000);
-  return { taskId, lease: token, task };
-}
-
-async function leaseAt(taskId: string, task: TaskSpec, epoch: number): Promise<Grant> {
-  return { taskId, lease: await signLease(keys, { now: () => Date.now() }, { taskId, nodeId, epoch, version: 1, payloadHash: await payloadHash(task) }, 60_000), task };
-}
+const taskSpec = testTaskSpec;
+const lease = (task: TaskSpec): Promise<Grant> => grantFor(keys, nodeId, task);
+const leaseAt = (taskId: string, task: TaskSpec, epoch: number): Promise<Grant> => grantFor(keys, nodeId, task, { taskId, epoch, version: 1 });
 
 function makeSupervisor(overrides: Partial<SupervisorDeps> = {}): Supervisor {
   return createSupervisor({
