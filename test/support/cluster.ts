@@ -11,6 +11,9 @@ import { startNodeServer, type NodeServer } from "../../worker/node";
 import type { Task } from "../../cli/api-types";
 import { cleanupNode, eventually } from "./docker";
 
+/** LEASEHOLD_SECRETS_KEY of test clusters: 32 bytes, base64. */
+export const TEST_SECRETS_KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(42)));
+
 export interface AgentProcess {
   name: string;
   dataDir: string;
@@ -31,19 +34,30 @@ export class TestCluster {
   dir = "";
   config: ConfigInput = {};
   private host: string | undefined;
+  private secretsKey: string | undefined;
+  /** The control plane's log, one JSON line per entry. */
+  readonly controlPlaneLog: string[] = [];
 
-  /** `host`: the address to listen on (e.g. a veth end, so that an agent in a network namespace reaches it). */
-  async start(config: ConfigInput = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" }, opts: { host?: string } = {}): Promise<void> {
+  /**
+   * `host`: the address to listen on (e.g. a veth end, so that an agent in a network namespace reaches it).
+   * `secretsKey`: LEASEHOLD_SECRETS_KEY (default: a fixed test key, so secrets work).
+   */
+  async start(config: ConfigInput = { heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" }, opts: { host?: string; secretsKey?: string } = {}): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), "leasehold-e2e-"));
     this.config = config;
     this.host = opts.host;
-    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port: 0, ...this.listenOn(), config: parseConfig(config), log: () => {} });
+    this.secretsKey = opts.secretsKey ?? TEST_SECRETS_KEY;
+    this.server = await startNodeServer(this.serverOptions(0));
   }
 
   /** Restarts the control plane on the same data directory and port (agents keep the URL). */
   async restartControlPlane(): Promise<void> {
-    const port = Number(new URL(this.server.url).port);
-    this.server = await startNodeServer({ dataDir: join(this.dir, "cp"), port, ...this.listenOn(), config: parseConfig(this.config), log: () => {} });
+    this.server = await startNodeServer(this.serverOptions(Number(new URL(this.server.url).port)));
+  }
+
+  private serverOptions(port: number): Parameters<typeof startNodeServer>[0] {
+    const log = (message: string, fields?: Record<string, unknown>) => void this.controlPlaneLog.push(JSON.stringify({ message, ...fields }));
+    return { dataDir: join(this.dir, "cp"), port, ...this.listenOn(), config: parseConfig(this.config), log, secretsKey: this.secretsKey };
   }
 
   private listenOn(): { host?: string } {
@@ -80,12 +94,12 @@ export class TestCluster {
    */
   async spawnAgent(
     name: string,
-    opts: { dataDir?: string; joinToken?: string | null; region?: string; wrap?: (argv: string[]) => string[] } = {},
+    opts: { dataDir?: string; joinToken?: string | null; region?: string; wrap?: (argv: string[]) => string[]; /** Another URL for the control plane (a recording proxy) */ server?: string } = {},
   ): Promise<AgentProcess> {
     this.nodes.add(name);
     const dataDir = opts.dataDir ?? join(this.dir, `agent-${name}`);
     const token = opts.joinToken === undefined ? await this.joinToken() : opts.joinToken;
-    const args = [process.execPath, "cli/bin.js", "agent", "--server", this.url, "--name", name, "--region", opts.region ?? "local", "--data-dir", dataDir];
+    const args = [process.execPath, "cli/bin.js", "agent", "--server", opts.server ?? this.url, "--name", name, "--region", opts.region ?? "local", "--data-dir", dataDir];
     if (token) args.push("--join-token", token);
     const [cmd, ...rest] = opts.wrap ? opts.wrap(args) : args;
     const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
