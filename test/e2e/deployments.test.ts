@@ -345,6 +345,40 @@ describe("deployments on one agent", () => {
     expect(allAt(final, 6, 2), `${JSON.stringify(final)}\n${story}`).toBe(true);
   }, 150_000);
 
+  it("rotating a secret rolls 6 replicas under parallelism 2 like any version: never fewer than 4 serving, every copy ends with the new value", async () => {
+    const job = "dep-rotate";
+    const update = { parallelism: 2, order: "stop-first" };
+    await cluster.api("PUT", "/v1/namespaces/default/secrets/rotated", { value: "first" });
+    const spec = webSpec(job, 6, 1, update, { secrets: [{ name: "rotated", file: "/run/secrets/rotated" }] });
+    await cluster.rollOut(spec);
+
+    const sampler = sample(() => cluster.copies(job));
+    let d: DeploymentDetail;
+    try {
+      await sleep(400);
+      const put = await cluster.api<{ rollouts: { job: string; version: number | null }[] }>("PUT", "/v1/namespaces/default/secrets/rotated", { value: "second" });
+      expect(put.rollouts).toEqual([expect.objectContaining({ job: `default/${job}`, version: 2 })]);
+      d = await cluster.ended(job, 2);
+      await sleep(1_000);
+    } finally {
+      await sampler.halt();
+    }
+    const samples = await sampler.stop();
+    const story = `${timeline(samples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
+    expect(d.status, story).toBe("successful");
+    expect((d as DeploymentDetail & { cause?: unknown }).cause).toEqual({ secret: "rotated", version: 2 });
+    const least = Math.min(...samples.map((s) => serving(s.value).length));
+    expect(least, `fewer than 4 copies served during the rotation\n${story}`).toBeGreaterThanOrEqual(4);
+    expect(samples.some((s) => new Set(serving(s.value).map((c) => c.version)).size === 2), `never saw both versions serving\n${story}`).toBe(true);
+    const final = await cluster.copies(job);
+    expect(allAt(final, 6, 2), `${JSON.stringify(final)}\n${story}`).toBe(true);
+    const { execFile } = await import("node:child_process");
+    const values = await Promise.all(
+      final.map((c) => new Promise<string>((resolve, reject) => execFile("docker", ["exec", c.id, "cat", "/run/secrets/rotated"], (err, out) => (err ? reject(err) : resolve(out))))),
+    );
+    expect(values).toEqual(Array(6).fill("second"));
+  }, 150_000);
+
   const badVersions = [
     { what: "its command exits 1 at once", extra: { command: EXIT_AT_ONCE } },
     { what: "its health check never passes", extra: { command: SERVE_NOTHING } },
