@@ -193,7 +193,20 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       security: bearer,
       request: { params: jobParams },
       responses: {
-        200: json(z.object({ versions: z.array(z.object({ version: z.number(), spec: z.unknown(), createdBy: z.string(), createdAt: z.number() })) }), "Versions"),
+        200: json(
+          z.object({
+            versions: z.array(
+              z.object({
+                version: z.number(),
+                spec: z.unknown(),
+                secretVersions: z.record(z.string(), z.number()).optional().describe("The version of each secret it uses (names and versions only)"),
+                createdBy: z.string(),
+                createdAt: z.number(),
+              }),
+            ),
+          }),
+          "Versions",
+        ),
         ...errorResponses,
       },
     }),
@@ -203,7 +216,10 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const id = jobIdOf(namespace, name);
       const rows = await db.select().from(jobVersions).where(eq(jobVersions.jobId, id)).orderBy(desc(jobVersions.version));
       if (rows.length === 0) throw notFound(`job ${id} does not exist`);
-      return c.json({ versions: rows.map((v) => ({ version: v.version, spec: v.spec, createdBy: v.createdBy, createdAt: v.createdAt })) }, 200);
+      return c.json(
+        { versions: rows.map((v) => ({ version: v.version, spec: v.spec, ...(v.secretVersions ? { secretVersions: v.secretVersions } : {}), createdBy: v.createdBy, createdAt: v.createdAt })) },
+        200,
+      );
     },
   );
 
