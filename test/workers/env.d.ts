@@ -5,6 +5,10 @@ declare namespace Cloudflare {
     LIBSQL_URL: string;
     /** A second migrated database that only bootstrap.test.ts uses: nothing has bootstrapped it. */
     LIBSQL_FRESH_URL: string;
+    /** A third migrated database that only secrets.test.ts uses. */
+    LIBSQL_SECRETS_URL: string;
+    /** A fixed secrets master key (base64, 32 bytes) for the secrets tests. */
+    LEASEHOLD_SECRETS_KEY: string;
   }
 }
 

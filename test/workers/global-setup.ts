@@ -13,6 +13,8 @@ declare module "vitest" {
     libsqlUrl: string;
     /** A second, freshly migrated database that nothing bootstraps: for the POST /v1/bootstrap tests. */
     freshLibsqlUrl: string;
+    /** A third migrated database that only secrets.test.ts uses: once it holds a secret, a Worker without the key refuses it. */
+    secretsLibsqlUrl: string;
   }
 }
 
@@ -20,17 +22,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dir = mkdtempSync(join(tmpdir(), "leasehold-workers-"));
   const server = await startHranaServer({ path: join(dir, "workers.db") });
   const fresh = await startHranaServer({ path: join(dir, "fresh.db") });
+  const secrets = await startHranaServer({ path: join(dir, "secrets.db") });
   // Migrations run from Node, as `leasehold db migrate` would against Turso/sqld: the Worker never migrates.
-  for (const url of [server.url, fresh.url]) {
+  for (const url of [server.url, fresh.url, secrets.url]) {
     const client = createClient({ url });
     await migrateDatabase(client);
     client.close();
   }
   project.provide("libsqlUrl", server.url);
   project.provide("freshLibsqlUrl", fresh.url);
+  project.provide("secretsLibsqlUrl", secrets.url);
   return async () => {
     await server.close();
     await fresh.close();
+    await secrets.close();
     rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -5,7 +5,10 @@
 //   (test/hrana/server.ts) on a fresh temp SQLite file and `provide`s its URL as "libsqlUrl".
 // - The pool options below are a function so they can `inject("libsqlUrl")` and expose it to the
 //   Worker as the plain-text binding LIBSQL_URL. LIBSQL_FRESH_URL is a second migrated database that
-//   no test bootstraps (bootstrap.test.ts owns it). Those are the only bindings; the wrangler config
+//   no test bootstraps (bootstrap.test.ts owns it). LIBSQL_SECRETS_URL is a third one that
+//   secrets.test.ts owns, with LEASEHOLD_SECRETS_KEY a fixed test key: once that database holds a
+//   secret, a Worker without the key refuses it, so it is not the shared one. Those are the only
+//   bindings; the wrangler config
 //   (wrangler.test.toml) sets main = ./entry.ts, nodejs_compat and the compatibility date.
 // - Tests get the URL either as `env.LIBSQL_URL` (`import { env } from "cloudflare:workers"`) or as
 //   `inject("libsqlUrl")` from "vitest", and talk to it with `@libsql/client/web`
@@ -30,7 +33,13 @@ export default defineConfig({
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: fileURLToPath(new URL("./wrangler.test.toml", import.meta.url)) },
       miniflare: {
-        bindings: { LIBSQL_URL: inject("libsqlUrl"), LIBSQL_FRESH_URL: inject("freshLibsqlUrl") },
+        bindings: {
+          LIBSQL_URL: inject("libsqlUrl"),
+          LIBSQL_FRESH_URL: inject("freshLibsqlUrl"),
+          LIBSQL_SECRETS_URL: inject("secretsLibsqlUrl"),
+          // 32 bytes of 0x2a, base64: a test key, never a deployed one.
+          LEASEHOLD_SECRETS_KEY: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+        },
       },
     })),
   ],
