@@ -179,3 +179,74 @@ export interface DeploymentActionResponse {
   deployment: Deployment;
   evaluation?: Evaluation;
 }
+
+/** One stored version of a secret: metadata only, never the value. */
+export interface SecretVersion {
+  version: number;
+  bytes: number;
+  /** The id of the master key it is encrypted under. */
+  keyId: string;
+  /** Whether its put rolled it out to the jobs that follow the secret's latest. */
+  rollout: boolean;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** A secret as listed (GET /v1/namespaces/{ns}/secrets). */
+export interface SecretInfo {
+  namespace: string;
+  name: string;
+  latest: number;
+  versions: number;
+  /** Size of the newest version. */
+  bytes: number;
+  updatedAt: number;
+  /** Running jobs whose current version uses it. */
+  usedBy: string[];
+}
+
+/** A job rolled to a secret's new version by its put. */
+export interface SecretRotation {
+  /** The job's id, `namespace/name`. */
+  job: string;
+  /** The job version written for it; null when the job changed meanwhile (its own new version decides). */
+  version: number | null;
+  deploymentId?: string;
+}
+
+export interface SecretPutResponse {
+  namespace: string;
+  name: string;
+  version: SecretVersion;
+  rollouts: SecretRotation[];
+}
+
+export interface SecretVersionsResponse {
+  namespace: string;
+  name: string;
+  /** Newest first. */
+  versions: SecretVersion[];
+  usedBy: string[];
+}
+
+export interface SecretValue {
+  namespace: string;
+  name: string;
+  version: number;
+  value: string;
+  encoding: "base64";
+}
+
+export interface SecretDeleteResponse {
+  deleted: string;
+  /** How many versions went with it. */
+  versions: number;
+}
+
+export interface SecretRekeyResponse {
+  /** The key every value is now under. */
+  keyId: string;
+  /** Values re-encrypted by this call; the others were under keyId already. */
+  rekeyed: number;
+  total: number;
+}

@@ -1,5 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
-import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, StopResponse } from "./api-types";
+import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -120,6 +120,27 @@ export class ControlPlaneClient {
   }
   getLogRequest(id: string): Promise<LogRequest> {
     return this.request("GET", `/v1/log-requests/${enc(id)}`);
+  }
+  /** Stores a new version; `rollout` rolls it out to the jobs that follow the secret's latest. */
+  putSecret(namespace: string, name: string, body: { value: string; encoding: "utf8" | "base64"; rollout: boolean }): Promise<SecretPutResponse> {
+    return this.request("PUT", `/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`, { json: body });
+  }
+  listSecrets(namespace: string): Promise<{ secrets: SecretInfo[] }> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/secrets`);
+  }
+  secretVersions(namespace: string, name: string): Promise<SecretVersionsResponse> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}/versions`);
+  }
+  /** The value (base64) of a version, default the newest. */
+  secretValue(namespace: string, name: string, version?: number): Promise<SecretValue> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}/value${version === undefined ? "" : `?version=${version}`}`);
+  }
+  deleteSecret(namespace: string, name: string): Promise<SecretDeleteResponse> {
+    return this.request("DELETE", `/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`);
+  }
+  /** Re-encrypts every stored value under the control plane's first key. */
+  rekeySecrets(): Promise<SecretRekeyResponse> {
+    return this.request("POST", "/v1/secrets/rekey");
   }
 }
 

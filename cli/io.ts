@@ -1,14 +1,22 @@
-// What a CLI run talks to (output streams, environment, fetch) and the one error type commands throw.
+// What a CLI run talks to (input and output streams, environment, fetch) and the one error type commands throw.
 
 export interface Writable {
-  write(chunk: string): unknown;
+  /** Text, or bytes for output that is not text (`secret get`). */
+  write(chunk: string | Uint8Array): unknown;
   /** A terminal: progress may be redrawn in place. Absent (a pipe, a file, a test's buffer) means no. */
   isTTY?: boolean;
   /** The terminal's width, when it is one. */
   columns?: number;
 }
 
+/** What a command reads piped input from (`secret put NAME < file`). */
+export interface Readable extends AsyncIterable<string | Uint8Array> {
+  /** A terminal: nobody is piping anything in, and reading would wait for someone to type. */
+  isTTY?: boolean;
+}
+
 export interface CliIo {
+  stdin: Readable;
   stdout: Writable;
   stderr: Writable;
   env: Record<string, string | undefined>;
@@ -57,7 +65,7 @@ export class ExitWith extends Error {
 }
 
 export function defaultIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, fetch: globalThis.fetch };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, fetch: globalThis.fetch };
 }
 
 /**

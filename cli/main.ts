@@ -12,6 +12,7 @@ import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
 import { registerPlan } from "./commands/plan";
 import { registerRollout } from "./commands/rollout";
+import { registerSecret } from "./commands/secret";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
@@ -46,6 +47,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerHistory(program, full);
   registerDeployment(program, full);
   registerRollout(program, full);
+  registerSecret(program, full);
   registerDb(program, full);
   registerToken(program, full);
   registerAgent(program, full, io);

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { HollowAgent, httpFetcher } from "../../bench/hollow-agent";
 import { runCli } from "../../cli/main";
 import { parseConfig } from "../../worker/config";
@@ -14,8 +15,19 @@ export interface Run {
   stderr: string;
 }
 
+/** A run whose stdout is kept as the bytes written, for output that is not text (`secret get`). */
+export interface BytesRun {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
 export interface CliOptions {
   env?: Record<string, string | undefined>;
+  /** What is piped in on stdin; without it stdin is empty, as from /dev/null. */
+  stdin?: string | Uint8Array;
+  /** Make stdin look like a terminal. */
+  stdinTty?: boolean;
   /** Make stdout (or stderr) look like a terminal of this width. */
   stdoutTty?: number;
   stderrTty?: number;
@@ -28,6 +40,7 @@ export interface CliHarness {
   token: string;
   dir: string;
   cli(args: string[], opts?: CliOptions): Promise<Run>;
+  cliBytes(args: string[], opts?: CliOptions): Promise<BytesRun>;
   api<T>(method: string, path: string, body?: unknown): Promise<T>;
   jobFile(name: string, text: string): string;
   /** A hollow agent, enrolled with a fresh join token and made ready by one heartbeat. */
@@ -40,11 +53,11 @@ export interface CliHarness {
   close(): Promise<void>;
 }
 
-export async function startCliHarness(): Promise<CliHarness> {
+export async function startCliHarness(opts: { /** LEASEHOLD_SECRETS_KEY: secrets are off without it */ secretsKey?: string } = {}): Promise<CliHarness> {
   const dir = mkdtempSync(join(tmpdir(), "leasehold-cli-"));
   // The sweep's timer also runs due evaluations: a deployment's wake-up once a task has run healthy for
   // update.minHealthy comes from it, as it does on a real Node control plane.
-  const server = await startNodeServer({ dataDir: join(dir, "data"), port: 0, sweep: true, config: parseConfig({ sweepInterval: "200ms" }), log: () => {} });
+  const server = await startNodeServer({ dataDir: join(dir, "data"), port: 0, sweep: true, config: parseConfig({ sweepInterval: "200ms" }), log: () => {}, secretsKey: opts.secretsKey });
   if (!server.adminToken) throw new Error("a fresh data dir should yield an admin token");
   const token = server.adminToken;
   const cleanups: (() => Promise<void>)[] = [];
@@ -59,34 +72,43 @@ export async function startCliHarness(): Promise<CliHarness> {
     return (await res.json()) as T;
   }
 
+  async function cliBytes(args: string[], opts: CliOptions = {}): Promise<BytesRun> {
+    const out: Buffer[] = [];
+    let stderr = "";
+    const stdin = Object.assign(Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]), opts.stdinTty ? { isTTY: true } : {});
+    const code = await runCli(args, {
+      stdin,
+      stdout: {
+        write: (s: string | Uint8Array) => {
+          out.push(typeof s === "string" ? Buffer.from(s) : Buffer.from(s));
+          opts.onStdout?.(typeof s === "string" ? s : Buffer.from(s).toString());
+        },
+        ...(opts.stdoutTty !== undefined ? { isTTY: true, columns: opts.stdoutTty } : {}),
+      },
+      stderr: {
+        write: (s: string | Uint8Array) => {
+          const text = typeof s === "string" ? s : Buffer.from(s).toString();
+          stderr += text;
+          opts.onStderr?.(text);
+        },
+        ...(opts.stderrTty !== undefined ? { isTTY: true, columns: opts.stderrTty } : {}),
+      },
+      env: { HOME: dir, XDG_CONFIG_HOME: join(dir, "xdg"), LEASEHOLD_ADDR: server.url, LEASEHOLD_TOKEN: token, ...opts.env },
+      fetch: globalThis.fetch,
+    });
+    return { code, stdout: Buffer.concat(out), stderr };
+  }
+
   return {
     server,
     token,
     dir,
     api,
     async cli(args, opts = {}) {
-      let stdout = "";
-      let stderr = "";
-      const code = await runCli(args, {
-        stdout: {
-          write: (s: string) => {
-            stdout += s;
-            opts.onStdout?.(s);
-          },
-          ...(opts.stdoutTty !== undefined ? { isTTY: true, columns: opts.stdoutTty } : {}),
-        },
-        stderr: {
-          write: (s: string) => {
-            stderr += s;
-            opts.onStderr?.(s);
-          },
-          ...(opts.stderrTty !== undefined ? { isTTY: true, columns: opts.stderrTty } : {}),
-        },
-        env: { HOME: dir, XDG_CONFIG_HOME: join(dir, "xdg"), LEASEHOLD_ADDR: server.url, LEASEHOLD_TOKEN: token, ...opts.env },
-        fetch: globalThis.fetch,
-      });
-      return { code, stdout, stderr };
+      const run = await cliBytes(args, opts);
+      return { ...run, stdout: run.stdout.toString() };
     },
+    cliBytes,
     jobFile(name, text) {
       const path = join(dir, name);
       writeFileSync(path, text);
