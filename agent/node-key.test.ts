@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openSealed, sealFor } from "../api/sealed";
+import { generateSigningKey, jwks } from "../worker/auth/keys";
 import { loadNodeKey, loadOrCreateNodeKey, NODE_KEY_FILE } from "./node-key";
 
 let dir: string;
@@ -25,7 +26,8 @@ describe("the node key file", () => {
     expect(again).toEqual({ key: made.key, created: false });
     expect(again.key.publicJwk).not.toHaveProperty("d");
     const content = { v: 1 as const, taskId: "t", ph: "p", files: [], env: { K: "v" } };
-    expect(await openSealed(again.key.privateJwk, await sealFor(made.key.publicJwk, content), { taskId: "t", ph: "p" })).toEqual(content);
+    const signer = (await generateSigningKey()).keys;
+    expect(await openSealed(again.key.privateJwk, await sealFor(made.key.publicJwk, content, signer), { taskId: "t", ph: "p" }, jwks(signer))).toEqual(content);
   });
 
   it("is tightened when found readable by others, and refused when it holds no X25519 private key", async () => {

@@ -117,7 +117,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
     leaseStore,
-    secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, files: createSecretFiles({ baseDir: secretsDir, nodeId: identity.nodeId, warn }) }),
+    secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, trusted: identity.jwks, files: createSecretFiles({ baseDir: secretsDir, nodeId: identity.nodeId, warn }) }),
     owner,
     nodeName: opts.name,
     now: monotonicNow,

@@ -45,8 +45,11 @@ export interface TaskSecrets {
 const NOTHING: OpenedSecrets = { files: [], env: {} };
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** `privateJwk` undefined: this agent has no node key, and every sealed task fails. */
-export function createTaskSecrets(deps: { privateJwk: JWK | undefined; files: SecretFiles }): TaskSecrets {
+/**
+ * `privateJwk` undefined: this agent has no node key, and every sealed task fails. `trusted`: the control
+ * plane's keys pinned at enrollment (the lease checker's): a sealed payload must be signed by one of them.
+ */
+export function createTaskSecrets(deps: { privateJwk: JWK | undefined; trusted: { keys: JWK[] }; files: SecretFiles }): TaskSecrets {
   async function open(task: SealedTask): Promise<OpenedSecrets> {
     if (!task.spec.sealed) {
       // The control plane seals whatever a task uses: one that names secrets or config files and came
@@ -60,7 +63,7 @@ export function createTaskSecrets(deps: { privateJwk: JWK | undefined; files: Se
     if (deps.privateJwk === undefined) throw new TaskSecretsError("this agent has no node key to open the task's sealed secrets with");
     let content: SealedContent;
     try {
-      content = await openSealed(deps.privateJwk, task.sealed, { taskId: task.taskId, ph: task.ph });
+      content = await openSealed(deps.privateJwk, task.sealed, { taskId: task.taskId, ph: task.ph }, deps.trusted);
     } catch (err) {
       // SealError's messages hold no plaintext.
       if (err instanceof SealError) throw new TaskSecretsError(err.message, { cause: err });
@@ -101,5 +104,5 @@ export function createTaskSecrets(deps: { privateJwk: JWK | undefined; files: Se
 
 /** For an agent without a node key or secrets dir (tests of other things): sealed tasks fail, others run as they are. */
 export function noTaskSecrets(): TaskSecrets {
-  return createTaskSecrets({ privateJwk: undefined, files: noSecretFiles() });
+  return createTaskSecrets({ privateJwk: undefined, trusted: { keys: [] }, files: noSecretFiles() });
 }

@@ -1,8 +1,10 @@
 // Secrets end to end: what the control plane seals to one node at claim time, and how that node opens it.
 // The plaintext (secret files, rendered config files, secret env values) is encrypted to the node's X25519
 // public key as a compact JWE (ECDH-ES, A256GCM). Only the holder of the node's private key, which never
-// leaves the agent's data dir, can open it. WebCrypto through jose: the same code on Node and Workers.
-import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK } from "jose";
+// leaves the agent's data dir, can open it. The JWE is then signed (a compact JWS, EdDSA, with the key
+// that signs leases and that agents pin at enrollment), so only the control plane can have made it.
+// WebCrypto through jose: the same code on Node and Workers.
+import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK } from "jose";
 import { z } from "zod";
 
 export const SEAL_ALG = "ECDH-ES";
@@ -63,12 +65,25 @@ export function nodeKeyId(key: NodeEncryptionKey): Promise<string> {
   return calculateJwkThumbprint({ kty: key.kty, crv: key.crv, x: key.x });
 }
 
-/** Seals `content` to the node's public key. Each call draws a fresh ephemeral key: two seals differ. */
-export async function sealFor(key: NodeEncryptionKey, content: SealedContent): Promise<string> {
+/** The JWS `typ` of a signed sealed payload. */
+export const SEALED_TYPE = "leasehold-sealed+jws";
+
+/** The control plane's lease-signing key: it signs each sealed payload it makes. */
+export interface SealSigner {
+  privateKey: CryptoKey;
+  kid: string;
+}
+
+/**
+ * Seals `content` to the node's public key and signs the result. Each call draws a fresh ephemeral key:
+ * two seals differ.
+ */
+export async function sealFor(key: NodeEncryptionKey, content: SealedContent, signer: SealSigner): Promise<string> {
   const publicKey = await importJWK({ kty: key.kty, crv: key.crv, x: key.x }, SEAL_ALG);
-  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(content)))
+  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(content)))
     .setProtectedHeader({ alg: SEAL_ALG, enc: SEAL_ENC, cty: SEALED_CONTENT_TYPE, kid: await nodeKeyId(key) })
     .encrypt(publicKey);
+  return new CompactSign(new TextEncoder().encode(jwe)).setProtectedHeader({ alg: "EdDSA", typ: SEALED_TYPE, kid: signer.kid }).sign(signer.privateKey);
 }
 
 export class SealError extends Error {
@@ -76,10 +91,19 @@ export class SealError extends Error {
 }
 
 /**
- * Opens a sealed payload with the node's private key, and checks it was sealed for `expect` (the task and
- * payload hash of the lease it came with). Throws SealError, whose message never holds any plaintext.
+ * Opens a sealed payload: checks its signature against the control plane's pinned keys (`trusted`), opens
+ * it with the node's private key, and checks it was sealed for `expect` (the task and payload hash of the
+ * lease it came with). Throws SealError, whose message never holds any plaintext.
  */
-export async function openSealed(privateJwk: JWK, jwe: string, expect: { taskId: string; ph: string }): Promise<SealedContent> {
+export async function openSealed(privateJwk: JWK, sealed: string, expect: { taskId: string; ph: string }, trusted: { keys: JWK[] }): Promise<SealedContent> {
+  let jwe: string;
+  try {
+    const { payload, protectedHeader } = await compactVerify(sealed, createLocalJWKSet({ keys: trusted.keys }), { algorithms: ["EdDSA"] });
+    if (protectedHeader.typ !== SEALED_TYPE) throw new SealError("not a sealed payload");
+    jwe = new TextDecoder().decode(payload);
+  } catch {
+    throw new SealError("the task's sealed secrets are not signed by this control plane");
+  }
   let plaintext: Uint8Array;
   try {
     const key = await importJWK(privateJwk, SEAL_ALG);

@@ -130,9 +130,17 @@ export function createControlPlane(input: AppDeps): ControlPlane {
     while (deps.inFlight.size > 0) await Promise.allSettled([...deps.inFlight]);
   }
   async function tick(): Promise<void> {
-    // Rotations a put left owed (it stopped half way) first: their evaluations then run in this sweep.
-    await rollSecretRotations(deps, "secret rotation", null);
-    await evaluator.sweep();
+    try {
+      await evaluator.sweep();
+    } finally {
+      // Rotations a put left owed (it stopped half way), after the sweep, so a failure here never costs the
+      // fleet its sweep; the evaluations they request run at once.
+      const rolled = await rollSecretRotations(deps, "secret rotation", null).catch((err: unknown) => {
+        deps.log("secret rotation backstop failed", { error: err instanceof Error ? err.message : String(err) }, "warn");
+        return [];
+      });
+      if (rolled.some((r) => r.version !== null)) await evaluator.kick();
+    }
   }
   return { app, evaluator, timing, deps, settled, tick };
 }

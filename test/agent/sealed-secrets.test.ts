@@ -65,7 +65,7 @@ function agentSupervisor(opts: { baseDir?: string; keepExited?: number } = {}): 
     runtime,
     checkLease: createLeaseChecker(jwks(keys), nodeId),
     leaseStore: createLeaseStore(dataDir, () => undefined),
-    secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, files: createSecretFiles({ baseDir: opts.baseDir ?? secretsDir, nodeId, warn: () => undefined }) }),
+    secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, trusted: jwks(keys), files: createSecretFiles({ baseDir: opts.baseDir ?? secretsDir, nodeId, warn: () => undefined }) }),
     owner: { cluster: testOwner(node).cluster, nodeId },
     nodeName: node,
     now: () => Date.now(),
@@ -135,7 +135,7 @@ describe("a sealed task", () => {
     const marker = `m${randomUUID().replaceAll("-", "")}`;
     const spec = sealedSpec();
     const grant = await grantFor(keys, nodeId, spec);
-    const sealed = await sealFor(nodeKey.publicJwk, await contentFor(grant, marker));
+    const sealed = await sealFor(nodeKey.publicJwk, await contentFor(grant, marker), keys);
     const first = agentSupervisor();
     await first.accept([{ ...grant, sealed }]);
     await until(first, "running", "the sealed task to run");
@@ -220,8 +220,8 @@ describe("a sealed task", () => {
     const withoutIt = await grantFor(keys, nodeId, sealedSpec());
     const marker = `m${randomUUID().replaceAll("-", "")}`;
     await s.accept([
-      { ...toOtherNode, sealed: await sealFor(other.publicJwk, await contentFor(toOtherNode, marker)) },
-      { ...forAnotherTask, sealed: await sealFor(nodeKey.publicJwk, await contentFor(toOtherNode, marker)) },
+      { ...toOtherNode, sealed: await sealFor(other.publicJwk, await contentFor(toOtherNode, marker), keys) },
+      { ...forAnotherTask, sealed: await sealFor(nodeKey.publicJwk, await contentFor(toOtherNode, marker), keys) },
       withoutIt,
     ]);
     await s.reconcile(Date.now());
@@ -242,7 +242,7 @@ describe("a sealed task", () => {
       if (statfsSync(onDisk).type === TMPFS_MAGIC) throw new Error(`${tmpdir()} is on tmpfs here: this test needs a disk-backed temp dir`);
       const s = agentSupervisor({ baseDir: onDisk });
       const grant = await grantFor(keys, nodeId, sealedSpec());
-      await s.accept([{ ...grant, sealed: await sealFor(nodeKey.publicJwk, await contentFor(grant, "x")) }]);
+      await s.accept([{ ...grant, sealed: await sealFor(nodeKey.publicJwk, await contentFor(grant, "x"), keys) }]);
       await s.reconcile(Date.now());
       const [report] = s.reports();
       expect(report?.state).toBe("failed");

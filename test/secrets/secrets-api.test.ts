@@ -9,6 +9,7 @@ import type { ClaimResponse } from "../../api/agent-protocol";
 import { generateNodeKeyPair, openSealed, type NodeKeyPair } from "../../api/sealed";
 import { payloadHash } from "../../api/payload-hash";
 import { checkKeyring, parseKeyring } from "../../worker/secrets/keyring";
+import { jwks } from "../../worker/auth/keys";
 import { startNodeServer } from "../../worker/node";
 import { createTestControlPlane, type TestControlPlane } from "../support/control-plane";
 import { auditRows, expectJson, expectProblem } from "../api/helpers";
@@ -173,7 +174,7 @@ describe("secrets in jobs", () => {
     expect(grant.task).toMatchObject({ sealed: true, secrets: [{ name: "db-password", version: 1, file: "/run/secrets/db-password", mode: 0o400 }, { name: "api-key", version: 1, env: "API_KEY" }], config: [{ file: "/etc/app/app.conf", mode: 0o444 }] });
     expect(grant.sealed).toBeDefined();
     const ph = await payloadHash(grant.task);
-    const opened = await openSealed(keysA.privateJwk, grant.sealed!, { taskId: grant.taskId, ph });
+    const opened = await openSealed(keysA.privateJwk, grant.sealed!, { taskId: grant.taskId, ph }, jwks(c.keys));
     expect(opened.env).toEqual({ API_KEY: `${MARKER}-key` });
     const files = Object.fromEntries(opened.files.map((f) => [f.path, { mode: f.mode, text: atob(f.data) }]));
     expect(files).toEqual({
@@ -181,7 +182,7 @@ describe("secrets in jobs", () => {
       "/etc/app/app.conf": { mode: 0o444, text: `job=api slot=0 node=node-a region=eu\npassword=${MARKER}\n` },
     });
     // Another node's key does not open it.
-    await expect(openSealed(keysB.privateJwk, grant.sealed!, { taskId: grant.taskId, ph })).rejects.toThrow(/do not open/);
+    await expect(openSealed(keysB.privateJwk, grant.sealed!, { taskId: grant.taskId, ph }, jwks(c.keys))).rejects.toThrow(/do not open/);
 
     // Nothing an operator reads holds a value: the job, its versions, events, the audit trail, the database.
     const reads = await Promise.all(["/v1/namespaces/default/jobs/api", "/v1/namespaces/default/jobs/api/versions", "/v1/namespaces/default/jobs/api/events", "/v1/namespaces/default/deployments"].map((p) => c.call("GET", p).then((r) => r.text())));
@@ -206,7 +207,7 @@ describe("secrets in jobs", () => {
     const reg = await c.app.request("/v1/agent/encryption-key", { method: "PUT", headers: { authorization: `Bearer ${bare.credential}`, "content-type": "application/json" }, body: JSON.stringify({ key: keys.publicJwk }) });
     expect(((await expectJson<{ kid: string }>(reg)).kid)).toBe(keys.publicJwk.kid);
     const grant = (await bare.claim()).leases[0]!;
-    expect((await openSealed(keys.privateJwk, grant.sealed!, { taskId: grant.taskId, ph: await payloadHash(grant.task) })).env).toEqual({ API_KEY: "k" });
+    expect((await openSealed(keys.privateJwk, grant.sealed!, { taskId: grant.taskId, ph: await payloadHash(grant.task) }, jwks(c.keys))).env).toEqual({ API_KEY: "k" });
     const badKey = await c.app.request("/v1/agent/encryption-key", { method: "PUT", headers: { authorization: `Bearer ${bare.credential}`, "content-type": "application/json" }, body: JSON.stringify({ key: { ...keys.publicJwk, d: "private" } }) });
     await expectProblem(badKey, 400);
   });

@@ -7,6 +7,7 @@ import { createClient } from "@libsql/client/web";
 import { describe, expect, it } from "vitest";
 import type { ClaimResponse } from "../../api/agent-protocol.ts";
 import { payloadHash } from "../../api/payload-hash.ts";
+import type { JWK } from "jose";
 import { generateNodeKeyPair, openSealed } from "../../api/sealed.ts";
 import { HollowAgent } from "../../bench/hollow-agent.ts";
 import { createStore } from "../../db/store.ts";
@@ -53,7 +54,7 @@ describe("secrets through the Worker entry in workerd", () => {
     expect(nodeKeys.publicJwk).toMatchObject({ kty: "OKP", crv: "X25519" });
     const joined = JSON.parse(await text(await call("POST", "/v1/join-tokens", {}), 201)) as { token: string };
     const agent = new HollowAgent((path, init) => send(path, init), "vault-1", { region: "vault", encryptionKey: nodeKeys.publicJwk });
-    await agent.enroll(joined.token);
+    const enrolled = await agent.enroll(joined.token);
     await agent.heartbeat();
 
     const job = {
@@ -72,7 +73,7 @@ describe("secrets through the Worker entry in workerd", () => {
     const grant = (JSON.parse(claimText) as ClaimResponse).leases.find((l) => l.task.jobId === "default/vault");
     expect(grant?.task).toMatchObject({ sealed: true, secrets: [{ name: "db-password", version: 1, file: "/run/secrets/db-password", mode: 0o400 }], config: [{ file: "/etc/app/app.conf", mode: 0o444 }] });
     expect(grant?.sealed).toEqual(expect.any(String));
-    const opened = await openSealed(nodeKeys.privateJwk, grant!.sealed!, { taskId: grant!.taskId, ph: await payloadHash(grant!.task) });
+    const opened = await openSealed(nodeKeys.privateJwk, grant!.sealed!, { taskId: grant!.taskId, ph: await payloadHash(grant!.task) }, enrolled.jwks as { keys: JWK[] });
     expect(Object.fromEntries(opened.files.map((f) => [f.path, { mode: f.mode, text: atob(f.data) }]))).toEqual({
       "/run/secrets/db-password": { mode: 0o400, text: MARKER },
       "/etc/app/app.conf": { mode: 0o444, text: `node=vault-1 slot=0\npassword=${MARKER}\n` },

@@ -245,5 +245,5 @@ async function sealForNode(deps: ResolvedDeps, nodeId: string, targets: SealTarg
     deps.log("claim: tasks with secrets held by a node with no encryption key", { nodeId, tasks: targets.length }, "warn");
     return new Map();
   }
-  return sealTasks(deps.store.client, deps.secrets, { name: String(row["name"]), region: String(row["region"]), key: key.data }, targets);
+  return sealTasks(deps.store.client, deps.secrets, deps.keys, { name: String(row["name"]), region: String(row["region"]), key: key.data }, targets);
 }

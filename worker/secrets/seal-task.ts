@@ -4,7 +4,7 @@
 import type { Client } from "@libsql/client";
 import { parseTemplate, renderTemplate, type TaskValues } from "../../api/config-template";
 import { modeBits, type JobSpec } from "../../api/job-spec";
-import { nodeKeyId, sealFor, type NodeEncryptionKey, type SealedContent, type SealedFile } from "../../api/sealed";
+import { nodeKeyId, sealFor, type NodeEncryptionKey, type SealedContent, type SealedFile, type SealSigner } from "../../api/sealed";
 import { bytesToBase64 } from "./base64";
 import { decryptValue, type Keyring } from "./keyring";
 import type { SecretVersions } from "./versions";
@@ -35,13 +35,13 @@ const cache = new Map<string, string>();
  * A secret that is gone (deleted after the version was written) or will not decrypt throws: the claim
  * fails, and the lease stays unclaimed rather than running without its secrets.
  */
-export async function sealTasks(client: Client, keyring: Keyring, node: SealingNode, targets: SealTarget[]): Promise<Map<string, string>> {
+export async function sealTasks(client: Client, keyring: Keyring, signer: SealSigner, node: SealingNode, targets: SealTarget[]): Promise<Map<string, string>> {
   const sealed = new Map<string, string>();
   if (targets.length === 0) return sealed;
   const kid = await nodeKeyId(node.key);
   const misses: SealTarget[] = [];
   for (const t of targets) {
-    const hit = cache.get(cacheKey(t, kid));
+    const hit = cache.get(cacheKey(t, `${kid}/${signer.kid}`));
     if (hit !== undefined) sealed.set(t.taskId, hit);
     else misses.push(t);
   }
@@ -49,14 +49,14 @@ export async function sealTasks(client: Client, keyring: Keyring, node: SealingN
   const values = await readSecretValues(client, keyring, misses);
   for (const t of misses) {
     const content = contentOf(t, node, values);
-    const jwe = await sealFor(node.key, content);
+    const jwe = await sealFor(node.key, content, signer);
     sealed.set(t.taskId, jwe);
     if (jwe.length <= CACHE_ENTRY_MAX) {
       if (cache.size >= CACHE_LIMIT) {
         const oldest = cache.keys().next();
         if (!oldest.done) cache.delete(oldest.value);
       }
-      cache.set(cacheKey(t, kid), jwe);
+      cache.set(cacheKey(t, `${kid}/${signer.kid}`), jwe);
     }
   }
   return sealed;
