@@ -41,9 +41,7 @@ export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], ev
   storeClock.take(clock);
   const now = deps.clock.now();
 
-  const drainForced = new Set<string>();
   const nodes: NodeView[] = jsonRows<NodeTuple>(nodeRows).map(([id, name, region, labels, cpu, memory, status, eligible, drainDeadline, lastHeartbeatAt]) => {
-    if (drainDeadline !== null && drainDeadline <= now) drainForced.add(id);
     return {
       id,
       name,
@@ -53,10 +51,10 @@ export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], ev
       status: placeableStatus(status as NodeView["status"], lastHeartbeatAt, now, leaseTtlMs, heartbeatIntervalMs),
       eligible: eligible === 1,
       draining: drainDeadline !== null,
+      ...(drainDeadline !== null && drainDeadline <= now ? { drainForced: true } : {}),
     };
   });
   const tasks: TaskView[] = jsonRows<TaskTuple>(ownTasks).map(taskView);
-  const jobsOnForcedDrain = new Set(tasks.filter((t) => t.nodeId !== null && drainForced.has(t.nodeId)).map((t) => t.jobId));
   const fenceMs = new Map<string, number>();
   const startFirst = new Set<string>();
   const specs = new Map<string, JobSpec>();
@@ -66,7 +64,7 @@ export async function loadView(deps: ResolvedDeps, jobIds: readonly string[], ev
     specs.set(r.id, r.spec);
     fenceMs.set(r.id, fenceWindow(r.spec));
     if (r.spec.update.order === "start-first") startFirst.add(r.id);
-    return jobView(r, jobsOnForcedDrain.has(r.id));
+    return jobView(r);
   });
   // While the whole fleet is silent the control plane was the one cut off (see recovery.ts): the first
   // heartbeat will extend these leases, so an evaluation due meanwhile must not find them lapsed.
@@ -131,7 +129,7 @@ export function reschedulePolicy(r: JobSpec["reschedule"]): JobView["reschedule"
 }
 
 /** A job row as the scheduler sees it. */
-export function jobView(r: JobRowView, forceDrain: boolean): JobView {
+export function jobView(r: JobRowView): JobView {
   const { spec } = r;
   return {
     id: r.id,
@@ -146,7 +144,6 @@ export function jobView(r: JobRowView, forceDrain: boolean): JobView {
     constraints: spec.constraints.map((c) => ({ attribute: c.attribute, operator: c.operator, ...(c.value !== undefined ? { value: c.value } : {}) })),
     ...(spec.spread ? { spread: spec.spread } : {}),
     reschedule: reschedulePolicy(spec.reschedule),
-    // Past a drain deadline every task on the node moves at once, whatever the job's parallelism.
-    update: { parallelism: forceDrain ? Number.MAX_SAFE_INTEGER : spec.update.parallelism, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
+    update: { parallelism: spec.update.parallelism, order: spec.update.order ?? "stop-first", minHealthyMs: spec.update.minHealthy },
   };
 }

@@ -84,6 +84,6 @@ async function applyWouldDo(spec: JobSpec, secretVersions: SecretVersions | null
  * rather than its first step.
  */
 function hypotheticalJob(id: string, spec: JobSpec, version: number): JobView {
-  const job = jobView({ id, namespace: spec.namespace, name: spec.name, status: "running", version, replicas: spec.replicas, spec }, false);
+  const job = jobView({ id, namespace: spec.namespace, name: spec.name, status: "running", version, replicas: spec.replicas, spec });
   return { ...job, update: { ...job.update, parallelism: Number.MAX_SAFE_INTEGER } };
 }

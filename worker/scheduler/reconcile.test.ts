@@ -424,6 +424,18 @@ describe("drain", () => {
     expect(plan.migrate).toHaveLength(3);
   });
 
+  it("past the deadline moves everything on the node at once, while an update of a slot elsewhere keeps the budget", () => {
+    const nodes = [node("n1", { draining: true, drainForced: true }), node("n2"), node("n3")];
+    // Version 2 is rolling out, parallelism 1: slots 0-2 (version 1) sit on the forced node, slot 3 on n2.
+    const tasks = [...[0, 1, 2].map((slot) => task(`t${slot}`, { slot, version: 1 })), task("t3", { slot: 3, version: 1, nodeId: "n2" })];
+    const plan = schedule(input({ jobs: [job({ replicas: 4, version: 2, update: { parallelism: 1 } })], nodes, tasks }));
+    expect(plan.stop.map((s) => s.taskId).sort()).toEqual(["t0", "t1", "t2"]);
+    expect(plan.ignore).toEqual(["t3"]);
+    // Without the deadline it is the budget again: one at a time.
+    const before = schedule(input({ jobs: [job({ replicas: 4, version: 2, update: { parallelism: 1 } })], nodes: [node("n1", { draining: true }), node("n2"), node("n3")], tasks }));
+    expect(before.stop.map((s) => s.taskId)).toEqual(["t0"]);
+  });
+
   it("does not migrate when no other node fits, and says why", () => {
     const nodes = [node("n1", { draining: true }), node("n2", { capacity: { cpu: 100, memory: 8192 } })];
     const plan = schedule(input({ jobs: [job()], nodes, tasks: [task("t")] }));

@@ -17,7 +17,8 @@
 // - Budget: after this plan, at most `update.parallelism` slots of a job are in flight (a current-version
 //   task not yet running and healthy, or a slot waiting for its old copy to stop), counting the placements
 //   this plan asks for. Updates and migrations of running, healthy tasks spend it; migrating a task that is
-//   already in flight spends nothing.
+//   already in flight spends nothing. The one exception is a node past its drain deadline: its tasks move
+//   at once, in flight like the rest but outside the budget; updates of the job's other slots keep it.
 // - Deployments (job.rollout): while the gate holds (paused, failed, canaries awaiting a promote) no old-version
 //   slot is updated; with waves only slots whose old copies sit in the allowed regions are. A slot whose old
 //   copy is on a node that is not ready is never updated in place: its stop could not reach the node, so the
@@ -129,6 +130,8 @@ export interface ReconcileContext {
   /** Tasks found lost at this evaluation, with when. */
   lostAt: ReadonlyMap<string, number>;
   isDraining(nodeId: string): boolean;
+  /** Draining past its deadline: its tasks move now, outside the budget (absent: no node is). */
+  isDrainForced?(nodeId: string): boolean;
   /** Whether the node is ready: an order sent to it is heard. */
   isReachable(nodeId: string): boolean;
   regionOf(nodeId: string): string | undefined;
@@ -186,8 +189,9 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
   }
 
   const unbudgeted: PlacementRequest[] = [];
-  const updates: { request: PlacementRequest; draining: boolean; slot: number }[] = [];
-  const migrations: { request: PlacementRequest; free: boolean }[] = [];
+  const updates: { request: PlacementRequest; draining: boolean; forced: boolean; slot: number }[] = [];
+  const migrations: { request: PlacementRequest; free: boolean; forced: boolean }[] = [];
+  const forcedOff = (nodeId: string | null) => nodeId !== null && ctx.isDrainForced?.(nodeId) === true;
   let inFlight = 0;
   const none: TaskView[] = [];
 
@@ -239,7 +243,8 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
         // Offline: its stop would not be heard, and the slot would wait fenced. It keeps its old version.
         const offline = oldLive.some((t) => t.nodeId === null || !ctx.isReachable(t.nodeId));
         const allowed = gate === undefined || (!gate.hold && (gate.regions === undefined || oldLive.every((t) => t.nodeId !== null && gate.regions!.includes(ctx.regionOf(t.nodeId) ?? ""))));
-        if (draining || (allowed && !offline)) updates.push({ request: { kind: "update", slot, old: oldLive }, draining, slot });
+        const forced = oldLive.some((t) => forcedOff(t.nodeId));
+        if (draining || (allowed && !offline)) updates.push({ request: { kind: "update", slot, old: oldLive }, draining, forced, slot });
       }
       continue;
     }
@@ -251,7 +256,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
       const isSettled = settled(occupant);
       if (!isSettled) waits();
       if (occupant.nodeId !== null && ctx.isDraining(occupant.nodeId)) {
-        migrations.push({ request: { kind: "migrate", task: occupant }, free: !isSettled });
+        migrations.push({ request: { kind: "migrate", task: occupant }, free: !isSettled, forced: forcedOff(occupant.nodeId) });
       }
       continue;
     }
@@ -303,13 +308,18 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     else unbudgeted.push({ kind: "replace", task: occupant, reason, attempt, attemptSince });
   }
 
+  // Past a drain deadline everything on the node moves at once, whatever the parallelism; it is in flight
+  // like the rest, so what else the budget allows waits for it. Updates of slots elsewhere keep the budget.
+  const forcedUpdates = updates.filter((u) => u.forced);
+  const forcedMigrations = migrations.filter((m) => m.forced && !m.free);
   // Placements asked for above will be in flight too once applied.
-  let budget = Math.max(1, Math.floor(job.update.parallelism)) - inFlight - unbudgeted.length;
-  out.requests = unbudgeted;
+  let budget = Math.max(1, Math.floor(job.update.parallelism)) - inFlight - unbudgeted.length - forcedUpdates.length - forcedMigrations.length;
+  out.requests = [...unbudgeted, ...forcedUpdates.map((u) => u.request), ...forcedMigrations.map((m) => m.request)];
   // Old versions on draining nodes first: they have to move anyway.
   updates.sort((a, b) => Number(b.draining) - Number(a.draining) || a.slot - b.slot);
   let heldBack = false;
   for (const u of updates) {
+    if (u.forced) continue;
     if (budget <= 0) {
       heldBack = true;
       break;
@@ -318,6 +328,7 @@ export function reconcileJob(job: JobView, tasks: readonly TaskView[], ctx: Reco
     budget--;
   }
   for (const m of migrations) {
+    if (m.forced && !m.free) continue;
     if (m.free) out.requests.push(m.request);
     else if (budget > 0) {
       out.requests.push(m.request);

@@ -121,6 +121,10 @@ export function schedule(input: SchedulerInput): Plan {
       const i = fleet.indexById.get(nodeId);
       return i !== undefined && (fleet.nodes[i] as NodeView).draining;
     },
+    isDrainForced: (nodeId) => {
+      const i = fleet.indexById.get(nodeId);
+      return i !== undefined && (fleet.nodes[i] as NodeView).drainForced === true;
+    },
     isReachable: (nodeId) => {
       const i = fleet.indexById.get(nodeId);
       return i !== undefined && (fleet.nodes[i] as NodeView).status === "ready";

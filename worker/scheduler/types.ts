@@ -105,6 +105,8 @@ export interface NodeView {
   status: NodeStatus;
   eligible: boolean;
   draining: boolean;
+  /** Draining and past its deadline: everything on it moves now, outside its jobs' update budgets. */
+  drainForced?: boolean;
 }
 
 export type TaskState = "pending" | "placed" | "leased" | "running" | "complete" | "failed" | "lost" | "stopped";
