@@ -302,6 +302,38 @@ beforeAll(async () => {
   await requireDocker();
 });
 
+/**
+ * Samples a 6-replica job, parallelism 2, while `start` begins its rollout to `version`, and judges what
+ * served: never fewer than 4 copies, both versions serving at some moment (it rolled in steps), all 6 at
+ * the new version at the end. Returns the ended deployment.
+ */
+async function sampledRollout(cluster: DeploymentCluster, job: string, version: number, start: () => Promise<void>): Promise<DeploymentDetail> {
+  const sampler = sample(() => cluster.copies(job));
+  let d: DeploymentDetail;
+  let startedAt = 0;
+  try {
+    await sleep(400); // a baseline: the sampler sees all six before the rollout starts
+    startedAt = Date.now();
+    await start();
+    d = await cluster.ended(job, version);
+    // A moment after the end: nothing may dip once it is "done" either.
+    await sleep(1_000);
+  } finally {
+    await sampler.halt();
+  }
+  const samples = await sampler.stop();
+  const story = `${timeline(samples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
+  expect(d.status, story).toBe("successful");
+  expect(samples[0]!.value.filter((c) => c.serving && c.version === version - 1), `the sampler never saw version ${version - 1} serving\n${story}`).toHaveLength(6);
+  const least = Math.min(...samples.map((s) => serving(s.value).length));
+  console.log(`${job}: version ${version} rolled out in ${d.events.length > 0 ? Math.max(...d.events.map((e) => e.at)) - startedAt : "?"} ms; at least ${least} of 6 copies served throughout (${samples.length} samples)`);
+  expect(least, `fewer than 4 copies served during the rollout\n${story}`).toBeGreaterThanOrEqual(4);
+  expect(samples.some((s) => new Set(serving(s.value).map((c) => c.version)).size === 2), `never saw both versions serving\n${story}`).toBe(true);
+  const final = await cluster.copies(job);
+  expect(allAt(final, 6, version), `${JSON.stringify(final)}\n${story}`).toBe(true);
+  return d;
+}
+
 describe("deployments on one agent", () => {
   const cluster = new DeploymentCluster();
   const node = uniqueNode("e2e-dep");
@@ -317,61 +349,24 @@ describe("deployments on one agent", () => {
     const update = { parallelism: 2, order: "stop-first" };
     await cluster.rollOut(webSpec(job, 6, 1, update));
 
-    const sampler = sample(() => cluster.copies(job));
-    let d: DeploymentDetail;
-    let appliedAt = 0;
-    try {
-      await sleep(400); // a baseline: the sampler sees all six before the rollout starts
-      appliedAt = Date.now();
+    const d = await sampledRollout(cluster, job, 2, async () => {
       const { job: applied } = await cluster.api<{ job: { version: number } }>("POST", "/v1/jobs", webSpec(job, 6, 2, update));
       expect(applied.version).toBe(2);
-      d = await cluster.ended(job, 2);
-      // A moment after the end: nothing may dip once it is "done" either.
-      await sleep(1_000);
-    } finally {
-      await sampler.halt();
-    }
-    const samples = await sampler.stop();
-    const story = `${timeline(samples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
-
-    expect(d.status, story).toBe("successful");
-    expect(samples[0]!.value.filter((c) => c.serving && c.version === 1), `the sampler never saw version 1 serving\n${story}`).toHaveLength(6);
-    const least = Math.min(...samples.map((s) => serving(s.value).length));
-    console.log(`${job}: version 2 rolled out in ${d.events.length > 0 ? Math.max(...d.events.map((e) => e.at)) - appliedAt : "?"} ms; at least ${least} of 6 copies served throughout (${samples.length} samples)`);
-    expect(least, `fewer than 4 copies served during the rollout\n${story}`).toBeGreaterThanOrEqual(4);
-    // It rolled, in steps: some sample shows both versions serving at once.
-    expect(samples.some((s) => new Set(serving(s.value).map((c) => c.version)).size === 2), `never saw both versions serving\n${story}`).toBe(true);
-    const final = await cluster.copies(job);
-    expect(allAt(final, 6, 2), `${JSON.stringify(final)}\n${story}`).toBe(true);
+    });
+    expect(d.status).toBe("successful");
   }, 150_000);
 
   it("rotating a secret rolls 6 replicas under parallelism 2 like any version: never fewer than 4 serving, every copy ends with the new value", async () => {
     const job = "dep-rotate";
     const update = { parallelism: 2, order: "stop-first" };
     await cluster.api("PUT", "/v1/namespaces/default/secrets/rotated", { value: "first" });
-    const spec = webSpec(job, 6, 1, update, { secrets: [{ name: "rotated", file: "/run/secrets/rotated" }] });
-    await cluster.rollOut(spec);
-
-    const sampler = sample(() => cluster.copies(job));
-    let d: DeploymentDetail;
-    try {
-      await sleep(400);
+    await cluster.rollOut(webSpec(job, 6, 1, update, { secrets: [{ name: "rotated", file: "/run/secrets/rotated" }] }));
+    const d = await sampledRollout(cluster, job, 2, async () => {
       const put = await cluster.api<{ rollouts: { job: string; version: number | null }[] }>("PUT", "/v1/namespaces/default/secrets/rotated", { value: "second" });
       expect(put.rollouts).toEqual([expect.objectContaining({ job: `default/${job}`, version: 2 })]);
-      d = await cluster.ended(job, 2);
-      await sleep(1_000);
-    } finally {
-      await sampler.halt();
-    }
-    const samples = await sampler.stop();
-    const story = `${timeline(samples)}\n${show(d)}\n${await cluster.describeJob(job)}`;
-    expect(d.status, story).toBe("successful");
+    });
     expect((d as DeploymentDetail & { cause?: unknown }).cause).toEqual({ secret: "rotated", version: 2 });
-    const least = Math.min(...samples.map((s) => serving(s.value).length));
-    expect(least, `fewer than 4 copies served during the rotation\n${story}`).toBeGreaterThanOrEqual(4);
-    expect(samples.some((s) => new Set(serving(s.value).map((c) => c.version)).size === 2), `never saw both versions serving\n${story}`).toBe(true);
     const final = await cluster.copies(job);
-    expect(allAt(final, 6, 2), `${JSON.stringify(final)}\n${story}`).toBe(true);
     const { execFile } = await import("node:child_process");
     const values = await Promise.all(
       final.map((c) => new Promise<string>((resolve, reject) => execFile("docker", ["exec", c.id, "cat", "/run/secrets/rotated"], (err, out) => (err ? reject(err) : resolve(out))))),
