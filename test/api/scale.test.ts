@@ -151,3 +151,20 @@ describe("POST /v1/jobs?checkVersion=N", () => {
     expect(await versions()).toBe(2);
   });
 });
+
+describe("a scale racing a template write", () => {
+  it("survives a rollback, revert or rotation that read the count before the scale landed", async () => {
+    const { jobSpecSchema } = await import("../../api/job-spec");
+    const { applyJob } = await import("../../worker/jobs/apply");
+    await apply({ replicas: 2 });
+    await apply({ replicas: 2, image: "img:2" });
+    // What the template write read before the scale: version 1's template with the count 2.
+    const stale = jobSpecSchema.parse({ ...SPEC, replicas: 2 });
+    expect((await cp.call("POST", "/v1/namespaces/default/jobs/web/scale", { body: { replicas: 5 } })).status).toBe(200);
+    const kept = await applyJob(cp.store, cp.clock.now(), "test", stale, undefined, { rollbackTo: 1, expectVersion: 2, keepCount: true });
+    expect([kept.job.version, kept.job.replicas]).toEqual([3, 5]);
+    // Without keepCount the stale count wins: the reason the template writers pass it.
+    const lost = await applyJob(cp.store, cp.clock.now(), "test", jobSpecSchema.parse({ ...SPEC, image: "img:2", replicas: 2 }), undefined, { expectVersion: 3 });
+    expect(lost.job.replicas).toBe(2);
+  });
+});

@@ -87,6 +87,7 @@ export async function revertDeployment(deps: ResolvedDeps, d: DeploymentRecord, 
       expectVersion: d.version,
       revertOf: d.id,
       newId: deps.newId,
+      keepCount: true,
       // The secrets at the versions the good version used: a failed rotation is reverted too.
       ...(row["secret_versions"] ? { secretVersions: JSON.parse(String(row["secret_versions"])) as Record<string, number> } : {}),
       alsoWrite: (version, guard) => [

@@ -56,7 +56,7 @@ export async function applyJob(
   store: Store,
   now: number,
   actor: string,
-  spec: JobSpec,
+  given: JobSpec,
   take?: TakeEvaluation,
   opts: {
     /** Said of the new version in its event and audit row: "a rollback to version 2". */
@@ -73,12 +73,19 @@ export async function applyJob(
     secretVersions?: SecretVersions;
     /** Why the version is written, when a secret's new version rolls it. */
     cause?: { secret: string; version: number };
+    /**
+     * Keep the running job's count as the write finds it, not `given.replicas` (a rollback, a revert or a
+     * rotation writes a template, not a count: a scale that lands while it is under way must survive it).
+     */
+    keepCount?: boolean;
   } = {},
 ): Promise<ApplyResult> {
   const origin = opts.rollbackTo !== undefined ? { rollbackTo: opts.rollbackTo } : undefined;
-  const id = jobIdOf(spec.namespace, spec.name);
+  const id = jobIdOf(given.namespace, given.name);
   for (let attempt = 1; ; attempt++) {
     const [current] = await store.db.select().from(jobs).where(eq(jobs.id, id)).limit(1);
+    // The count read in this attempt, so the write below (conditional on this read) cannot lose a scale.
+    const spec: JobSpec = opts.keepCount && current?.status === "running" && current.replicas !== null ? { ...given, replicas: current.replicas } : given;
     // Resolved after the job is read, on every attempt: a version written by a racing rotation is seen.
     const secretVersions = await resolveSecretVersions(store.client, spec, opts.secretVersions);
     const specHash = await templateHash(spec, secretVersions);

@@ -280,7 +280,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const now = clock.now();
       const taking = takeInWrite(now);
       // The secrets at the versions the old version used: a rollback takes back a rotation too.
-      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target, newId: deps.newId, ...(row.secretVersions ? { secretVersions: row.secretVersions } : {}) });
+      const result = await applyJob(store, now, c.get("operator").subject, spec, taking.take, { rollbackTo: target, newId: deps.newId, keepCount: true, ...(row.secretVersions ? { secretVersions: row.secretVersions } : {}) });
       const evaluation = result.changed ? await evaluator.runTaken(taking.token(), result.taken, "job-rollback") : undefined;
       if (evaluation?.deferred || evaluation?.queued) runInBackground(c, deps, () => evaluator.kick());
       return c.json({ job: publicJob(result.job, spec.replicas), changed: result.changed, rolledBackTo: target, ...(evaluation ? { evaluation } : {}) }, 200);
@@ -411,6 +411,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         // Explicit rather than ON DELETE CASCADE: foreign-key enforcement is per connection and not assured remotely.
         { sql: "DELETE FROM job_versions WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
         { sql: "DELETE FROM tasks WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
+        { sql: "DELETE FROM deployments WHERE job_id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", args: [id, id] },
         deleteJobEvaluation(id),
       ]);
       if (result?.rowsAffected !== 1) throw conflict(`job ${id} changed while deleting it; try again`);

@@ -82,6 +82,7 @@ async function rollJob(deps: ResolvedDeps, actor: string, jobId: string, targets
         secretVersions: { ...current, ...moving },
         cause,
         newId: deps.newId,
+        keepCount: true,
       });
       return { ...none, version: result.changed ? result.job.version : null, deploymentId: result.deploymentId };
     } catch (err) {
