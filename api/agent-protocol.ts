@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { jobSpecSchema } from "./job-spec";
 import { nodeEncryptionKeySchema } from "./sealed";
+import { advertisedAddressSchema, ingressListenerSchema, serviceSnapshotSchema } from "./services";
 
 /** JWT audiences: one per kind of token, so a token of one kind is never accepted as another. */
 export const AUDIENCE = { operator: "leasehold:operator", node: "leasehold:node", lease: "leasehold:lease" } as const;
@@ -25,6 +26,8 @@ export const enrollRequestSchema = z.strictObject({
   previousCredential: z.string().max(4096).optional(),
   /** The agent's X25519 public key: task secrets are sealed to it. A node without one is handed no secrets. */
   encryptionKey: nodeEncryptionKeySchema.optional(),
+  /** Where other hosts reach this one (its tasks' published ports), by scope. Absent: none, and its endpoints are reachable only from itself. */
+  advertise: z.array(advertisedAddressSchema).max(8).optional(),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
@@ -67,6 +70,11 @@ export const taskSpecSchema = z.object({
     .describe("Secrets the task uses, by name and version (never their values): as a file (path, mode) or an env variable"),
   config: z.array(z.object({ file: z.string(), mode: z.number() })).optional().describe("Config files the task gets (their rendered content travels sealed)"),
   sealed: z.boolean().optional().describe("True when the task's files and secret env travel sealed beside the lease: run it only with them"),
+  upstreams: z
+    .array(z.object({ service: z.string(), namespace: z.string(), port: z.number(), policy: z.enum(["round-robin", "least-connections"]) }))
+    .optional()
+    .describe("Services the agent serves to the task on its job network's gateway, at port, balanced across the service's healthy endpoints"),
+  network: z.enum(["job", "namespace"]).optional().describe("The Docker bridge network the task joins on its host: one per job (default) or per namespace"),
 }).describe("The task's payload: what the agent runs. Its hash (payloadHash) is the lease's ph claim");
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
@@ -157,6 +165,11 @@ export const encryptionKeyRequestSchema = z.strictObject({ key: nodeEncryptionKe
 
 export const heartbeatRequestSchema = z.strictObject({
   tasks: z.array(taskReportSchema).max(2_000).default([]),
+  services: z
+    .record(z.string().max(128), z.number())
+    .optional()
+    .describe('The services this node needs endpoints of ("namespace/name": the index it holds, 0 for none yet): the reply carries those whose set changed'),
+  ingress: z.number().optional().describe("The index of the ingress listeners this node holds (0: none yet): the reply carries them when they changed"),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
 
@@ -166,6 +179,11 @@ export const heartbeatResponseSchema = z.object({
   work: z.boolean().describe("New placements wait for this node: claim now"),
   credential: z.string().optional().describe("A fresh node credential when the current one nears expiry"),
   logRequests: z.array(z.object({ id: z.string(), taskId: z.string(), tail: z.number() })).default([]),
+  services: z.array(serviceSnapshotSchema).optional().describe("Services asked for whose endpoint set is not the one the node holds: the whole set, with its index"),
+  ingress: z
+    .object({ index: z.number(), listeners: z.array(ingressListenerSchema) })
+    .optional()
+    .describe("The ingress listeners this node should run, when they are not the ones it holds"),
   heartbeatIntervalMs: z.number(),
   leaseTtlMs: z.number(),
 });

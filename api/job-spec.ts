@@ -19,7 +19,22 @@ export const portSchema = z.strictObject({
   container: z.int().min(1).max(65535),
   host: z.int().min(1).max(65535).optional().describe("Static host port; omit for a dynamic one"),
   protocol: z.enum(["tcp", "udp"]).default("tcp"),
+  service: z
+    .strictObject({
+      name: nameSchema.describe("The service this port serves, in the job's namespace"),
+      tags: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "not a valid tag")).max(16).default([]),
+    })
+    .optional()
+    .describe("Register the port's tasks as endpoints of this service in the catalog"),
 });
+
+export const upstreamSchema = z.strictObject({
+  service: nameSchema.describe("The service to reach"),
+  namespace: nameSchema.optional().describe("Its namespace; default the job's"),
+  port: z.int().min(1).max(65535).describe("The port the agent serves it on, at the job network's gateway (LEASEHOLD_UPSTREAM_<NAME>_ADDR)"),
+  policy: z.enum(["round-robin", "least-connections"]).default("round-robin"),
+});
+
 
 export const constraintSchema = z
   .strictObject({
@@ -37,6 +52,12 @@ export const constraintSchema = z
     if (needsList && typeof c.value === "string") ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a list` });
     if (!needsList && Array.isArray(c.value)) ctx.addIssue({ code: "custom", path: ["value"], message: `operator ${c.operator} needs a single value` });
   });
+
+export const ingressSchema = z.strictObject({
+  port: z.int().min(1).max(65535).describe("The host port matching agents listen on"),
+  service: nameSchema.describe("The service it balances to, in the job's namespace"),
+  nodes: z.array(constraintSchema).max(32).default([]).describe("Which nodes listen (all when empty): ingress is opt-in per node"),
+});
 
 // onFailure is optional, its default applied where it is read (healthOnFailure), like restart.mode: a
 // materialised default would change the stored spec, and so the version, of every job already applied.
@@ -173,6 +194,9 @@ export const jobSpecSchema = z
     // Optional rather than defaulted: a job that uses neither stores the spec it stored before they existed.
     secrets: z.array(secretRefSchema).max(32).optional().describe("Secrets the task gets, as files or env variables"),
     config: z.array(configFileSchema).max(32).optional().describe("Config files the task gets, rendered from templates"),
+    upstreams: z.array(upstreamSchema).max(32).optional().describe("Services the agent serves to each task of the job, balanced across their healthy endpoints"),
+    ingress: z.array(ingressSchema).max(8).optional().describe("Host ports on matching nodes balanced to one of this job's services (TCP)"),
+    network: z.enum(["job", "namespace"]).optional().describe("The bridge network tasks join on their host: one per job (default) or one per namespace"),
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
@@ -211,6 +235,21 @@ export const jobSpecSchema = z
       pinned.set(ref.name, ref.version);
     });
     (spec.config ?? []).forEach((file, i) => claimFile(file.file, ["config", i, "file"]));
+    const upstreamPorts = new Map<number, number>();
+    (spec.upstreams ?? []).forEach((u, i) => {
+      const other = upstreamPorts.get(u.port);
+      if (other !== undefined) ctx.addIssue({ code: "custom", path: ["upstreams", i, "port"], message: `port ${u.port} is also upstreams.${other}'s` });
+      upstreamPorts.set(u.port, i);
+    });
+    const services = new Set<string>();
+    spec.ports.forEach((p, i) => {
+      if (!p.service) return;
+      if (services.has(p.service.name)) ctx.addIssue({ code: "custom", path: ["ports", i, "service", "name"], message: `service ${p.service.name} is served by another port of this job` });
+      services.add(p.service.name);
+    });
+    (spec.ingress ?? []).forEach((g, i) => {
+      if (!services.has(g.service)) ctx.addIssue({ code: "custom", path: ["ingress", i, "service"], message: `"${g.service}" is not a service of this job's ports` });
+    });
     if (spec.type === "batch" && spec.update.parallelism < 1) {
       ctx.addIssue({ code: "custom", path: ["update", "parallelism"], message: "must be at least 1" });
     }

@@ -30,5 +30,9 @@ export function taskSpecOf(jobId: string, slot: number, version: number, spec: J
     ...(secrets.length > 0 ? { secrets } : {}),
     ...(config.length > 0 ? { config } : {}),
     ...(secrets.length > 0 || config.length > 0 ? { sealed: true } : {}),
+    ...(spec.upstreams?.length
+      ? { upstreams: spec.upstreams.map((u) => ({ service: u.service, namespace: u.namespace ?? spec.namespace, port: u.port, policy: u.policy })) }
+      : {}),
+    ...(spec.network ? { network: spec.network } : {}),
   };
 }
