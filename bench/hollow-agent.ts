@@ -14,6 +14,9 @@ export interface HeldLease {
   exitCode?: number;
   /** What the agent says about it, e.g. why it could not start. */
   message?: string;
+  /** Reported health (default healthy while running) and published ports. */
+  health?: "starting" | "healthy" | "unhealthy" | null;
+  hostPorts?: { container: number; host: number }[];
 }
 
 export class ProtocolError extends Error {
@@ -43,7 +46,7 @@ export class HollowAgent {
   constructor(
     private readonly fetcher: Fetcher,
     readonly name: string,
-    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number; encryptionKey?: NodeEncryptionKey } = {},
+    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number; encryptionKey?: NodeEncryptionKey; advertise?: { address: string; scope: "region" | "public" }[] } = {},
   ) {}
 
   private async post<T>(path: string, body: unknown, auth = true): Promise<T> {
@@ -68,6 +71,7 @@ export class HollowAgent {
         capacity: { cpu: this.opts.cpu ?? 4000, memory: this.opts.memory ?? 8192 },
         agentVersion: "hollow",
         ...(this.opts.encryptionKey ? { encryptionKey: this.opts.encryptionKey } : {}),
+        ...(this.opts.advertise ? { advertise: this.opts.advertise } : {}),
       },
       false,
     );
@@ -94,22 +98,24 @@ export class HollowAgent {
   }
 
   /** The body of this agent's heartbeat: a report for every held lease. */
-  heartbeatBody(): { tasks: { lease: string; state: TaskReport["state"]; health: "healthy" | null; exitCode: number | null; message?: string }[] } {
+  heartbeatBody(): { tasks: TaskReport[] } {
     return {
       tasks: [...this.leases.values()].map((l) => ({
         lease: l.lease,
         state: l.state,
-        health: l.state === "running" ? "healthy" : null,
+        health: l.health !== undefined ? l.health : l.state === "running" ? "healthy" : null,
         exitCode: l.exitCode ?? null,
+        ...(l.hostPorts ? { hostPorts: l.hostPorts } : {}),
         ...(l.message !== undefined ? { message: l.message } : {}),
       })),
     };
   }
 
   /** Reports every held lease; drops revoked ones and leases that ended. */
-  async heartbeat(): Promise<HeartbeatResponse> {
+  /** `discovery`: the services and ingress index the node asks about (see the heartbeat request). */
+  async heartbeat(discovery: { services?: Record<string, number>; ingress?: number } = {}): Promise<HeartbeatResponse> {
     const held = [...this.leases.values()];
-    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", this.heartbeatBody());
+    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", { ...this.heartbeatBody(), ...discovery });
     for (const g of r.renewed) {
       const l = this.leases.get(g.taskId);
       if (!l || l.epoch !== g.epoch) continue;

@@ -121,6 +121,8 @@ export const nodes = sqliteTable(
     joinTokenId: text("join_token_id"),
     // The agent's X25519 public key (JWK): task secrets are sealed to it at claim time.
     encryptionKey: text("encryption_key", { mode: "json" }).$type<Record<string, string>>(),
+    // Where other hosts reach it ([{ address, scope }]): service endpoints on it are dialled there.
+    addresses: text("addresses", { mode: "json" }).$type<{ address: string; scope: string }[]>().notNull().default(sql`'[]'`),
     // The node's work marker: takes the next value of one store-wide sequence whenever a task is placed on
     // the node or a copy it holds is asked to stop (triggers, in the writing transaction). A waiting claim
     // returns when it moves; an instance finds the moved ones by one range read on its index.

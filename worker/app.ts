@@ -23,6 +23,7 @@ import { registerNodeRoutes } from "./routes/nodes";
 import { registerPlanRoutes } from "./routes/plan";
 import { registerTokenRoutes } from "./routes/tokens";
 import { registerSecretRoutes } from "./routes/secrets";
+import { registerServiceRoutes } from "./routes/services";
 import { rollSecretRotations } from "./secrets/rotate";
 
 export const API_VERSION = "0.1.0";
@@ -115,6 +116,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerNodeRoutes(app, deps, timing, evaluator);
   registerTokenRoutes(app, deps);
   registerSecretRoutes(app, deps, evaluator);
+  registerServiceRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);

@@ -38,6 +38,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
     portMax: body.capacity.ports?.max ?? 32000,
     agentVersion: body.agentVersion ?? null,
     encryptionKey: body.encryptionKey ? JSON.stringify(body.encryptionKey) : null,
+    addresses: JSON.stringify(body.advertise ?? []),
     liveSince: now - leaseTtlMs,
     continuing: continuing ? continuing.nodeId : "",
     continuingGen: continuing ? continuing.generation : -1,
@@ -47,14 +48,14 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       // A name held by a node that is still heartbeating is not taken over; a silent one is (the host was
       // rebuilt), and its credential generation rises so older credentials stop working.
       sql: `INSERT INTO nodes (id, name, region, labels, cpu, memory, port_min, port_max, status, eligible, credential_generation,
-              agent_version, join_token_id, encryption_key, created_at, updated_at)
+              agent_version, join_token_id, encryption_key, addresses, created_at, updated_at)
             SELECT :id, :name, ${REGION}, :labels, :cpu, :memory, :portMin, :portMax, 'initializing', 1, 1, :agentVersion,
-              (SELECT id FROM join_tokens WHERE hash = :hash), :encryptionKey, :now, :now
+              (SELECT id FROM join_tokens WHERE hash = :hash), :encryptionKey, :addresses, :now, :now
             WHERE ${TOKEN_VALID}
             ON CONFLICT(name) DO UPDATE SET region = excluded.region, labels = excluded.labels, cpu = excluded.cpu,
               memory = excluded.memory, port_min = excluded.port_min, port_max = excluded.port_max, status = 'initializing',
               credential_generation = nodes.credential_generation + 1, agent_version = excluded.agent_version,
-              join_token_id = excluded.join_token_id, encryption_key = excluded.encryption_key, updated_at = excluded.updated_at
+              join_token_id = excluded.join_token_id, encryption_key = excluded.encryption_key, addresses = excluded.addresses, updated_at = excluded.updated_at
             WHERE nodes.last_heartbeat_at IS NULL OR nodes.last_heartbeat_at < :liveSince OR nodes.status = 'down'
             RETURNING id, credential_generation, region`,
       args,

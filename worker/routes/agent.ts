@@ -19,6 +19,7 @@ import { LeaseTokens } from "../leases/lease-token";
 import { WorkWatch } from "../leases/work-watch";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
+import { discoveryReply } from "../services/heartbeat-view";
 import { z } from "@hono/zod-openapi";
 import { nodeKeyId } from "../../api/sealed";
 import { writeBatch } from "../../db/batch";
@@ -110,10 +111,13 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const now = deps.clock.now();
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
-      const outcome = await heartbeat(deps, timing, tokens, writer, c.get("node"), c.req.valid("json").tasks, probe);
+      const body = c.req.valid("json");
+      const outcome = await heartbeat(deps, timing, tokens, writer, c.get("node"), body.tasks, probe);
       if (outcome.evaluationsRequested) runInBackground(c, deps, () => evaluator.kick());
       if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
-      return c.json(outcome.response, 200);
+      // Discovery only for a node that asks: a heartbeat without it costs nothing more than before.
+      const discovery = body.services !== undefined || body.ingress !== undefined ? await discoveryReply(deps, c.get("node").nodeId, body) : {};
+      return c.json({ ...outcome.response, ...discovery }, 200);
     },
   );
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `nodes` ADD `addresses` text DEFAULT '[]' NOT NULL;

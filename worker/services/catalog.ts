@@ -1,0 +1,113 @@
+// The service catalog, read from the store as it is: a service is a port of a running job's current
+// version that names it; its endpoints are that version's tasks running under a live lease, each at its
+// node's advertised addresses and the host port its port is published on. Nothing is kept per instance,
+// so every instance (a Worker isolate too) answers the same, and a set's index is a digest of the set.
+import type { Client } from "@libsql/client";
+import { payloadHash } from "../../api/payload-hash";
+import { serviceKey, type Endpoint, type ServiceSnapshot } from "../../api/services";
+import { jsonCell } from "../../db/batch";
+
+type EndpointRow = [
+  service: string,
+  namespace: string,
+  tags: string[] | null,
+  container: number,
+  taskId: string,
+  jobId: string,
+  slot: number,
+  version: number,
+  nodeId: string,
+  health: string | null,
+  bound: { container: number; host: number }[] | null,
+  nodeName: string,
+  region: string,
+  addresses: { address: string; scope: "region" | "public" }[] | null,
+];
+
+/**
+ * Every endpoint of the named services (or of all in `namespaces`), healthy or not, with the services
+ * that are declared but have none. `names`: "namespace/name" keys.
+ */
+export async function readServices(client: Client, now: number, scope: { keys: string[] } | { namespaces: string[] }): Promise<ServiceSnapshot[]> {
+  const byKey = "keys" in scope;
+  const filter = byKey
+    ? "(t.namespace || '/' || json_extract(p.value, '$.service.name')) IN (SELECT value FROM json_each(:filter))"
+    : "t.namespace IN (SELECT value FROM json_each(:filter))";
+  const declaredFilter = byKey
+    ? "(j.namespace || '/' || json_extract(p.value, '$.service.name')) IN (SELECT value FROM json_each(:filter))"
+    : "j.namespace IN (SELECT value FROM json_each(:filter))";
+  const args = { now, filter: JSON.stringify(byKey ? scope.keys : scope.namespaces) };
+  const [endpoints, declared] = await client.batch(
+    [
+      {
+        sql: `SELECT json_group_array(json_array(json_extract(p.value, '$.service.name'), t.namespace, json_extract(p.value, '$.service.tags'),
+                json_extract(p.value, '$.container'), t.id, t.job_id, t.slot, t.version, t.node_id, t.health, json(t.bound_ports), n.name, n.region, json(n.addresses))) AS v
+              FROM tasks t JOIN jobs j ON j.id = t.job_id AND j.status = 'running' AND j.version = t.version
+              JOIN job_versions v ON v.job_id = t.job_id AND v.version = t.version, json_each(v.spec, '$.ports') p
+              JOIN nodes n ON n.id = t.node_id
+              WHERE t.state = 'running' AND t.desired = 'run' AND t.lease_expires_at >= :now
+                AND json_extract(p.value, '$.service.name') IS NOT NULL AND ${filter}`,
+        args,
+      },
+      {
+        sql: `SELECT json_group_array(DISTINCT j.namespace || '/' || json_extract(p.value, '$.service.name')) AS v
+              FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version, json_each(v.spec, '$.ports') p
+              WHERE j.status = 'running' AND json_extract(p.value, '$.service.name') IS NOT NULL AND ${declaredFilter}`,
+        args,
+      },
+    ],
+    "read",
+  );
+  const sets = new Map<string, { namespace: string; name: string; endpoints: Endpoint[] }>();
+  const setOf = (namespace: string, name: string) => {
+    const key = serviceKey(namespace, name);
+    let set = sets.get(key);
+    if (!set) sets.set(key, (set = { namespace, name, endpoints: [] }));
+    return set;
+  };
+  for (const key of jsonCell<string[]>(declared?.rows[0], "v") ?? []) {
+    const at = key.indexOf("/");
+    setOf(key.slice(0, at), key.slice(at + 1));
+  }
+  if (byKey) for (const key of scope.keys) if (key.includes("/")) setOf(key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1));
+  for (const [service, namespace, tags, container, taskId, jobId, slot, version, nodeId, health, bound, nodeName, region, addresses] of jsonCell<EndpointRow[]>(endpoints?.rows[0], "v") ?? []) {
+    const port = (bound ?? []).find((b) => b.container === container)?.host;
+    // Not yet reported published (a fresh start): no address to hand out.
+    if (port === undefined) continue;
+    setOf(namespace, service).endpoints.push({
+      taskId,
+      jobId,
+      slot,
+      version,
+      nodeId,
+      nodeName,
+      region,
+      addresses: addresses ?? [],
+      port,
+      tags: tags ?? [],
+      // No health check: running is healthy. A check still starting is not yet.
+      healthy: health === null || health === "healthy",
+    });
+  }
+  const out: ServiceSnapshot[] = [];
+  for (const set of [...sets.values()].sort((a, b) => serviceKey(a.namespace, a.name).localeCompare(serviceKey(b.namespace, b.name)))) {
+    set.endpoints.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+    out.push({ ...set, index: await indexOf(set.endpoints) });
+  }
+  return out;
+}
+
+/** A set's index: the first 48 bits of its digest, a safe integer, the same wherever it is computed. */
+export async function indexOf(items: readonly unknown[]): Promise<number> {
+  const digest = await payloadHash(items);
+  let n = 0;
+  for (const ch of digest.slice(0, 8)) n = n * 64 + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".indexOf(ch);
+  // Never 0: an agent asks with 0 for "none yet".
+  return n === 0 ? 1 : n;
+}
+
+/** Only the healthy endpoints, with the index of that view: what callers are served by default. */
+export async function healthyOnly(s: ServiceSnapshot): Promise<ServiceSnapshot> {
+  const endpoints = s.endpoints.filter((e) => e.healthy);
+  return { ...s, endpoints, index: await indexOf(endpoints) };
+}
