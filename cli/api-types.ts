@@ -250,3 +250,14 @@ export interface SecretRekeyResponse {
   rekeyed: number;
   total: number;
 }
+
+/** GET /v1/services: one service of a namespace, with its endpoint counts. */
+export interface ServiceSummary {
+  namespace: string;
+  name: string;
+  index: number;
+  healthy: number;
+  endpoints: number;
+  tags: string[];
+  jobs: string[];
+}

@@ -1,5 +1,6 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
-import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, StopResponse } from "./api-types";
+import type { ServiceSnapshot } from "../api/services";
+import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, ServiceSummary, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -112,6 +113,15 @@ export class ControlPlaneClient {
   deploymentAction(namespace: string, id: string, action: "promote" | "pause" | "resume" | "fail", body: { force?: boolean } = {}): Promise<DeploymentActionResponse> {
     return this.request("POST", `/v1/namespaces/${enc(namespace)}/deployments/${enc(id)}/${action}`, { json: body });
   }
+  listServices(namespace: string): Promise<{ services: ServiceSummary[] }> {
+    return this.request("GET", `/v1/services?namespace=${enc(namespace)}`);
+  }
+
+  getService(namespace: string, name: string, opts: { all?: boolean; index?: number; wait?: string } = {}): Promise<ServiceSnapshot> {
+    const q = new URLSearchParams({ namespace, ...(opts.all ? { all: "1" } : {}), ...(opts.index !== undefined ? { index: String(opts.index) } : {}), ...(opts.wait ? { wait: opts.wait } : {}) });
+    return this.request("GET", `/v1/services/${enc(name)}?${q.toString()}`);
+  }
+
   listNodes(): Promise<{ nodes: Node[] }> {
     return this.request("GET", "/v1/nodes");
   }

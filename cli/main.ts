@@ -10,6 +10,7 @@ import { registerDeployment } from "./commands/deployment";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
+import { registerServices } from "./commands/services";
 import { registerPlan } from "./commands/plan";
 import { registerRollout } from "./commands/rollout";
 import { registerSecret } from "./commands/secret";
@@ -42,6 +43,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerPlan(program, full);
   registerStatus(program, full);
   registerNodes(program, full);
+  registerServices(program, full);
   registerLogs(program, full);
   registerStop(program, full);
   registerHistory(program, full);
