@@ -47,12 +47,13 @@ function keyringChecked(client: Client, env: Env, secrets: Keyring): Promise<voi
   const id = `${env.LIBSQL_URL}\u0000${[...secrets.byId.keys()].join(",")}`;
   let check = checkedKeyrings.get(id);
   if (!check) {
-    check = checkKeyring(client, secrets);
-    checkedKeyrings.set(id, check);
-    // A store that could not be read is tried again by the next request; a wrong key is not.
-    check.catch((err: unknown) => {
-      if (!(err instanceof SecretsKeyError)) checkedKeyrings.delete(id);
+    // A store that could not be read is not a wrong key: the request goes on (a route that needs the store
+    // fails on its own, and one that does not, like /docs, still answers), and the next request checks again.
+    check = checkKeyring(client, secrets).catch((err: unknown) => {
+      if (err instanceof SecretsKeyError) throw err;
+      checkedKeyrings.delete(id);
     });
+    checkedKeyrings.set(id, check);
   }
   return check;
 }
