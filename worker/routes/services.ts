@@ -21,7 +21,7 @@ const snapshot = z
     namespace: z.string(),
     name: z.string(),
     index: z.number().describe("Names this endpoint set; pass it back as ?index= to wait for a change (opaque: it does not only rise)"),
-    endpoints: z.array(endpointSchema.openapi("Endpoint")),
+    endpoints: z.array(endpointSchema),
   })
   .openapi("Service");
 const summary = z
