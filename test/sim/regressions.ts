@@ -9,6 +9,7 @@ export const REGRESSION_SEEDS: { seed: number; found: string }[] = [
   { seed: 6, found: "convergence: a rollout stalled with one slot on the old version and nothing left to evaluate the job" },
   { seed: 9, found: "two unexpired leases: a task was moved in place to another node at epoch 3 while its holder had been told epoch 2 ran 6.9 s more" },
   { seed: 14, found: "convergence: leases of desired-stop copies no agent holds kept being extended (fleet-silence recovery), so a stop-first slot never freed" },
+  { seed: 8, found: "update past the parallelism: a node past its drain deadline lifted the budget of every slot of its jobs, not only of its own tasks" },
   { seed: 28, found: "convergence: a rollout left a slot on the old version with no evaluation asked for it" },
   { seed: 5157, found: "(a check, not the control plane) a stop lease an agent held but could not start counted as a copy, and expiry was judged in a frame that moved back when the fastest instance crashed" },
   { seed: 5189, found: "convergence: the fleet-silence recovery extended disconnect-stop leases whose agents had stopped them, holding their slots empty 30 s past the bound" },

@@ -1,11 +1,11 @@
-// The simulator in npm test: a fixed seed range (about two minutes on two cores), every regression seed,
-// and a replay check that the same seed gives the same trace.
+// The simulator in npm test: a fixed seed range (about a minute and a half on two cores), every regression
+// seed, and a replay check that the same seed gives the same trace. Longer soaks: `npm run sim -- --seeds N`.
 import { describe, expect, it } from "vitest";
 import { REGRESSION_SEEDS } from "./regressions";
 import { runSeed, type RunResult } from "./simulate";
 
 /** Seeds 1..SEEDS run on every test run; raise it for a longer soak, or use `npm run sim -- --seeds N`. */
-const SEEDS = 40;
+const SEEDS = 24;
 const SEED_TIMEOUT_MS = 60_000;
 
 function expectClean(r: RunResult): void {
