@@ -167,6 +167,7 @@ export const heartbeatRequestSchema = z.strictObject({
   tasks: z.array(taskReportSchema).max(2_000).default([]),
   services: z
     .record(z.string().max(128), z.number())
+    .refine((m) => Object.keys(m).length <= 256, "at most 256 services")
     .optional()
     .describe('The services this node needs endpoints of ("namespace/name": the index it holds, 0 for none yet): the reply carries those whose set changed'),
   ingress: z.number().optional().describe("The index of the ingress listeners this node holds (0: none yet): the reply carries them when they changed"),
