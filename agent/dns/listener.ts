@@ -6,7 +6,7 @@ import { createServer, isIPv6 } from "node:net";
 import type { Server, Socket } from "node:net";
 import { errorText } from "../log";
 import type { Logger } from "../log";
-import type { Responder } from "./respond";
+import type { Responder, Transport } from "./respond";
 import { createFrameReader, frame } from "./tcp-frames";
 
 export type Listener = { address: string; port: number; close(): Promise<void> };
@@ -36,15 +36,19 @@ function serve(address: string, port: number, udp: UdpSocket, tcp: Server, respo
   const connections = new Set<Socket>();
 
   udp.on("error", (error) => log.warn("dns: UDP socket error", { address, error: errorText(error) }));
+
+  /** Answers one message; whatever goes wrong stays with that message. */
+  async function answer(message: Buffer, transport: Transport, send: (out: Buffer) => void): Promise<void> {
+    try {
+      const out = await respond(message, address, transport);
+      if (out !== null) send(out);
+    } catch (error) {
+      log.warn("dns: a query failed", { address, transport, error: errorText(error) });
+    }
+  }
+
   udp.on("message", (message, peer) => {
-    respond(message, address, "udp").then(
-      (out) => {
-        if (out !== null) udp.send(out, peer.port, peer.address, () => {});
-      },
-      (error: unknown) => log.warn("dns: a query failed", { address, transport: "udp", error: errorText(error) }),
-    ).catch(() => {
-      // the socket closed while the reply was being made
-    });
+    void answer(message, "udp", (out) => udp.send(out, peer.port, peer.address, () => {}));
   });
 
   tcp.maxConnections = TCP_MAX_CONNECTIONS;
@@ -57,12 +61,9 @@ function serve(address: string, port: number, udp: UdpSocket, tcp: Server, respo
     socket.on(
       "data",
       createFrameReader((message) => {
-        respond(message, address, "tcp").then(
-          (out) => {
-            if (out !== null && socket.writable) socket.write(frame(out));
-          },
-          (error: unknown) => log.warn("dns: a query failed", { address, transport: "tcp", error: errorText(error) }),
-        );
+        void answer(message, "tcp", (out) => {
+          if (socket.writable) socket.write(frame(out));
+        });
       }),
     );
   });

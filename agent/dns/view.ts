@@ -11,7 +11,7 @@ import type { Endpoint, ServiceSnapshot } from "../../api/services";
 export type DnsUpstream = {
   service: string;
   namespace: string;
-  /** The port the agent's proxy for it listens on at the gateway address. */
+  /** The port the agent's proxy for it listens on at the gateway address. DNS answers only the address: the job knows the port it declared. */
   port: number;
 };
 
@@ -36,7 +36,7 @@ export type ServedEndpoint = {
   priority: number;
 };
 
-export type ServedService = { namespace: string; service: string; upstreamPort: number; endpoints: ServedEndpoint[] };
+export type ServedService = { namespace: string; service: string; endpoints: ServedEndpoint[] };
 
 /** For each listening address, its services by serviceKey (lower case). */
 export type ServedNames = ReadonlyMap<string, ReadonlyMap<string, ServedService>>;
@@ -52,7 +52,7 @@ export function compileView(view: DnsView, caller: DnsCaller): ServedNames {
       const service = upstream.service.toLowerCase();
       const snapshot = view.services[serviceKey(upstream.namespace, upstream.service)];
       const endpoints = servedEndpoints(snapshot?.endpoints ?? [], caller, address);
-      services.set(serviceKey(namespace, service), { namespace, service, upstreamPort: upstream.port, endpoints });
+      services.set(serviceKey(namespace, service), { namespace, service, endpoints });
     }
     served.set(address, services);
   }

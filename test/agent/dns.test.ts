@@ -6,6 +6,8 @@ import type { SrvAnswer, StringAnswer } from "dns-packet";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceSnapshot } from "../../api/services";
 import { createDnsServer } from "../../agent/dns";
+import { createLogger } from "../../agent/log";
+import type { LogFields } from "../../agent/log";
 import type { DnsServer, DnsView } from "../../agent/dns";
 import { askTcp, askUdp, query, rcodeOf, sendAndWait, startStandInResolver, testEndpoint, udpClient } from "../support/dns";
 import type { StandIn } from "../support/dns";
@@ -172,9 +174,9 @@ describe("other names", () => {
     await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", () => resolve()));
     const quiet = createDnsServer({ node: NODE, forwarder: { address: "127.0.0.1", port: silent.address().port }, forwardTimeoutMs: 300 });
     try {
-      const { port: quietPort } = await quiet.listen("127.0.0.2", 0);
+      const { port: quietPort } = await quiet.listen(AT, 0);
       const started = Date.now();
-      const res = await askUdp(quietPort, query("example.test", "A"), 3_000, "127.0.0.2");
+      const res = await askUdp(quietPort, query("example.test", "A"), 3_000, AT);
       expect(rcodeOf(res)).toBe("SERVFAIL");
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     } finally {
@@ -212,5 +214,23 @@ describe("robustness", () => {
     await expect(server.listen(AT, 0)).rejects.toThrow(/already served/);
     await server.close(AT);
     await expect(askUdp(port, query("web.default.leasehold", "A"), 300)).rejects.toThrow(/no UDP reply/);
+  });
+
+  it("logs query names at debug only", async () => {
+    const lines: Array<{ message: string; fields: LogFields }> = [];
+    const log = createLogger({ level: "debug", sink: (message, fields = {}) => lines.push({ message, fields }) });
+    const logged = createDnsServer({ node: NODE, view: viewOf([snapshot([healthyNear])], AT), forwarder: { address: "127.0.0.1", port: upstream.port }, log });
+    try {
+      const { port: loggedPort } = await logged.listen(AT, 0);
+      await askUdp(loggedPort, query("web.default.leasehold", "A"), 3_000, AT);
+      await askUdp(loggedPort, query("secret-host.example.test", "A"), 3_000, AT);
+      await askUdp(loggedPort, Buffer.from("junk-secret-host"), 300, AT).catch(() => undefined);
+    } finally {
+      await logged.close();
+    }
+    const mentions = (name: string) => lines.filter((l) => JSON.stringify(l).includes(name));
+    expect(mentions("web.default.leasehold").map((l) => l.fields["level"])).toEqual(["debug"]);
+    expect(lines.filter((l) => l.fields["level"] !== "debug").every((l) => !JSON.stringify(l).includes("secret-host"))).toBe(true);
+    expect(lines.some((l) => l.fields["level"] === "info" && l.message === "dns: serving")).toBe(true);
   });
 });
