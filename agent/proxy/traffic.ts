@@ -133,7 +133,10 @@ export function createTraffic(opts: TrafficOptions): Traffic {
 
   async function convergeOnce(): Promise<void> {
     const wanted = new Map([...upstreams, ...ingress]);
-    catalog.retain(new Set([...wanted.values()].map((w) => w.service)));
+    const services = new Set([...wanted.values()].map((w) => w.service));
+    catalog.retain(services);
+    // Held from now on (index 0), so a reply that carries a set before the next heartbeat asked is taken.
+    for (const key of services) catalog.pool(key);
     for (const [key, listener] of open) {
       if (wanted.has(key) && !closed) continue;
       open.delete(key);
