@@ -9,13 +9,28 @@ import { reason, statusCode, wrap } from "./docker-values";
 export type DockerNetworks = Pick<ContainerRuntime, "ensureNetwork" | "listNetworks" | "removeNetwork">;
 
 export function createDockerNetworks(docker: Dockerode): DockerNetworks {
-  async function inspectNamed(name: string): Promise<Dockerode.NetworkInspectInfo | undefined> {
+  // The engine's duplicate check is not atomic: two creates of one name that race can both succeed. So the
+  // creates of one name are made one at a time here, and duplicates left by anyone else are cleared below.
+  const making = new Map<string, Promise<NetworkInfo>>();
+
+  async function named(name: string, owner: NodeOwner): Promise<Dockerode.NetworkInspectInfo | undefined> {
     try {
       return (await docker.getNetwork(name).inspect()) as Dockerode.NetworkInspectInfo;
     } catch (error) {
       if (statusCode(error) === 404) return undefined;
+      if (/ambiguous/i.test(reason(error))) return await keepOldest(name, owner);
       throw wrap(error, `inspect network ${name}`);
     }
+  }
+
+  /** Several networks of one name, made by racing creates: the oldest of the owner's stays, the rest go if they can. */
+  async function keepOldest(name: string, owner: NodeOwner): Promise<Dockerode.NetworkInspectInfo | undefined> {
+    const rows = (await docker.listNetworks({ filters: { name: [name], label: ownerSelector(owner) } })).filter((n) => n.Name === name);
+    rows.sort((a, b) => Date.parse(a.Created ?? "") - Date.parse(b.Created ?? "") || (a.Id < b.Id ? -1 : 1));
+    const [oldest, ...rest] = rows;
+    if (!oldest) throw new ContainerRuntimeError("conflict", `several networks are named ${name}, none of them this node's`);
+    for (const extra of rest) await docker.getNetwork(extra.Id).remove().catch(() => undefined);
+    return (await docker.getNetwork(oldest.Id).inspect()) as Dockerode.NetworkInspectInfo;
   }
 
   function ownedInfo(raw: Dockerode.NetworkInspectInfo, owner: NodeOwner): NetworkInfo {
@@ -26,24 +41,32 @@ export function createDockerNetworks(docker: Dockerode): DockerNetworks {
     return infoOf(raw);
   }
 
-  async function ensureNetwork(spec: NetworkSpec): Promise<NetworkInfo> {
-    const existing = await inspectNamed(spec.name);
+  async function make(spec: NetworkSpec): Promise<NetworkInfo> {
+    const existing = await named(spec.name, spec.owner);
     if (existing) return ownedInfo(existing, spec.owner);
     try {
       await docker.createNetwork({
         Name: spec.name,
         Driver: "bridge",
-        // Without it the engine makes a second network of the same name when two creates race.
         CheckDuplicate: true,
         Labels: networkLabels(spec.owner, spec.node, spec.serves),
       });
     } catch (error) {
-      // Made meanwhile by a racing caller: the inspection below finds it.
+      // Made meanwhile by another client of the engine: the inspection below finds it.
       if (statusCode(error) !== 409) throw wrap(error, `create network ${spec.name}`);
     }
-    const made = await inspectNamed(spec.name);
+    const made = await named(spec.name, spec.owner);
     if (!made) throw new ContainerRuntimeError("engine", `network ${spec.name} is gone right after it was made`);
     return ownedInfo(made, spec.owner);
+  }
+
+  function ensureNetwork(spec: NetworkSpec): Promise<NetworkInfo> {
+    const key = JSON.stringify([spec.owner.cluster, spec.owner.nodeId, spec.name]);
+    const pending = making.get(key);
+    if (pending) return pending;
+    const made = make(spec).finally(() => making.delete(key));
+    making.set(key, made);
+    return made;
   }
 
   async function listNetworks({ owner }: { owner: NodeOwner }): Promise<NetworkInfo[]> {
