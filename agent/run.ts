@@ -418,7 +418,7 @@ async function enrollWith(
 ): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
-  const advertise = opts.advertise ?? detectAdvertise();
+  let advertise = opts.advertise ?? detectAdvertise();
   if (advertise.length === 0) log.warn("no address to advertise (give --advertise): other hosts cannot reach this one's tasks");
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
   for (;;) {
@@ -457,6 +457,12 @@ async function enrollWith(
       });
       return identity;
     } catch (err) {
+      // A control plane from before discovery does not know the field: enroll without it, and say so.
+      if (err instanceof ControlPlaneError && err.status === 400 && advertise.length > 0 && /unknown field "advertise"/.test(err.message)) {
+        log.warn("the control plane takes no advertised addresses (an older version): enrolling without them", { error: err.message });
+        advertise = [];
+        continue;
+      }
       // A refused token is final; an unreachable control plane is retried.
       if (!transient(err)) throw err;
       const wait = backoff.next();
