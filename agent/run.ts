@@ -4,9 +4,13 @@
 // agents of other clusters (or other nodes) on the same engine are never touched, whatever their name.
 // Task secrets come sealed to the node's X25519 key (node-key.ts), which the control plane learns at
 // enrollment, or before the first claim from an agent enrolled before node keys.
+// Each task joins its job's network (network/); the endpoints its upstreams and the node's ingress
+// listeners balance over come in heartbeat replies, asked for by index in each heartbeat (proxy/).
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
-import type { HeartbeatResponse, Revocation } from "../api/agent-protocol";
+import type { HeartbeatRequest, HeartbeatResponse, Revocation } from "../api/agent-protocol";
+import type { AdvertisedAddress } from "../api/services";
+import { detectAdvertise } from "./advertise";
 import { createBackoff } from "./backoff";
 import { createControlPlaneClient, ControlPlaneError, type ControlPlaneClient } from "./client";
 import { createContactLog, type ContactLog } from "./contact-log";
@@ -14,7 +18,9 @@ import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
 import { createLeaseStore } from "./lease-store";
 import { createLogger, errorText, type Logger, type LogLevel, type LogSink } from "./log";
+import { createJobNetworks, createTaskNetworking, type JobNetworks } from "./network";
 import { loadOrCreateNodeKey, type NodeKey } from "./node-key";
+import { createTraffic, type Traffic } from "./proxy";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
 import { createSecretFiles, defaultSecretsDir, DEFAULT_SECRETS_DIRS, isOnTmpfs } from "./secret-files";
 import { createSupervisor, type Supervisor } from "./supervisor";
@@ -46,6 +52,8 @@ export interface AgentOptions {
    * Default: the first of DEFAULT_SECRETS_DIRS on tmpfs. Files are never written anywhere else.
    */
   secretsDir?: string | undefined;
+  /** Where other hosts reach this one, sent at enrollment. Absent: this host's first non-internal IPv4 address (detectAdvertise), as a region address. */
+  advertise?: AdvertisedAddress[] | undefined;
 }
 
 export interface RunningAgent {
@@ -55,6 +63,10 @@ export interface RunningAgent {
   clusterId: string;
   region: string | undefined;
   supervisor: Supervisor;
+  /** The node's job networks: a task's gateway address, for instance. */
+  networks: JobNetworks;
+  /** The node's upstream and ingress listeners and the endpoint sets they balance over. */
+  traffic: Traffic;
   /** When the control plane last answered a heartbeat (ms). */
   lastContact(): number;
   /** Stops the loops; containers keep running, and a restarted agent re-attaches to them. */
@@ -113,6 +125,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
   let reportTimer: NodeJS.Timeout | null = null;
 
+  const networks = createJobNetworks({ runtime, owner, nodeName: opts.name, log });
+  const traffic = createTraffic({ caller: { nodeId: identity.nodeId, region: identity.region ?? opts.region ?? "global" }, log });
   const supervisor = createSupervisor({
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
@@ -120,6 +134,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, trusted: identity.jwks, files: createSecretFiles({ baseDir: secretsDir, nodeId: identity.nodeId, warn }) }),
     owner,
     nodeName: opts.name,
+    networking: createTaskNetworking({ networks, traffic, log }),
     now: monotonicNow,
     log,
     ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
@@ -185,6 +200,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       saveIdentity(dataDir, { ...identity, credential });
     }
     await supervisor.applyHeartbeat(reply, sentAt);
+    await traffic.applyReply(reply).catch((err: unknown) => log.warn("could not apply service endpoints", { error: errorText(err) }));
     for (const req of reply.logRequests) {
       void supervisor
         .logs(req.taskId, req.tail)
@@ -200,19 +216,30 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     else claimInFlight?.abort();
   };
 
+  // A control plane from before discovery refuses the fields it does not know (400): it is said once, and
+  // heartbeats go on without them (no endpoints come, so upstreams and ingress serve nothing).
+  let discoveryRefused = false;
+  const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress"> => (discoveryRefused ? {} : traffic.heartbeatFields());
+
   async function heartbeatLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
     while (!stopped) {
       const reports = supervisor.reports();
       const sentAt = monotonicNow();
+      const discovery = discoveryFields();
       try {
-        const reply = await client.heartbeat(credential, { tasks: reports });
+        const reply = await client.heartbeat(credential, { tasks: reports, ...discovery });
         supervisor.delivered(reports);
         await onReply(reply, sentAt);
         backoff.reset();
         await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
       } catch (err) {
         if (stopped) return;
+        if (err instanceof ControlPlaneError && err.status === 400 && Object.keys(discovery).length > 0 && /unknown field "(services|ingress)"/.test(err.message)) {
+          discoveryRefused = true;
+          log.warn("the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here", { error: err.message });
+          continue;
+        }
         if (err instanceof ControlPlaneError && err.unauthorized) {
           // The credential lapsed (offline past its life) or was replaced: enroll again, showing the old
           // credential so the control plane knows this is the same host and its tasks stay.
@@ -341,6 +368,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     clusterId: owner.cluster,
     region: identity.region,
     supervisor,
+    networks,
+    traffic,
     lastContact: () => lastContact,
     async stop() {
       stopped = true;
@@ -349,6 +378,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       unsubscribe();
       supervisor.close();
       await Promise.allSettled(loops);
+      await traffic.close();
     },
   };
 }
@@ -388,6 +418,8 @@ async function enrollWith(
 ): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
+  let advertise = opts.advertise ?? detectAdvertise();
+  if (advertise.length === 0) log.warn("no address to advertise (give --advertise): other hosts cannot reach this one's tasks");
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
   for (;;) {
     try {
@@ -400,6 +432,7 @@ async function enrollWith(
         agentVersion: AGENT_VERSION,
         ...(previousCredential ? { previousCredential } : {}),
         encryptionKey: nodeKey.publicJwk,
+        ...(advertise.length > 0 ? { advertise } : {}),
       });
       contact.reached();
       const identity: AgentIdentity = {
@@ -413,9 +446,23 @@ async function enrollWith(
         encryptionKeyId: nodeKey.kid,
       };
       saveIdentity(dataDir, identity);
-      log.info("enrolled", { node: opts.name, nodeId: r.nodeId, cluster: r.clusterId, region: r.region, cpu: capacity.cpu, memory: capacity.memory });
+      log.info("enrolled", {
+        node: opts.name,
+        nodeId: r.nodeId,
+        cluster: r.clusterId,
+        region: r.region,
+        cpu: capacity.cpu,
+        memory: capacity.memory,
+        advertise: advertise.map((a) => `${a.address} (${a.scope})`).join(", "),
+      });
       return identity;
     } catch (err) {
+      // A control plane from before discovery does not know the field: enroll without it, and say so.
+      if (err instanceof ControlPlaneError && err.status === 400 && advertise.length > 0 && /unknown field "advertise"/.test(err.message)) {
+        log.warn("the control plane takes no advertised addresses (an older version): enrolling without them", { error: err.message });
+        advertise = [];
+        continue;
+      }
       // A refused token is final; an unreachable control plane is retried.
       if (!transient(err)) throw err;
       const wait = backoff.next();

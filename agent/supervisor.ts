@@ -16,7 +16,8 @@
 // Sealed tasks (see task-secrets.ts): the sealed payload is held and stored with its lease, opened at each
 // start and never kept open; one that is missing or does not open fails the task before any container is
 // made. A task's secret files exist only while a container of its task and epoch runs: every pass, and an
-// adoption, sweeps the rest.
+// adoption, sweeps the rest. Networking (when given) works the same way: a task's network is made and its
+// upstreams opened before its container, and every pass and adoption settles them against the held tasks.
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
@@ -90,6 +91,19 @@ export interface SupervisorDeps {
   leaseStore: LeaseStore;
   /** Opens sealed payloads with the node's key and puts their files on tmpfs. Absent: sealed tasks fail. */
   secrets?: TaskSecrets;
+  /** Each task's network and upstreams (agent/network). Absent: containers join the engine's default bridge, and upstreams are not served. */
+  networking?: TaskNetworking;
+}
+
+/** What the supervisor needs of the node's networking. */
+export interface TaskNetworking {
+  /** Before a task's container is made: its network (made if missing) and the env naming its upstreams (served from now on). */
+  prepare(task: { taskId: string; spec: TaskSpec }): Promise<{ network: { name: string; aliases: string[] }; env: Record<string, string> }>;
+  /**
+   * After every pass and an adoption: the held tasks that run or may start again. Upstreams and networks of
+   * no such task go (a network once no running container is on it).
+   */
+  settle(tasks: { taskId: string; spec: TaskSpec }[]): Promise<void>;
 }
 
 export interface Supervisor {
@@ -265,6 +279,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
     persist();
     sweepFiles();
+    await settleNetworking();
     return adopted;
   }
 
@@ -328,6 +343,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const opened = await secrets.open(sealedTask(t));
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
       const files = secrets.place({ taskId: t.taskId, epoch: claims.epoch }, opened);
+      const networked = deps.networking ? await deps.networking.prepare({ taskId: t.taskId, spec }) : undefined;
       const started = await startOrClear(t, {
         task: {
           task: t.taskId,
@@ -347,6 +363,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         env: {
           ...spec.env,
           ...opened.env,
+          ...networked?.env,
           LEASEHOLD_TASK_ID: t.taskId,
           LEASEHOLD_JOB: spec.job,
           LEASEHOLD_NAMESPACE: spec.namespace,
@@ -357,6 +374,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         memoryMiB: spec.resources.memory,
         ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
         files,
+        ...(networked ? { network: networked.network } : {}),
         // The label is what a restarted agent falls back on: the token with its payload, checked again then.
         // Neither holds a secret: the spec names secrets and versions only, and the sealed payload stays out.
         restore: { lease: t.lease, task: spec as unknown as JsonObject },
@@ -574,6 +592,18 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     sweepFiles();
     const known = new Set([...tasks.values()].map((t) => t.containerId).filter((id): id is string => id !== null));
     await clearLeftovers({ runtime: deps.runtime, owner: deps.owner, log: deps.log, keepExited }, known);
+    await settleNetworking();
+  }
+
+  /** Tasks that still run, or may start again, keep their network and upstreams; the rest go. */
+  async function settleNetworking(): Promise<void> {
+    if (!deps.networking) return;
+    const live = [...tasks.values()].filter((t) => t.phase === "starting" || t.phase === "running" || t.phase === "backoff" || t.phase === "stopping");
+    try {
+      await deps.networking.settle(live.map((t) => ({ taskId: t.taskId, spec: t.spec })));
+    } catch (err) {
+      deps.log.warn("could not settle task networks", { error: errorText(err) });
+    }
   }
 
   function reportedState(t: HeldTask): TaskReport["state"] {

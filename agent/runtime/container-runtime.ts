@@ -1,5 +1,5 @@
 // The ContainerRuntime port: what the agent needs from a container engine, in leasehold's own types.
-import type { JsonObject, NodeOwner, TaskIdentity } from "./labels";
+import type { JsonObject, NetworkServes, NodeOwner, TaskIdentity } from "./labels";
 
 export type PortProtocol = "tcp" | "udp";
 
@@ -39,6 +39,8 @@ export type ContainerSpec = {
   restore?: JsonObject;
   /** Host address ports are published on; default all interfaces. */
   hostIp?: string;
+  /** A network made with ensureNetwork that the container joins instead of the engine's default bridge. */
+  network?: { name: string; aliases?: string[] };
 };
 
 export type StartedContainer = { id: string; name: string; hostPorts: HostPort[] };
@@ -113,6 +115,29 @@ export type Unsubscribe = () => void;
 
 export type ExecResult = { exitCode: number; output: string };
 
+/** A bridge network of one node, for the containers of one job (or one namespace) on it. */
+export type NetworkSpec = {
+  /** The engine-wide name; it must be unique per owner (see agent/network). */
+  name: string;
+  owner: NodeOwner;
+  /** The node's name, labelled for people reading `docker network ls`. */
+  node: string;
+  /** Whose containers it is for, labelled on it: the job's (by job id) or the whole namespace's. */
+  serves: NetworkServes;
+};
+
+export type NetworkInfo = {
+  id: string;
+  name: string;
+  /** The host's address on the network: containers on it reach the host there. */
+  gateway: string;
+  /** CIDR, e.g. 172.18.0.0/16. */
+  subnet: string;
+  labels: Record<string, string>;
+};
+
+export type NetworkRemoval = "removed" | "in-use" | "missing";
+
 export interface ContainerRuntime {
   /** Makes sure `image` is present locally, pulling it if not; rejects within `timeoutMs`. */
   ensureImage(image: string, opts: { timeoutMs: number }): Promise<void>;
@@ -142,6 +167,15 @@ export interface ContainerRuntime {
   ): Promise<Unsubscribe>;
   /** Runs `cmd` inside a running container; rejects with a timeout error after `timeoutMs`. */
   exec(id: string, cmd: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+  /**
+   * The owner's network of that name, made if missing. Idempotent and safe to race (two callers get the
+   * same network); a network of that name owned by anyone else is a conflict, never adopted.
+   */
+  ensureNetwork(spec: NetworkSpec): Promise<NetworkInfo>;
+  /** Networks of `owner` only (cluster and node id). */
+  listNetworks(filter: { owner: NodeOwner }): Promise<NetworkInfo[]>;
+  /** Removes a network unless a running container is on it ("in-use"). Idempotent ("missing"). */
+  removeNetwork(id: string): Promise<NetworkRemoval>;
 }
 
 export type ContainerRuntimeErrorCode =

@@ -2,11 +2,13 @@
 //
 // Invariants: every container this adapter lists, or reports events for, carries the caller's
 // cluster and node-id labels (the engine filters on both: nothing of another owner is ever read); containers are created with no engine restart policy, so restarts are
-// the supervisor's decision alone.
+// the supervisor's decision alone. Networks follow the same ownership rule (docker-networks.ts).
 import Dockerode from "dockerode";
 import { demultiplexToString } from "./demux";
 import { LABEL_PREFIX, ownedLabels, ownerSelector, parseRestoreLabel, parseTaskLabels, taskLabels, containerName } from "./labels";
 import { ContainerRuntimeError } from "./container-runtime";
+import { createDockerNetworks } from "./docker-networks";
+import { numberField, objectField, reason, statusCode, stringField, toError, wrap } from "./docker-values";
 import type {
   ContainerDetails,
   ContainerEvent,
@@ -113,7 +115,9 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: { ...spec.labels, ...taskLabels(spec.task, spec.restore) },
         ExposedPorts: exposed,
+        ...(spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: spec.network.aliases ?? [] } } } } : {}),
         HostConfig: {
+          ...(spec.network ? { NetworkMode: spec.network.name } : {}),
           ...(spec.cpuMillis !== undefined ? { NanoCpus: spec.cpuMillis * 1_000_000 } : {}),
           // Swap equal to memory: the limit is a hard one, not memory plus as much swap again.
           ...(memoryBytes !== undefined ? { Memory: memoryBytes, MemorySwap: memoryBytes } : {}),
@@ -124,6 +128,9 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
       });
     } catch (error) {
       const status = statusCode(error);
+      if (status === 404 && spec.network && /network/i.test(reason(error))) {
+        throw new ContainerRuntimeError("not_found", `network ${spec.network.name} is missing (ensureNetwork first): ${reason(error)}`, { cause: error });
+      }
       if (status === 404) {
         throw new ContainerRuntimeError("image_unavailable", `image ${spec.image} is not present (ensureImage first)`, { cause: error });
       }
@@ -406,7 +413,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     }
   }
 
-  return { ensureImage, start, stop, remove, inspect, list, logs, stats, events, exec };
+  return { ensureImage, start, stop, remove, inspect, list, logs, stats, events, exec, ...createDockerNetworks(docker) };
 }
 
 function validateSpec(spec: ContainerSpec): void {
@@ -529,45 +536,6 @@ function jsonLines(onValue: (value: unknown, line: string) => void): { push(chun
 function pullError(value: unknown): string | undefined {
   const detail = stringField(objectField(value, "errorDetail"), "message");
   return detail ?? stringField(value, "error");
-}
-
-function objectField(value: unknown, key: string): Record<string, unknown> | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const field: unknown = (value as Record<string, unknown>)[key];
-  return typeof field === "object" && field !== null ? (field as Record<string, unknown>) : undefined;
-}
-
-function stringField(value: unknown, key: string): string | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const field: unknown = (value as Record<string, unknown>)[key];
-  return typeof field === "string" ? field : undefined;
-}
-
-function numberField(value: unknown, key: string): number | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const field: unknown = (value as Record<string, unknown>)[key];
-  return typeof field === "number" ? field : undefined;
-}
-
-function statusCode(error: unknown): number | undefined {
-  return numberField(error, "statusCode");
-}
-
-/** The engine's own words when it gave any, else the error message. */
-function reason(error: unknown): string {
-  const fromEngine = stringField(objectField(error, "json"), "message");
-  if (fromEngine) return fromEngine.trim();
-  return toError(error).message;
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function wrap(error: unknown, action: string): ContainerRuntimeError {
-  if (error instanceof ContainerRuntimeError) return error;
-  const code = statusCode(error) === 404 ? "not_found" : statusCode(error) === 409 ? "conflict" : "engine";
-  return new ContainerRuntimeError(code, `${action}: ${reason(error)}`, { cause: error });
 }
 
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {

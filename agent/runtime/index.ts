@@ -14,6 +14,9 @@ export type {
   ExecResult,
   FileMount,
   HostPort,
+  NetworkInfo,
+  NetworkRemoval,
+  NetworkSpec,
   PortMapping,
   PortProtocol,
   StartedContainer,
@@ -29,9 +32,10 @@ export {
   containerName,
   nodeSelector,
   ownerSelector,
+  networkLabels,
   ownedLabels,
   parseRestoreLabel,
   parseTaskLabels,
   taskLabels,
 } from "./labels";
-export type { JsonObject, JsonValue, LabelKey, NodeOwner, TaskIdentity } from "./labels";
+export type { JsonObject, JsonValue, LabelKey, NetworkServes, NodeOwner, TaskIdentity } from "./labels";

@@ -20,6 +20,8 @@ export const LABELS = {
   version: "io.leasehold.version",
   /** Compact JSON the agent reads back after a restart (e.g. the lease token). */
   spec: "io.leasehold.spec",
+  /** On a network: whose containers it is for ("job" or "namespace"); see agent/network. */
+  network: "io.leasehold.network",
 } as const;
 
 export type LabelKey = (typeof LABELS)[keyof typeof LABELS];
@@ -58,6 +60,21 @@ export function nodeSelector(node: string): string {
 /** The label selectors (all must match) for the containers `owner` owns. */
 export function ownerSelector(owner: NodeOwner): string[] {
   return [`${LABELS.cluster}=${owner.cluster}`, `${LABELS.nodeId}=${owner.nodeId}`];
+}
+
+/** Whose containers a network is for: one job's (by its id), or every job's of a namespace. */
+export type NetworkServes = { kind: "job"; namespace: string; job: string } | { kind: "namespace"; namespace: string };
+
+/** Labels of a network of `owner` (the ownership pair and the node name) and whose containers it is for. */
+export function networkLabels(owner: NodeOwner, node: string, serves: NetworkServes): Record<string, string> {
+  return {
+    [LABELS.cluster]: owner.cluster,
+    [LABELS.nodeId]: owner.nodeId,
+    [LABELS.node]: node,
+    [LABELS.network]: serves.kind,
+    [LABELS.namespace]: serves.namespace,
+    ...(serves.kind === "job" ? { [LABELS.job]: serves.job } : {}),
+  };
 }
 
 /** Labels for a container running `identity`, with `restore` as the compact spec label. */

@@ -1,13 +1,14 @@
 // leasehold agent: run the host agent in the foreground until SIGINT or SIGTERM.
 // The join token is read from LEASEHOLD_JOIN_TOKEN or --join-token-file: a --join-token on the command
 // line is visible to every user of the host in `ps`, so it still works but is warned about. The secrets dir
-// comes from --secrets-dir or LEASEHOLD_SECRETS_DIR.
+// comes from --secrets-dir or LEASEHOLD_SECRETS_DIR, the addresses to advertise from --advertise or
+// LEASEHOLD_ADVERTISE.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { CliError, type CliIo } from "../io";
-import { intOption, labelOption } from "../options";
+import { advertiseOption, intOption, labelOption, parseAdvertise, type AdvertiseEntry } from "../options";
 
 /** The options agent/run.ts takes; declared here so the CLI builds whether or not the agent is present. */
 export interface AgentOptions {
@@ -22,6 +23,8 @@ export interface AgentOptions {
   logLevel?: LogLevel;
   /** A tmpfs directory for task secret and config files; absent: the agent's default. */
   secretsDir?: string;
+  /** Where other hosts reach this one; absent: the agent detects one. */
+  advertise?: AdvertiseEntry[];
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -73,6 +76,26 @@ interface AgentCliOptions {
   keepExited?: number;
   logLevel?: LogLevel;
   secretsDir?: string;
+  advertise?: AdvertiseEntry[];
+}
+
+/** The control plane takes at most this many advertised addresses. */
+const MAX_ADVERTISE = 8;
+
+/** Addresses to advertise from --advertise, else LEASEHOLD_ADVERTISE (same syntax), else none (the agent detects one). */
+function advertiseOf(opts: AgentCliOptions, io: CliIo): AdvertiseEntry[] | undefined {
+  let entries = opts.advertise;
+  const env = io.env["LEASEHOLD_ADVERTISE"];
+  if (entries === undefined && env) {
+    try {
+      entries = parseAdvertise(env);
+    } catch (cause) {
+      throw new CliError(`LEASEHOLD_ADVERTISE: ${(cause as Error).message}`, [], { cause });
+    }
+  }
+  if (entries === undefined || entries.length === 0) return undefined;
+  if (entries.length > MAX_ADVERTISE) throw new CliError(`at most ${MAX_ADVERTISE} addresses can be advertised, not ${entries.length}`);
+  return entries;
 }
 
 /** The join token from the command line, a file, or the environment (in that order; at most one of the first two). */
@@ -112,8 +135,14 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
       "--secrets-dir <dir>",
       "tmpfs directory for task secret and config files (or env LEASEHOLD_SECRETS_DIR; default the first of /run/leasehold/secrets and /dev/shm/leasehold/secrets on tmpfs)",
     )
+    .option(
+      "--advertise <addr[,scope=region|public]>",
+      "an address other hosts reach this one at (repeatable, or a comma-separated list; or env LEASEHOLD_ADVERTISE; default this host's first non-internal IPv4, scope region)",
+      advertiseOption,
+    )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
+      const advertise = advertiseOf(opts, io);
       const secretsDir = opts.secretsDir ?? (io.env["LEASEHOLD_SECRETS_DIR"] || undefined);
       const options: AgentOptions = {
         server: opts.server,
@@ -125,6 +154,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
         ...(secretsDir !== undefined ? { secretsDir: resolve(secretsDir) } : {}),
+        ...(advertise !== undefined ? { advertise } : {}),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

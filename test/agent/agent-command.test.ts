@@ -89,3 +89,39 @@ describe("leasehold agent's options", () => {
     expect(flag.received?.secretsDir).toBe(join(process.cwd(), "rel/secrets"));
   });
 });
+
+describe("leasehold agent's advertised addresses", () => {
+  it("are left to the agent to detect unless given", async () => {
+    expect((await agentCli([])).received).not.toHaveProperty("advertise");
+  });
+
+  it("come from repeated --advertise or a comma-separated list, scope region unless said", async () => {
+    const r = await agentCli(["--advertise", "10.0.0.5", "--advertise", "203.0.113.7,scope=public,2001:db8::1,scope=region"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.received?.advertise).toEqual([
+      { address: "10.0.0.5", scope: "region" },
+      { address: "203.0.113.7", scope: "public" },
+      { address: "2001:db8::1", scope: "region" },
+    ]);
+  });
+
+  it("come from LEASEHOLD_ADVERTISE when no flag is given (the flag wins)", async () => {
+    const env = { LEASEHOLD_ADVERTISE: "192.0.2.10,scope=public 10.1.1.1" };
+    expect((await agentCli([], env)).received?.advertise).toEqual([
+      { address: "192.0.2.10", scope: "public" },
+      { address: "10.1.1.1", scope: "region" },
+    ]);
+    expect((await agentCli(["--advertise", "10.2.2.2"], env)).received?.advertise).toEqual([{ address: "10.2.2.2", scope: "region" }]);
+  });
+
+  it("refuse what is not an address, an unknown scope, a scope with no address, and more than the control plane takes", async () => {
+    for (const args of [["--advertise", "host.example"], ["--advertise", "10.0.0.1,scope=lan"], ["--advertise", "scope=public"]]) {
+      const r = await agentCli(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.received).toBeUndefined();
+    }
+    expect((await agentCli([], { LEASEHOLD_ADVERTISE: "nope" })).stderr).toContain('LEASEHOLD_ADVERTISE: "nope" is not an IP address');
+    const many = Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}`).join(",");
+    expect((await agentCli(["--advertise", many])).stderr).toContain("at most 8 addresses");
+  });
+});

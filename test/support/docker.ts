@@ -30,7 +30,7 @@ export async function requireDocker(docker: Dockerode = new Dockerode(), endpoin
   return docker;
 }
 
-/** Removes every container labelled with `node`, running or not. */
+/** Removes every container labelled with `node`, running or not, and then the node's networks. */
 export async function cleanupNode(node: string, docker: Dockerode = new Dockerode()): Promise<void> {
   const rows = await docker.listContainers({ all: true, filters: { label: [nodeSelector(node)] } });
   await Promise.all(
@@ -44,6 +44,9 @@ export async function cleanupNode(node: string, docker: Dockerode = new Dockerod
         }),
     ),
   );
+  // A stopped agent leaves its job networks behind; left here, they would use up the engine's address pools.
+  const networks = await docker.listNetworks({ filters: { label: [nodeSelector(node)] } });
+  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
 }
 
 /** A node name no other test (or concurrent run) uses. */
