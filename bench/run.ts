@@ -1,5 +1,5 @@
 // The benchmark suite: ceilings and scenarios in one run, medians written to bench/results/latest.md.
-// Run: npm run bench [-- --quick] [-- --only=ceilings,scheduler,heartbeat,sustained,c1m,failover,containers,profile,swarm] [-- --c1m=TASKS]
+// Run: npm run bench [-- --quick] [-- --only=ceilings,scheduler,heartbeat,sustained,c1m,failover,containers,proxy,profile,swarm] [-- --c1m=TASKS]
 // The swarm section (leasehold beside Docker Swarm on an engine of its own) is not part of --quick; it also writes bench/results/swarm.md.
 // Exits 1 only when a correctness check fails (see CORRECTNESS below), never because something is slow.
 import { execFileSync } from "node:child_process";
@@ -17,6 +17,7 @@ import { killChildren } from "./processes";
 import { LeaseWatch } from "./invariants";
 import { summarizeProfiles, type ProfileSummary } from "./profile";
 import { benchScheduler } from "./scheduler";
+import { proxyBench } from "./proxy-bench";
 import { dec, int, median, pct } from "./stats";
 import { sideBySideRows, swarmMarkdown, swarmSideBySide } from "./swarm-bench";
 
@@ -45,7 +46,7 @@ interface Row {
   met: string;
 }
 
-const SECTIONS = ["ceilings", "scheduler", "heartbeat", "sustained", "c1m", "failover", "containers", "profile", "swarm"] as const;
+const SECTIONS = ["ceilings", "scheduler", "heartbeat", "sustained", "c1m", "failover", "containers", "proxy", "profile", "swarm"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const quick = process.argv.includes("--quick");
@@ -67,6 +68,7 @@ const PLAN = quick
       failover: { agents: 100, tasks: 1_000, stopFraction: 0.1, capMs: 30_000, runs: 1 },
       containers: { replicas: [1, 20], runs: 1, capMs: 60_000 },
       profile: { agents: 100, connections: 4, durationSec: 5 },
+      proxy: { rounds: 3, held: 2_000, fresh: 200, bytes: 64 << 20 },
       swarm: { rounds: 1 },
     }
   : {
@@ -87,6 +89,7 @@ const PLAN = quick
       failover: { agents: 100, tasks: 1_000, stopFraction: 0.1, capMs: 30_000, runs: 5 },
       containers: { replicas: [1, 20], runs: 3, capMs: 120_000 },
       profile: { agents: 1_000, connections: 4, durationSec: 20 },
+      proxy: { rounds: 7, held: 10_000, fresh: 1_000, bytes: 512 << 20 },
       swarm: { rounds: Number(process.env.LEASEHOLD_BENCH_SWARM_ROUNDS ?? 5) },
     };
 
@@ -357,6 +360,18 @@ async function containers(): Promise<void> {
   check("real containers: no over-committed node", "safety", r.overCommitted === 0, `${r.overCommitted} nodes`);
 }
 
+async function proxy(): Promise<void> {
+  const o = PLAN.proxy;
+  log(`agent TCP proxy (upstreams, ingress) against a direct connection, loopback, ${o.rounds} alternating rounds`);
+  const r = await proxyBench(o);
+  const us = (v: number) => `${dec(v, 0)} µs`;
+  const scenario = "6 Agent proxy";
+  row({ scenario, figure: `round trip on a held connection, p50 (${o.held} × 64 B)`, value: us(r.proxied.heldP50Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.heldP50Us)}`, ratio: `${dec(r.proxied.heldP50Us / r.direct.heldP50Us, 2)}×` });
+  row({ scenario, figure: "round trip on a held connection, p99", value: us(r.proxied.heldP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.heldP99Us)}`, ratio: `${dec(r.proxied.heldP99Us / r.direct.heldP99Us, 2)}×` });
+  row({ scenario, figure: `connect + round trip, p99 (${o.fresh} fresh connections)`, value: us(r.proxied.freshP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.freshP99Us)}`, ratio: `${dec(r.proxied.freshP99Us / r.direct.freshP99Us, 2)}×` });
+  row({ scenario, figure: `throughput (${o.bytes >> 20} MiB one way)`, value: `${dec(r.proxied.throughputMiBs, 0)} MiB/s`, runs: `${r.rounds}`, ceiling: `direct: ${dec(r.direct.throughputMiBs, 0)} MiB/s`, ratio: `${dec(r.proxied.throughputMiBs / r.direct.throughputMiBs, 2)}×` });
+}
+
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 
 async function swarm(): Promise<void> {
@@ -542,6 +557,7 @@ async function main(): Promise<void> {
     ["c1m", c1m],
     ["failover", failovers],
     ["containers", containers],
+    ["proxy", proxy],
     ["profile", profile],
     ["swarm", swarm],
   ];

@@ -1,6 +1,6 @@
 // A TCP listener that joins each connection it accepts to an upstream socket: bytes both ways, half-closes
 // passed on. Closing the listener ends the connections it holds, so nothing it served outlives it.
-import { createServer, type Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 
 export interface Forwarder {
   readonly host: string | undefined;
@@ -59,7 +59,8 @@ export async function listenForward(opts: ForwardOptions): Promise<Forwarder> {
   server.on("error", () => undefined);
   return {
     host: opts.host,
-    port: opts.port,
+    // The bound port: the one asked for, or the one the kernel chose for port 0.
+    port: (server.address() as AddressInfo).port,
     open: () => clients.size,
     close: () =>
       new Promise<void>((done) => {
