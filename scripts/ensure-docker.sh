@@ -22,7 +22,9 @@ if ! engine_answers; then
     if ! engine_answers; then
       echo "ensure-docker: starting dockerd" >&2
       mkdir -p /var/log
-      nohup dockerd >/var/log/leasehold-dockerd.log 2>&1 &
+      # Every job gets a bridge network on each host: /24s from one /16 give 256 of them, where the
+      # engine's default pools hold about 30.
+      nohup dockerd --default-address-pool base=10.213.0.0/16,size=24 >/var/log/leasehold-dockerd.log 2>&1 &
       for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
     fi
   fi
