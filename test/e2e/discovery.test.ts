@@ -1,5 +1,5 @@
-// End to end on a real Docker engine: service discovery across two agents on one engine ("two hosts" of
-// one region). A client reaches a two-replica web service through its upstream address and through the
+// End to end on a real Docker engine: service discovery across agents on one engine ("hosts" of one
+// region). A client reaches a two-replica web service through its upstream address and through the
 // agent's DNS, both backends answer, a killed backend stops answering within a few heartbeats, the catalog
 // names each endpoint's node, and an ingress port on one node answers from the host.
 import { execFile } from "node:child_process";
@@ -20,6 +20,7 @@ const SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"];
 const cluster = new TestCluster();
 const nodeA = uniqueNode("disc-a");
 const nodeB = uniqueNode("disc-b");
+const nodeC = uniqueNode("disc-c");
 let ingressPort = 0;
 
 /** A port free on this host now. */
@@ -57,13 +58,17 @@ async function runningTasks(job: string) {
 
 let client = "";
 let tasksSeen = "";
+let seenText = "";
 
 beforeAll(async () => {
   await requireDocker();
   await cluster.start({ heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms" });
-  // One engine, two agents: each advertises loopback, which their own proxies (on the host) dial.
-  await cluster.spawnAgent(nodeA, { region: "lan", args: ["--advertise", "127.0.0.1,scope=region", "--label", "host=a"] });
-  await cluster.spawnAgent(nodeB, { region: "lan", args: ["--advertise", "127.0.0.1,scope=region", "--label", "host=b"] });
+  // One engine, three agents: each advertises loopback, which their proxies (on the host) dial. The client
+  // has a node of its own: a proxy balances over the nearest endpoints only, and a backend beside the
+  // client would be the only one it is sent to.
+  const agent = (name: string, host: string, role: string) =>
+    cluster.spawnAgent(name, { region: "lan", args: ["--advertise", "127.0.0.1,scope=region", "--label", `host=${host}`, "--label", `role=${role}`] });
+  await Promise.all([agent(nodeA, "a", "web"), agent(nodeB, "b", "web"), agent(nodeC, "c", "client")]);
   ingressPort = await freePort();
   await cluster.api("POST", "/v1/jobs", {
     name: "web",
@@ -74,6 +79,7 @@ beforeAll(async () => {
     ports: [{ name: "http", container: 8080, service: { name: "web" } }],
     health: { type: "http", port: "http", path: "/", interval: "500ms", timeout: "500ms", failures: 3 },
     spread: { attribute: "label.host" },
+    constraints: [{ attribute: "label.role", value: "web" }],
     // A killed backend stays down for the rest of the test (its restart waits 30 s): what answers then is the other one.
     restart: { mode: "always", attempts: 1, interval: "5m", delay: "30s" },
     stopGrace: "1s",
@@ -85,6 +91,7 @@ beforeAll(async () => {
     command: SLEEP,
     resources: { cpu: 50, memory: 16 },
     upstreams: [{ service: "web", port: 8080 }],
+    constraints: [{ attribute: "label.role", value: "client" }],
     stopGrace: "1s",
   });
   const [task] = await cluster.waitFor("the client running", async () => {
@@ -98,7 +105,7 @@ afterAll(async () => {
   await cluster.stop();
 }, 30_000);
 
-describe("service discovery across two agents", () => {
+describe("service discovery across agents", () => {
   it("places one healthy web backend on each agent, and the catalog names their nodes", async () => {
     const snapshot = await cluster.waitFor("two healthy web endpoints", async () => {
       const s = await cluster.api<ServiceSnapshot>("GET", "/v1/services/web");
@@ -123,8 +130,9 @@ describe("service discovery across two agents", () => {
         const body = await inContainer(client, "timeout 3 wget -qO- http://$LEASEHOLD_UPSTREAM_WEB_ADDR/");
         if (body) seen.add(body);
       }
+      seenText = JSON.stringify([...seen]);
       return seen.size === 2 ? seen : undefined;
-    }, 20_000);
+    }, 20_000, () => `answers seen: ${seenText}`);
     expect([...responders].every((b) => b.startsWith("web slot "))).toBe(true);
   }, 30_000);
 
