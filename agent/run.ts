@@ -5,7 +5,8 @@
 // Task secrets come sealed to the node's X25519 key (node-key.ts), which the control plane learns at
 // enrollment, or before the first claim from an agent enrolled before node keys.
 // Each task joins its job's network (network/); the endpoints its upstreams and the node's ingress
-// listeners balance over come in heartbeat replies, asked for by index in each heartbeat (proxy/).
+// listeners balance over come in heartbeat replies, asked for by index in each heartbeat (proxy/), and the
+// node's DNS names them on each job network's gateway (dns/, network/node-dns.ts).
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatRequest, HeartbeatResponse, Revocation } from "../api/agent-protocol";
@@ -18,7 +19,8 @@ import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
 import { createLeaseStore } from "./lease-store";
 import { createLogger, errorText, type Logger, type LogLevel, type LogSink } from "./log";
-import { createJobNetworks, createTaskNetworking, type JobNetworks } from "./network";
+import { createDnsServer } from "./dns";
+import { createJobNetworks, createNodeDns, createTaskNetworking, type JobNetworks } from "./network";
 import { loadOrCreateNodeKey, type NodeKey } from "./node-key";
 import { createTraffic, type Traffic } from "./proxy";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
@@ -54,6 +56,8 @@ export interface AgentOptions {
   secretsDir?: string | undefined;
   /** Where other hosts reach this one, sent at enrollment. Absent: this host's first non-internal IPv4 address (detectAdvertise), as a region address. */
   advertise?: AdvertisedAddress[] | undefined;
+  /** Serve no DNS on job networks' gateways: containers resolve through the engine's default, and upstreams go by their env only. */
+  noDns?: boolean | undefined;
 }
 
 export interface RunningAgent {
@@ -126,7 +130,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let reportTimer: NodeJS.Timeout | null = null;
 
   const networks = createJobNetworks({ runtime, owner, nodeName: opts.name, log });
-  const traffic = createTraffic({ caller: { nodeId: identity.nodeId, region: identity.region ?? opts.region ?? "global" }, log });
+  const caller = { nodeId: identity.nodeId, region: identity.region ?? opts.region ?? "global" };
+  const traffic = createTraffic({ caller, log });
+  const dns = opts.noDns ? undefined : createNodeDns({ server: createDnsServer({ node: caller, log }), traffic, log });
   const supervisor = createSupervisor({
     runtime,
     checkLease: createLeaseChecker(identity.jwks, identity.nodeId),
@@ -134,7 +140,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     secrets: createTaskSecrets({ privateJwk: nodeKey.privateJwk, trusted: identity.jwks, files: createSecretFiles({ baseDir: secretsDir, nodeId: identity.nodeId, warn }) }),
     owner,
     nodeName: opts.name,
-    networking: createTaskNetworking({ networks, traffic, log }),
+    networking: createTaskNetworking({ networks, traffic, ...(dns ? { dns } : {}), log }),
     now: monotonicNow,
     log,
     ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
@@ -201,6 +207,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
     await supervisor.applyHeartbeat(reply, sentAt);
     await traffic.applyReply(reply).catch((err: unknown) => log.warn("could not apply service endpoints", { error: errorText(err) }));
+    await dns?.refresh();
     for (const req of reply.logRequests) {
       void supervisor
         .logs(req.taskId, req.tail)
@@ -379,6 +386,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       supervisor.close();
       await Promise.allSettled(loops);
       await traffic.close();
+      await dns?.close();
     },
   };
 }

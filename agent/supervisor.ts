@@ -98,7 +98,7 @@ export interface SupervisorDeps {
 /** What the supervisor needs of the node's networking. */
 export interface TaskNetworking {
   /** Before a task's container is made: its network (made if missing) and the env naming its upstreams (served from now on). */
-  prepare(task: { taskId: string; spec: TaskSpec }): Promise<{ network: { name: string; aliases: string[] }; env: Record<string, string> }>;
+  prepare(task: { taskId: string; spec: TaskSpec }): Promise<{ network: { name: string; aliases: string[] }; env: Record<string, string>; dns?: string[] }>;
   /**
    * After every pass and an adoption: the held tasks that run or may start again. Upstreams and networks of
    * no such task go (a network once no running container is on it).
@@ -375,6 +375,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
         files,
         ...(networked ? { network: networked.network } : {}),
+        ...(networked?.dns ? { dns: networked.dns } : {}),
         // The label is what a restarted agent falls back on: the token with its payload, checked again then.
         // Neither holds a secret: the spec names secrets and versions only, and the sealed payload stays out.
         restore: { lease: t.lease, task: spec as unknown as JsonObject },

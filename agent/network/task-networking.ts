@@ -1,17 +1,25 @@
 // The supervisor's networking, composed: each task's job network (job-networks.ts) and the upstreams served
-// on its gateway (proxy/traffic.ts). A task's network is made and its upstreams opened before its container
-// is made, so the container's env names addresses that answer from its first moment.
+// on its gateway (proxy/traffic.ts), named by the node's DNS there (node-dns.ts). A task's network is made and
+// its upstreams and their names served before its container is made, so the container's env and DNS name
+// addresses that answer from its first moment.
 import { errorText, type Logger } from "../log";
 import type { Traffic, UpstreamWant } from "../proxy/traffic";
 import type { TaskNetworking } from "../supervisor";
 import { networkAliases, type JobNetworks } from "./job-networks";
+import type { NodeDns } from "./node-dns";
 
-export function createTaskNetworking(deps: { networks: JobNetworks; traffic: Traffic; log: Logger }): TaskNetworking {
+/** `dns` absent: the node serves no DNS, and containers resolve through the engine's default. */
+export function createTaskNetworking(deps: { networks: JobNetworks; traffic: Traffic; dns?: NodeDns; log: Logger }): TaskNetworking {
   return {
     async prepare({ taskId, spec }) {
       const info = await deps.networks.ensure(spec);
-      const env = spec.upstreams?.length ? await deps.traffic.openUpstreams(taskId, spec.version, { gateway: info.gateway, subnet: info.subnet }, spec.upstreams) : {};
-      return { network: { name: info.name, aliases: networkAliases(spec) }, env };
+      const network = { name: info.name, aliases: networkAliases(spec) };
+      if (!spec.upstreams?.length) return { network, env: {} };
+      const env = await deps.traffic.openUpstreams(taskId, spec.version, { gateway: info.gateway, subnet: info.subnet }, spec.upstreams);
+      if (!deps.dns) return { network, env };
+      await deps.dns.refresh();
+      // Only a gateway that answers: a container whose one nameserver is silent resolves nothing at all.
+      return { network, env, ...(deps.dns.serving(info.gateway) ? { dns: [info.gateway] } : {}) };
     },
     async settle(tasks) {
       const wants: UpstreamWant[] = [];
@@ -29,6 +37,7 @@ export function createTaskNetworking(deps: { networks: JobNetworks; traffic: Tra
         for (const u of spec.upstreams) wants.push({ gateway: info.gateway, subnet: info.subnet, ...u, taskId, version: spec.version });
       }
       await deps.traffic.setUpstreams(wants);
+      await deps.dns?.refresh();
       await deps.networks.sweep(new Set(tasks.map((t) => deps.networks.nameOf(t.spec))));
     },
   };

@@ -17,10 +17,12 @@ export interface ServiceCatalog {
   retain(keys: ReadonlySet<string>): void;
   /** The index held for a service (0: none). */
   index(key: string): number;
+  /** The last set received of each service held, by key (a service not received yet is absent). */
+  snapshots(): Record<string, ServiceSnapshot>;
 }
 
 export function createServiceCatalog(opts: { caller: Caller; now?: () => number; failureHoldMs?: number }): ServiceCatalog {
-  const held = new Map<string, { pool: ServicePool; index: number }>();
+  const held = new Map<string, { pool: ServicePool; index: number; snapshot?: ServiceSnapshot }>();
 
   function entry(key: string) {
     let e = held.get(key);
@@ -48,11 +50,17 @@ export function createServiceCatalog(opts: { caller: Caller; now?: () => number;
         if (!e) continue;
         e.pool.update(s.endpoints);
         e.index = s.index;
+        e.snapshot = s;
       }
     },
     retain(keys) {
       for (const key of held.keys()) if (!keys.has(key)) held.delete(key);
     },
     index: (key) => held.get(key)?.index ?? 0,
+    snapshots() {
+      const out: Record<string, ServiceSnapshot> = {};
+      for (const [key, e] of held) if (e.snapshot) out[key] = e.snapshot;
+      return out;
+    },
   };
 }

@@ -32,6 +32,11 @@ export interface Traffic {
   applyReply(reply: Pick<HeartbeatResponse, "services" | "ingress">): Promise<void>;
   /** Tries again listeners that could not be opened. */
   converge(): Promise<void>;
+  /**
+   * The upstreams served on each gateway (as wanted, whether or not their listener is open yet), for the
+   * node's DNS: a service has a name on a job network only where that network's tasks declared it.
+   */
+  upstreamsByGateway(): Record<string, { service: string; namespace: string; port: number }[]>;
   /** Listeners open now, as "address:port" ("*:port" for ingress). */
   listening(): string[];
   readonly catalog: ServiceCatalog;
@@ -50,7 +55,17 @@ export function upstreamEnvName(service: string): string {
   return `LEASEHOLD_UPSTREAM_${service.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_ADDR`;
 }
 
-type Wanted = { key: string; host: string | undefined; port: number; service: string; policy: Upstream["policy"]; subnet: string | undefined };
+type Wanted = {
+  key: string;
+  host: string | undefined;
+  port: number;
+  /** serviceKey(namespace, name). */
+  service: string;
+  namespace: string;
+  name: string;
+  policy: Upstream["policy"];
+  subnet: string | undefined;
+};
 
 export function createTraffic(opts: TrafficOptions): Traffic {
   const catalog = createServiceCatalog({ caller: opts.caller, ...(opts.now ? { now: opts.now } : {}), ...(opts.failureHoldMs !== undefined ? { failureHoldMs: opts.failureHoldMs } : {}) });
@@ -70,7 +85,7 @@ export function createTraffic(opts: TrafficOptions): Traffic {
     const out = new Map<string, Wanted & { version: number; taskId: string }>();
     for (const w of wants) {
       const key = `${w.gateway}:${w.port}`;
-      const want = { key, host: w.gateway, port: w.port, service: serviceKey(w.namespace, w.service), policy: w.policy, subnet: w.subnet, version: w.version, taskId: w.taskId };
+      const want = { key, host: w.gateway, port: w.port, service: serviceKey(w.namespace, w.service), namespace: w.namespace, name: w.service, policy: w.policy, subnet: w.subnet, version: w.version, taskId: w.taskId };
       const prev = out.get(key);
       // Two tasks of one network asking for different services on one port (two versions of a job during an
       // update, two jobs of a namespace network): the newer version wins, and that is said once.
@@ -185,6 +200,14 @@ export function createTraffic(opts: TrafficOptions): Traffic {
       }
     },
     converge,
+    upstreamsByGateway() {
+      const out: Record<string, { service: string; namespace: string; port: number }[]> = {};
+      for (const w of upstreams.values()) {
+        if (w.host === undefined) continue;
+        (out[w.host] ??= []).push({ service: w.name, namespace: w.namespace, port: w.port });
+      }
+      return out;
+    },
     listening: () => [...open.values()].map((f) => `${f.host ?? "*"}:${f.port}`),
     async close() {
       closed = true;
@@ -197,7 +220,7 @@ export function createTraffic(opts: TrafficOptions): Traffic {
     for (const l of listeners) {
       const key = `*:${l.port}`;
       if (out.has(key)) continue;
-      out.set(key, { key, host: undefined, port: l.port, service: serviceKey(l.namespace, l.service), policy: "round-robin", subnet: undefined });
+      out.set(key, { key, host: undefined, port: l.port, service: serviceKey(l.namespace, l.service), namespace: l.namespace, name: l.service, policy: "round-robin", subnet: undefined });
     }
     return out;
   }

@@ -41,6 +41,8 @@ export type ContainerSpec = {
   hostIp?: string;
   /** A network made with ensureNetwork that the container joins instead of the engine's default bridge. */
   network?: { name: string; aliases?: string[] };
+  /** Nameservers the container's names go to (on a network, the engine's embedded DNS forwards to them). Default: the engine's. */
+  dns?: string[];
 };
 
 export type StartedContainer = { id: string; name: string; hostPorts: HostPort[] };

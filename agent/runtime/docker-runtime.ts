@@ -118,6 +118,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
         ...(spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: spec.network.aliases ?? [] } } } } : {}),
         HostConfig: {
           ...(spec.network ? { NetworkMode: spec.network.name } : {}),
+          ...(spec.dns?.length ? { Dns: spec.dns } : {}),
           ...(spec.cpuMillis !== undefined ? { NanoCpus: spec.cpuMillis * 1_000_000 } : {}),
           // Swap equal to memory: the limit is a hard one, not memory plus as much swap again.
           ...(memoryBytes !== undefined ? { Memory: memoryBytes, MemorySwap: memoryBytes } : {}),

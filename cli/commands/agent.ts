@@ -25,6 +25,8 @@ export interface AgentOptions {
   secretsDir?: string;
   /** Where other hosts reach this one; absent: the agent detects one. */
   advertise?: AdvertiseEntry[];
+  /** Serve no DNS on job networks' gateways. */
+  noDns?: boolean;
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -77,6 +79,8 @@ interface AgentCliOptions {
   logLevel?: LogLevel;
   secretsDir?: string;
   advertise?: AdvertiseEntry[];
+  /** commander's negation of --no-dns: false when it is given. */
+  dns: boolean;
 }
 
 /** The control plane takes at most this many advertised addresses. */
@@ -140,6 +144,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
       "an address other hosts reach this one at (repeatable, or a comma-separated list; or env LEASEHOLD_ADVERTISE; default this host's first non-internal IPv4, scope region)",
       advertiseOption,
     )
+    .option("--no-dns", "serve no DNS on job networks' gateways (tasks then find upstreams by LEASEHOLD_UPSTREAM_<NAME>_ADDR only)")
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
       const advertise = advertiseOf(opts, io);
@@ -155,6 +160,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
         ...(secretsDir !== undefined ? { secretsDir: resolve(secretsDir) } : {}),
         ...(advertise !== undefined ? { advertise } : {}),
+        ...(opts.dns === false ? { noDns: true } : {}),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

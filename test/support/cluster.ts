@@ -94,13 +94,14 @@ export class TestCluster {
    */
   async spawnAgent(
     name: string,
-    opts: { dataDir?: string; joinToken?: string | null; region?: string; wrap?: (argv: string[]) => string[]; /** Another URL for the control plane (a recording proxy) */ server?: string } = {},
+    opts: { dataDir?: string; joinToken?: string | null; region?: string; wrap?: (argv: string[]) => string[]; /** Another URL for the control plane (a recording proxy) */ server?: string; /** More options for `leasehold agent` */ args?: string[] } = {},
   ): Promise<AgentProcess> {
     this.nodes.add(name);
     const dataDir = opts.dataDir ?? join(this.dir, `agent-${name}`);
     const token = opts.joinToken === undefined ? await this.joinToken() : opts.joinToken;
     const args = [process.execPath, "cli/bin.js", "agent", "--server", opts.server ?? this.url, "--name", name, "--region", opts.region ?? "local", "--data-dir", dataDir];
     if (token) args.push("--join-token", token);
+    if (opts.args) args.push(...opts.args);
     const [cmd, ...rest] = opts.wrap ? opts.wrap(args) : args;
     const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
     const output: string[] = [];
