@@ -23,8 +23,8 @@ if ! engine_answers; then
       echo "ensure-docker: starting dockerd" >&2
       mkdir -p /var/log
       # Every job gets a bridge network on each host: /24s from one /16 give 256 of them, where the
-      # engine's default pools hold about 30.
-      nohup dockerd --default-address-pool base=10.213.0.0/16,size=24 >/var/log/leasehold-dockerd.log 2>&1 &
+      # engine's default pools hold about 30. The default bridge keeps its usual address.
+      nohup dockerd --bip 172.17.0.1/16 --default-address-pool base=10.213.0.0/16,size=24 >/var/log/leasehold-dockerd.log 2>&1 &
       for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
     fi
   fi

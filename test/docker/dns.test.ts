@@ -18,7 +18,10 @@ const node = uniqueNode("dns");
 beforeAll(async () => {
   docker = await requireDocker();
   const bridge = await docker.getNetwork("bridge").inspect();
-  const found = (bridge as { IPAM?: { Config?: Array<{ Gateway?: string }> } }).IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+  const configs = (bridge as { IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> } }).IPAM?.Config ?? [];
+  // An engine whose default bridge came from an address pool names only its subnet: its gateway is the first host.
+  const bySubnet = configs.map((c) => /^(\d+\.\d+\.\d+)\.0\/\d+$/.exec(c.Subnet ?? "")?.[1]).find((p) => p !== undefined);
+  const found = configs.find((c) => c.Gateway)?.Gateway ?? (bySubnet !== undefined ? `${bySubnet}.1` : undefined);
   if (!found) throw new Error("the engine's bridge network has no gateway address to serve DNS on");
   gateway = found;
   upstream = await startStandInResolver("192.0.2.7");
