@@ -1,8 +1,6 @@
 // An agent against a control plane from before discovery, which refuses fields it does not know (as zod's
 // strict bodies do, with the problem detail naming them): it enrolls without advertised addresses and
 // heartbeats without services and ingress, says each once, and runs on.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +9,7 @@ import type { JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAgent } from "../../agent/run";
 import { generateSigningKey, jwks } from "../../worker/auth/keys";
+import { startStandIn } from "../support/stand-in";
 import { cleanupNode, eventually, requireDocker, uniqueNode } from "../support/docker";
 
 const TIMING = { heartbeatIntervalMs: 100, leaseTtlMs: 3_000 };
@@ -30,46 +29,29 @@ async function olderControlPlane() {
   const accepted: { path: string; body: Record<string, unknown> }[] = [];
   let refused = 0;
   const nodeId = randomUUID();
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-      const reply = (status: number, value: unknown) => {
-        if (res.writableEnded) return;
-        res.writeHead(status, { "content-type": status < 300 ? "application/json" : "application/problem+json" });
-        res.end(JSON.stringify(value));
-      };
-      const unknown = Object.keys(body).filter((k) => NEW_FIELDS.includes(k));
-      if (unknown.length > 0) {
-        refused++;
-        return reply(400, { status: 400, detail: unknown.map((k) => `${k}: unknown field "${k}"`).join("; ") });
+  const url = await startStandIn(cleanup, (req, res, given, reply) => {
+    const body = given ?? {};
+    const unknown = Object.keys(body).filter((k) => NEW_FIELDS.includes(k));
+    if (unknown.length > 0) {
+      refused++;
+      return reply(400, { status: 400, detail: unknown.map((k) => `${k}: unknown field "${k}"`).join("; ") });
+    }
+    accepted.push({ path: req.url ?? "", body });
+    switch (`${req.method} ${req.url}`) {
+      case "POST /v1/agent/enroll":
+        return reply(200, { nodeId, credential: "cred", jwks: signingJwks, clusterId: "older", region: "global", ...TIMING });
+      case "POST /v1/agent/heartbeat":
+        return reply(200, { renewed: [], revoked: [], work: false, logRequests: [], ...TIMING });
+      case "POST /v1/agent/claim": {
+        const timer = setTimeout(() => reply(200, { leases: [], ...TIMING }), 200);
+        res.on("close", () => clearTimeout(timer));
+        return;
       }
-      accepted.push({ path: req.url ?? "", body });
-      switch (`${req.method} ${req.url}`) {
-        case "POST /v1/agent/enroll":
-          return reply(200, { nodeId, credential: "cred", jwks: signingJwks, clusterId: "older", region: "global", ...TIMING });
-        case "POST /v1/agent/heartbeat":
-          return reply(200, { renewed: [], revoked: [], work: false, logRequests: [], ...TIMING });
-        case "POST /v1/agent/claim": {
-          const timer = setTimeout(() => reply(200, { leases: [], ...TIMING }), 200);
-          res.on("close", () => clearTimeout(timer));
-          return;
-        }
-        default:
-          return reply(404, { detail: "no such route" });
-      }
-    });
+      default:
+        return reply(404, { detail: "no such route" });
+    }
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  cleanup.push(
-    () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, accepted, refused: () => refused };
+  return { url: url, accepted, refused: () => refused };
 }
 
 describe("an agent against a control plane from before discovery", () => {

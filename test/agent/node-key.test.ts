@@ -2,8 +2,6 @@
 // it is made once, kept owner-only in its own file, sent at enrollment and again, unchanged, when the agent
 // enrolls again; an agent enrolled before node keys registers one before its first claim, and an older
 // control plane without the route is said once and does not stop the agent.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runAgent, type RunningAgent } from "../../agent/run";
 import { NODE_KEY_FILE } from "../../agent/node-key";
 import { generateSigningKey, jwks } from "../../worker/auth/keys";
+import { startStandIn } from "../support/stand-in";
 import { cleanupNode, eventually, requireDocker, uniqueNode } from "../support/docker";
 
 type Request = { method: string; path: string; authorization: string | undefined; body: Record<string, unknown> | undefined };
@@ -35,51 +34,32 @@ async function standIn(opts: { keyRoute: boolean }) {
   const nodeId = randomUUID();
   let refuseHeartbeats = 0;
   let enrolls = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      const body = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
-      requests.push({ method: req.method ?? "", path: req.url ?? "", authorization: req.headers.authorization, body });
-      const reply = (status: number, value: unknown) => {
-        if (res.writableEnded) return;
-        res.writeHead(status, { "content-type": status < 300 ? "application/json" : "application/problem+json" });
-        res.end(JSON.stringify(value));
-      };
-      switch (`${req.method} ${req.url}`) {
-        case "POST /v1/agent/enroll":
-          enrolls++;
-          return reply(200, { nodeId, credential: `cred-${enrolls}`, jwks: signingJwks, clusterId: "stand-in", region: "global", ...TIMING });
-        case "POST /v1/agent/heartbeat":
-          if (refuseHeartbeats > 0) {
-            refuseHeartbeats--;
-            return reply(401, { detail: "node credential is no longer valid: enroll again" });
-          }
-          return reply(200, { renewed: [], revoked: [], work: false, logRequests: [], ...TIMING });
-        case "POST /v1/agent/claim": {
-          const timer = setTimeout(() => reply(200, { leases: [], ...TIMING }), 200);
-          res.on("close", () => clearTimeout(timer));
-          return;
+  const url = await startStandIn(cleanup, (req, res, body, reply) => {
+    requests.push({ method: req.method ?? "", path: req.url ?? "", authorization: req.headers.authorization, body });
+    switch (`${req.method} ${req.url}`) {
+      case "POST /v1/agent/enroll":
+        enrolls++;
+        return reply(200, { nodeId, credential: `cred-${enrolls}`, jwks: signingJwks, clusterId: "stand-in", region: "global", ...TIMING });
+      case "POST /v1/agent/heartbeat":
+        if (refuseHeartbeats > 0) {
+          refuseHeartbeats--;
+          return reply(401, { detail: "node credential is no longer valid: enroll again" });
         }
-        case "PUT /v1/agent/encryption-key":
-          if (!opts.keyRoute) return reply(404, { detail: "no such route" });
-          return reply(200, { kid: (body?.["key"] as { kid?: string } | undefined)?.kid });
-        default:
-          return reply(404, { detail: "no such route" });
+        return reply(200, { renewed: [], revoked: [], work: false, logRequests: [], ...TIMING });
+      case "POST /v1/agent/claim": {
+        const timer = setTimeout(() => reply(200, { leases: [], ...TIMING }), 200);
+        res.on("close", () => clearTimeout(timer));
+        return;
       }
-    });
+      case "PUT /v1/agent/encryption-key":
+        if (!opts.keyRoute) return reply(404, { detail: "no such route" });
+        return reply(200, { kid: (body?.["key"] as { kid?: string } | undefined)?.kid });
+      default:
+        return reply(404, { detail: "no such route" });
+    }
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  cleanup.push(
-    () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  );
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: url,
     nodeId,
     requests,
     to: (method: string, path: string) => requests.filter((r) => r.method === method && r.path === path),

@@ -4,7 +4,6 @@
 // web service's endpoints built from the tasks' own reports (their published host ports), and with the
 // ingress listeners it is told to run. Nothing is mocked below the agent: the proxy, the networks and the
 // isolation between them are the engine's and the kernel's.
-import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createServer as createTcpServer } from "node:net";
 import { randomUUID } from "node:crypto";
@@ -20,6 +19,7 @@ import { detectAdvertise } from "../../agent/advertise";
 import { runAgent, type RunningAgent } from "../../agent/run";
 import { createDockerRuntime, LABELS, nodeSelector } from "../../agent/runtime";
 import { generateSigningKey, jwks, type SigningKeys } from "../../worker/auth/keys";
+import { startStandIn } from "../support/stand-in";
 import { cleanupNode, eventually, requireDocker, uniqueNode } from "../support/docker";
 import { grantFor, testTaskSpec, type Grant } from "../support/leases";
 
@@ -84,67 +84,49 @@ async function standIn(nodeId: string, grants: Grant[]) {
 
   const stops = () => [...stopping].map((taskId) => ({ taskId, epoch: 1, reason: "stopped" as const, detail: "stopped by the test" }));
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-      const reply = (status: number, value: unknown) => {
-        if (res.writableEnded) return;
-        res.writeHead(status, { "content-type": "application/json" });
-        res.end(JSON.stringify(value));
-      };
-      switch (`${req.method} ${req.url}`) {
-        case "POST /v1/agent/enroll":
-          enrollBody = body;
-          advertise = (body["advertise"] as Endpoint["addresses"] | undefined) ?? [];
-          return reply(200, { nodeId, credential: "cred", jwks: signingJwks, clusterId: "stand-in", region: "eu", ...TIMING });
-        case "POST /v1/agent/claim": {
-          const answer = () => reply(200, { leases: [...held.values()], stops: stops(), ...TIMING });
-          const timer = setTimeout(answer, 200);
-          res.on("close", () => clearTimeout(timer));
-          return;
-        }
-        case "POST /v1/agent/heartbeat": {
-          const hb = body as HeartbeatRequest;
-          lastHeartbeat = hb;
-          for (const r of hb.tasks ?? []) {
-            const taskId = taskOfLease.get(r.lease);
-            if (taskId === undefined) continue;
-            reports.set(taskId, r);
-            if (r.state === "stopped" || r.state === "failed" || r.state === "complete") {
-              held.delete(taskId);
-              stopping.delete(taskId);
-            }
-          }
-          const web = webSnapshot();
-          const wanted = hb.services?.[serviceKey("default", "web")];
-          return reply(200, {
-            renewed: [],
-            revoked: stops(),
-            work: false,
-            logRequests: [],
-            ...(wanted !== undefined && wanted !== web.index ? { services: [web] } : {}),
-            ...(hb.ingress !== undefined && hb.ingress !== ingress.index ? { ingress } : {}),
-            ...TIMING,
-          });
-        }
-        default:
-          return reply(404, { detail: "no such route" });
+  const url = await startStandIn(cleanup, (req, res, given, reply) => {
+    const body = given ?? {};
+    switch (`${req.method} ${req.url}`) {
+      case "POST /v1/agent/enroll":
+        enrollBody = body;
+        advertise = (body["advertise"] as Endpoint["addresses"] | undefined) ?? [];
+        return reply(200, { nodeId, credential: "cred", jwks: signingJwks, clusterId: "stand-in", region: "eu", ...TIMING });
+      case "POST /v1/agent/claim": {
+        const answer = () => reply(200, { leases: [...held.values()], stops: stops(), ...TIMING });
+        const timer = setTimeout(answer, 200);
+        res.on("close", () => clearTimeout(timer));
+        return;
       }
-    });
+      case "POST /v1/agent/heartbeat": {
+        const hb = body as HeartbeatRequest;
+        lastHeartbeat = hb;
+        for (const r of hb.tasks ?? []) {
+          const taskId = taskOfLease.get(r.lease);
+          if (taskId === undefined) continue;
+          reports.set(taskId, r);
+          if (r.state === "stopped" || r.state === "failed" || r.state === "complete") {
+            held.delete(taskId);
+            stopping.delete(taskId);
+          }
+        }
+        const web = webSnapshot();
+        const wanted = hb.services?.[serviceKey("default", "web")];
+        return reply(200, {
+          renewed: [],
+          revoked: stops(),
+          work: false,
+          logRequests: [],
+          ...(wanted !== undefined && wanted !== web.index ? { services: [web] } : {}),
+          ...(hb.ingress !== undefined && hb.ingress !== ingress.index ? { ingress } : {}),
+          ...TIMING,
+        });
+      }
+      default:
+        return reply(404, { detail: "no such route" });
+    }
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  cleanup.push(
-    () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  );
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: url,
     enrollBody: () => enrollBody,
     web: webSnapshot,
     /** The index of the web service's set the agent said it holds in its latest heartbeat. */
