@@ -27,9 +27,11 @@ const EXIT_AT_ONCE = ["sh", "-c", "exit 1"];
 const HTTP_CHECK = { type: "http", port: "http", path: "/", interval: "500ms", timeout: "500ms", failures: 2 };
 /**
  * The same question asked from inside the container: for an agent in a network namespace of its own,
- * whose 127.0.0.1 is not the host's and so does not reach the ports Docker publishes there.
+ * whose 127.0.0.1 is not the host's and so does not reach the ports Docker publishes there. Its timeout
+ * is generous: a `docker exec` on a loaded machine can take over a second, and a restart it caused would
+ * change the very copies the cut-off test watches.
  */
-const EXEC_CHECK = { type: "exec", command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], interval: "500ms", timeout: "1s", failures: 2 };
+const EXEC_CHECK = { type: "exec", command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], interval: "500ms", timeout: "5s", failures: 3 };
 
 /** A web service whose versions differ by RELEASE; `update` is merged over a quick rollout's rules. */
 function webSpec(name: string, replicas: number, release: number, update: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
