@@ -12,5 +12,6 @@ export const REGRESSION_SEEDS: { seed: number; found: string }[] = [
   { seed: 8, found: "update past the parallelism: a node past its drain deadline lifted the budget of every slot of its jobs, not only of its own tasks" },
   { seed: 28, found: "convergence: a rollout left a slot on the old version with no evaluation asked for it" },
   { seed: 5157, found: "(a check, not the control plane) a stop lease an agent held but could not start counted as a copy, and expiry was judged in a frame that moved back when the fastest instance crashed" },
+  { seed: 384, found: "(a check, not the control plane) a survivor of a scale whose bad version failed to start on its own counted as restarted by the scale" },
   { seed: 5189, found: "convergence: the fleet-silence recovery extended disconnect-stop leases whose agents had stopped them, holding their slots empty 30 s past the bound" },
 ];

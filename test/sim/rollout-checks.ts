@@ -63,7 +63,8 @@ export class RolloutChecker {
    * version, each copy that held a current-version lease in a slot below both counts is watched until the
    * job next changes (a version, a count, a stop): it keeps its row, epoch and node, and its row stays
    * desired to run. Exempt, as the rules allow: a copy whose lease has lapsed (or was marked lost, as a
-   * node taken over is), and one on a draining node.
+   * node taken over is), one on a draining node, and one that failed on its own (its agent reported it
+   * failed while it was still desired to run, as a bad version's start does): that is no restart by a scale.
    */
   private scaleKeepsSurvivors(prev: Snapshot | null, s: Snapshot, now: number): [string, string] | null {
     if (prev) {
@@ -90,6 +91,7 @@ export class RolloutChecker {
     for (const x of this.survivors) {
       const t = rows.get(x.taskId);
       if (t && (t.state === "lost" || !unexpired(t, now) || s.nodes.get(x.nodeId)?.draining)) continue;
+      if (t && failedByItself(t, x)) continue;
       if (!t || t.desired !== "run" || t.epoch !== x.epoch || t.nodeId !== x.nodeId || !HELD.has(t.state)) {
         const seen = t ? `${t.state}/${t.desired}@${t.epoch} on ${t.nodeId === null ? "-" : (s.nodes.get(t.nodeId)?.name ?? "?")}` : "no row";
         return ["7 scale restarted a survivor", `${x.jobId}#${x.slot} ${short(x.taskId)}@${x.epoch} on ${s.nodes.get(x.nodeId)?.name ?? "?"} (count now ${x.replicas}): now ${seen}`];
@@ -97,10 +99,15 @@ export class RolloutChecker {
     }
     this.survivors = this.survivors.filter((x) => {
       const t = rows.get(x.taskId);
-      return t !== undefined && t.state !== "lost" && unexpired(t, now) && !s.nodes.get(x.nodeId)?.draining;
+      return t !== undefined && t.state !== "lost" && !failedByItself(t, x) && unexpired(t, now) && !s.nodes.get(x.nodeId)?.draining;
     });
     return null;
   }
+}
+
+/** Reported failed by its agent while still desired to run, at the epoch and node it was watched at. */
+function failedByItself(t: TaskRow, x: { epoch: number; nodeId: string }): boolean {
+  return t.state === "failed" && t.desired === "run" && t.epoch === x.epoch && t.nodeId === x.nodeId;
 }
 
 /** As the reconciler's settled: running, not unhealthy, and so for minHealthy. */
