@@ -1,6 +1,7 @@
 // The agent protocol: enrollment, claim, heartbeat and lease claims, shared by control plane and agent.
 import { z } from "zod";
 import { jobSpecSchema } from "./job-spec";
+import { meshCertificateSchema, meshKeySchema } from "./mesh";
 import { nodeEncryptionKeySchema } from "./sealed";
 import { advertisedAddressSchema, ingressListenerSchema, serviceSnapshotSchema } from "./services";
 
@@ -28,6 +29,8 @@ export const enrollRequestSchema = z.strictObject({
   encryptionKey: nodeEncryptionKeySchema.optional(),
   /** Where other hosts reach this one (its tasks' published ports), by scope. Absent: none, and its endpoints are reachable only from itself. */
   advertise: z.array(advertisedAddressSchema).max(8).optional(),
+  /** The node's mesh: its key (a certificate is issued for it) and the TLS port other nodes' proxies dial. Absent: endpoints on it are reachable only from itself. */
+  mesh: z.strictObject({ key: meshKeySchema, port: z.int().min(1).max(65535) }).optional(),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
@@ -41,6 +44,7 @@ export const enrollResponseSchema = z.object({
   clusterId: z.string().optional(),
   /** The region the node was enrolled in (the request's, else the join token's, else "global"). */
   region: z.string().optional(),
+  mesh: meshCertificateSchema.optional().describe("The node's mesh certificate, when it enrolled with a mesh key"),
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 
@@ -171,6 +175,7 @@ export const heartbeatRequestSchema = z.strictObject({
     .optional()
     .describe('The services this node needs endpoints of ("namespace/name": the index it holds, 0 for none yet): the reply carries those whose set changed'),
   ingress: z.number().optional().describe("The index of the ingress listeners this node holds (0: none yet): the reply carries them when they changed"),
+  meshKey: meshKeySchema.optional().describe("Asks for a new mesh certificate for this key: sent once the one held is past half its life"),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
 
@@ -185,6 +190,7 @@ export const heartbeatResponseSchema = z.object({
     .object({ index: z.number(), listeners: z.array(ingressListenerSchema) })
     .optional()
     .describe("The ingress listeners this node should run, when they are not the ones it holds"),
+  mesh: meshCertificateSchema.optional().describe("A new mesh certificate, when the heartbeat asked for one"),
   heartbeatIntervalMs: z.number(),
   leaseTtlMs: z.number(),
 });

@@ -23,6 +23,8 @@ export const endpointSchema = z.object({
   region: z.string(),
   /** The addresses its node advertises; which one a caller dials depends on where the caller is (dialAddress). */
   addresses: z.array(z.object({ address: z.string(), scope: z.enum(ADDRESS_SCOPES) })),
+  /** The TLS port of its node's mesh, where other nodes' proxies reach it; null: reachable from its own node only. */
+  meshPort: z.number().nullable(),
   /** The host port its service port is published on. */
   port: z.number(),
   tags: z.array(z.string()),
@@ -40,6 +42,7 @@ export const serviceSnapshotSchema = z.object({
   name: z.string(),
   index: z.number(),
   endpoints: z.array(endpointSchema),
+  callers: z.array(z.string()).describe("The nodes that may open its endpoints through their mesh: those running a task that declares it as an upstream, and those serving an ingress of it"),
 });
 export type ServiceSnapshot = z.infer<typeof serviceSnapshotSchema>;
 

@@ -123,6 +123,8 @@ export const nodes = sqliteTable(
     encryptionKey: text("encryption_key", { mode: "json" }).$type<Record<string, string>>(),
     // Where other hosts reach it ([{ address, scope }]): service endpoints on it are dialled there.
     addresses: text("addresses", { mode: "json" }).$type<{ address: string; scope: string }[]>().notNull().default(sql`'[]'`),
+    // The TLS port its proxy takes connections from other nodes' proxies on (null: none; see worker/mesh).
+    meshPort: integer("mesh_port"),
     // The node's work marker: takes the next value of one store-wide sequence whenever a task is placed on
     // the node or a copy it holds is asked to stop (triggers, in the writing transaction). A waiting claim
     // returns when it moves; an instance finds the moved ones by one range read on its index.

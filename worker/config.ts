@@ -11,6 +11,8 @@ export const configSchema = z.object({
   maxHeartbeatsPerSecond: z.coerce.number().int().min(1).default(2000),
   /** Node credentials live this long and are rotated through heartbeats at half-life. */
   credentialTtl: duration({ min: 60_000 }).prefault("1h"),
+  /** Mesh (node TLS) certificates live this long; agents ask for a new one through the heartbeat past half-life. */
+  meshCertTtl: duration({ min: 10_000 }).prefault("24h"),
   /** A signed lease grant is valid this long; renewals extend the stored expiry, re-signing only near the end. */
   leaseGrantTtl: duration({ min: 60_000 }).prefault("1h"),
   /** Operator tokens issued by the API default to this lifetime. */
@@ -37,6 +39,7 @@ const ENV_NAMES: Partial<Record<keyof Config, string>> = {
   leaseTtl: "LEASEHOLD_LEASE_TTL",
   maxHeartbeatsPerSecond: "LEASEHOLD_MAX_HEARTBEATS_PER_SECOND",
   credentialTtl: "LEASEHOLD_CREDENTIAL_TTL",
+  meshCertTtl: "LEASEHOLD_MESH_CERT_TTL",
   tokenTtl: "LEASEHOLD_TOKEN_TTL",
   bodyLimitBytes: "LEASEHOLD_BODY_LIMIT",
   sweepInterval: "LEASEHOLD_SWEEP_INTERVAL",

@@ -10,7 +10,7 @@ const GATEWAY_A = "10.88.0.1";
 const GATEWAY_B = "10.89.0.1";
 
 function endpoint(taskId: string, overrides: Partial<Endpoint> = {}): Endpoint {
-  return { taskId, jobId: "web", slot: 0, version: 1, nodeId: "n1", nodeName: "n1", region: "r1", addresses: [], port: 30_000, tags: [], healthy: true, ...overrides };
+  return { taskId, jobId: "web", slot: 0, version: 1, nodeId: "n1", nodeName: "n1", region: "r1", addresses: [], meshPort: null, port: 30_000, tags: [], healthy: true, ...overrides };
 }
 
 const view: DnsView = {
@@ -27,8 +27,9 @@ const view: DnsView = {
         endpoint("11111111-aaaa", { port: 31_001 }),
         endpoint("22222222-bbbb", { nodeId: "n2", addresses: [{ address: "192.168.1.2", scope: "region" }], port: 31_002 }),
       ],
+      callers: [],
     },
-    "default/db": { namespace: "default", name: "db", index: 1, endpoints: [] },
+    "default/db": { namespace: "default", name: "db", index: 1, endpoints: [], callers: [] },
   },
 };
 

@@ -4,7 +4,7 @@ import { pickTarget, reachableTargets, type PickState, type Target } from "./bal
 
 const caller = { nodeId: "n-here", region: "eu" };
 
-function endpoint(taskId: string, at: { nodeId?: string; region?: string; healthy?: boolean; addresses?: Endpoint["addresses"]; port?: number } = {}): Endpoint {
+function endpoint(taskId: string, at: { nodeId?: string; region?: string; healthy?: boolean; addresses?: Endpoint["addresses"]; port?: number; meshPort?: number | null } = {}): Endpoint {
   return {
     taskId,
     jobId: "j",
@@ -17,6 +17,7 @@ function endpoint(taskId: string, at: { nodeId?: string; region?: string; health
       { address: "10.0.0.9", scope: "region" },
       { address: "203.0.113.9", scope: "public" },
     ],
+    meshPort: at.meshPort === undefined ? 7701 : at.meshPort,
     port: at.port ?? 30000,
     tags: [],
     healthy: at.healthy ?? true,
@@ -36,9 +37,20 @@ describe("reachableTargets", () => {
       caller,
     );
     expect(targets).toEqual([
-      { taskId: "local", address: "127.0.0.1", port: 32000, tier: 0 },
-      { taskId: "lan", address: "10.0.0.9", port: 31000, tier: 1 },
-      { taskId: "far", address: "203.0.113.9", port: 30000, tier: 2 },
+      { taskId: "local", nodeId: "n-here", address: "127.0.0.1", port: 32000, tier: 0, meshPort: null },
+      { taskId: "lan", nodeId: "n-eu", address: "10.0.0.9", port: 31000, tier: 1, meshPort: 7701 },
+      { taskId: "far", nodeId: "n-us", address: "203.0.113.9", port: 30000, tier: 2, meshPort: 7701 },
+    ]);
+  });
+
+  it("reaches another node's endpoint only through its mesh port: none, and it is out of reach", () => {
+    const targets = reachableTargets(
+      [endpoint("lan-no-mesh", { nodeId: "n-eu", meshPort: null }), endpoint("local-no-mesh", { nodeId: "n-here", meshPort: null }), endpoint("lan", { nodeId: "n-eu2", meshPort: 7800 })],
+      caller,
+    );
+    expect(targets.map((x) => [x.taskId, x.meshPort])).toEqual([
+      ["local-no-mesh", null],
+      ["lan", 7800],
     ]);
   });
 
@@ -61,7 +73,7 @@ describe("reachableTargets", () => {
   });
 });
 
-const t = (taskId: string, tier: 0 | 1 | 2): Target => ({ taskId, address: "127.0.0.1", port: 1, tier });
+const t = (taskId: string, tier: 0 | 1 | 2): Target => ({ taskId, nodeId: `n-${taskId}`, address: "127.0.0.1", port: 1, tier, meshPort: tier > 0 ? 7701 : null });
 
 describe("pickTarget", () => {
   it("round-robin takes turns within the nearest tier only", () => {

@@ -3,7 +3,9 @@
 // Nearest first: endpoints on this node, then in this region, then any other one this node can reach
 // (dialAddress); the balancing policy chooses within the nearest tier that has a usable endpoint, so a
 // farther endpoint is dialled only when no nearer one is healthy (or all nearer ones failed lately).
-// Unhealthy endpoints and those this node cannot reach are never chosen.
+// Unhealthy endpoints and those this node cannot reach are never chosen. An endpoint on another node is
+// reached through that node's mesh port only (mutual TLS, see agent/mesh), so one whose node has none is
+// out of reach from anywhere but its own node.
 import { dialAddress, proximity, type Endpoint } from "../../api/services";
 
 export type BalancePolicy = "round-robin" | "least-connections";
@@ -11,8 +13,12 @@ export type BalancePolicy = "round-robin" | "least-connections";
 /** Where the balancing runs: this node. */
 export type Caller = { nodeId: string; region: string };
 
-/** An endpoint as this node dials it: the address it can reach and how near it is (0 node, 1 region, 2 farther). */
-export type Target = { taskId: string; address: string; port: number; tier: 0 | 1 | 2 };
+/**
+ * An endpoint as this node dials it: the address it can reach, how near it is (0 node, 1 region, 2
+ * farther), and for another node's endpoint the mesh port the connection goes through (`port` is then
+ * the host port asked for at the far end).
+ */
+export type Target = { taskId: string; nodeId: string; address: string; port: number; tier: 0 | 1 | 2; meshPort: number | null };
 
 /** The healthy endpoints `caller` can reach, nearest first, in task id order within a tier (so every turn counts the same list). */
 export function reachableTargets(endpoints: readonly Endpoint[], caller: Caller): Target[] {
@@ -22,7 +28,8 @@ export function reachableTargets(endpoints: readonly Endpoint[], caller: Caller)
     const tier = proximity(e, caller);
     const address = dialAddress(e, caller);
     if (tier === null || address === null) continue;
-    targets.push({ taskId: e.taskId, address, port: e.port, tier });
+    if (tier > 0 && e.meshPort === null) continue;
+    targets.push({ taskId: e.taskId, nodeId: e.nodeId, address, port: e.port, tier, meshPort: tier > 0 ? e.meshPort : null });
   }
   return targets.sort((a, b) => a.tier - b.tier || (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
 }

@@ -43,6 +43,7 @@ const local = (taskId: string, port: number, healthy = true): Endpoint => ({
   nodeName: "here",
   region: "eu",
   addresses: [],
+  meshPort: null,
   port,
   tags: [],
   healthy,

@@ -47,8 +47,8 @@ function read(port: number): Promise<string> {
   });
 }
 
-const endpoint = (taskId: string, port: number): Endpoint => ({ taskId, jobId: "j", slot: 0, version: 1, nodeId: "here", nodeName: "here", region: "eu", addresses: [], port, tags: [], healthy: true });
-const snapshot = (index: number, endpoints: Endpoint[]): ServiceSnapshot => ({ namespace: "default", name: "web", index, endpoints });
+const endpoint = (taskId: string, port: number): Endpoint => ({ taskId, jobId: "j", slot: 0, version: 1, nodeId: "here", nodeName: "here", region: "eu", addresses: [], meshPort: null, port, tags: [], healthy: true });
+const snapshot = (index: number, endpoints: Endpoint[]): ServiceSnapshot => ({ namespace: "default", name: "web", index, endpoints, callers: [] });
 const site = { gateway: "127.0.0.1", subnet: "127.0.0.0/8" };
 
 describe("traffic", () => {

@@ -21,7 +21,7 @@ const unhealthy = testEndpoint("cccccccc-0000-4000-8000-000000000003", { nodeId:
 const unreachable = testEndpoint("dddddddd-0000-4000-8000-000000000004", { nodeId: "n5", region: "r3", addresses: [{ address: "10.9.0.5", scope: "region" }], port: 31_004 });
 
 function snapshot(endpoints: ServiceSnapshot["endpoints"], name = "web", index = 1): ServiceSnapshot {
-  return { namespace: "default", name, index, endpoints };
+  return { namespace: "default", name, index, endpoints, callers: [] };
 }
 
 function viewOf(services: ServiceSnapshot[], at = AT): DnsView {

@@ -71,6 +71,7 @@ async function standIn(nodeId: string, grants: Grant[]) {
         nodeName: "here",
         region: "eu",
         addresses: advertise,
+        meshPort: null,
         port,
         tags: [],
         healthy: !unhealthy.has(g.taskId),
@@ -79,7 +80,7 @@ async function standIn(nodeId: string, grants: Grant[]) {
     endpoints.sort((a, b) => a.slot - b.slot);
     const content = JSON.stringify(endpoints);
     if (!indexes.has(content)) indexes.set(content, indexes.size + 1);
-    return { namespace: "default", name: "web", index: indexes.get(content)!, endpoints };
+    return { namespace: "default", name: "web", index: indexes.get(content)!, endpoints, callers: [] };
   }
 
   const stops = () => [...stopping].map((taskId) => ({ taskId, epoch: 1, reason: "stopped" as const, detail: "stopped by the test" }));

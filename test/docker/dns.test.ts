@@ -42,6 +42,7 @@ beforeAll(async () => {
           testEndpoint("abcdef01-0000-4000-8000-000000000001", { nodeId: "n1", port: 31_001 }),
           testEndpoint("abcdef02-0000-4000-8000-000000000002", { nodeId: "n2", addresses: [{ address: "10.0.0.2", scope: "region" }], port: 31_002, healthy: false }),
         ],
+        callers: [],
       },
     },
   });

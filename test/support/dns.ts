@@ -145,6 +145,7 @@ export function testEndpoint(taskId: string, overrides: Partial<Endpoint> = {}):
     nodeName: "n1",
     region: "r1",
     addresses: [],
+    meshPort: null,
     port: 30_000,
     tags: [],
     healthy: true,

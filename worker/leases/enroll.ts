@@ -13,6 +13,7 @@ import { conflict, forbidden, unauthorized } from "../errors";
 import { sha256Hex } from "../hash";
 import type { FleetTiming } from "./timing";
 import { LIVE_SQL } from "../../db/queries/task-states";
+import { issueNodeCertificate } from "../mesh/certificates";
 
 const TOKEN_VALID = `EXISTS (SELECT 1 FROM join_tokens WHERE hash = :hash AND revoked_at IS NULL
   AND (expires_at IS NULL OR expires_at > :now) AND (max_uses IS NULL OR uses < max_uses)
@@ -39,6 +40,7 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
     agentVersion: body.agentVersion ?? null,
     encryptionKey: body.encryptionKey ? JSON.stringify(body.encryptionKey) : null,
     addresses: JSON.stringify(body.advertise ?? []),
+    meshPort: body.mesh?.port ?? null,
     liveSince: now - leaseTtlMs,
     continuing: continuing ? continuing.nodeId : "",
     continuingGen: continuing ? continuing.generation : -1,
@@ -48,14 +50,14 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
       // A name held by a node that is still heartbeating is not taken over; a silent one is (the host was
       // rebuilt), and its credential generation rises so older credentials stop working.
       sql: `INSERT INTO nodes (id, name, region, labels, cpu, memory, port_min, port_max, status, eligible, credential_generation,
-              agent_version, join_token_id, encryption_key, addresses, created_at, updated_at)
+              agent_version, join_token_id, encryption_key, addresses, mesh_port, created_at, updated_at)
             SELECT :id, :name, ${REGION}, :labels, :cpu, :memory, :portMin, :portMax, 'initializing', 1, 1, :agentVersion,
-              (SELECT id FROM join_tokens WHERE hash = :hash), :encryptionKey, :addresses, :now, :now
+              (SELECT id FROM join_tokens WHERE hash = :hash), :encryptionKey, :addresses, :meshPort, :now, :now
             WHERE ${TOKEN_VALID}
             ON CONFLICT(name) DO UPDATE SET region = excluded.region, labels = excluded.labels, cpu = excluded.cpu,
               memory = excluded.memory, port_min = excluded.port_min, port_max = excluded.port_max, status = 'initializing',
               credential_generation = nodes.credential_generation + 1, agent_version = excluded.agent_version,
-              join_token_id = excluded.join_token_id, encryption_key = excluded.encryption_key, addresses = excluded.addresses, updated_at = excluded.updated_at
+              join_token_id = excluded.join_token_id, encryption_key = excluded.encryption_key, addresses = excluded.addresses, mesh_port = excluded.mesh_port, updated_at = excluded.updated_at
             WHERE nodes.last_heartbeat_at IS NULL OR nodes.last_heartbeat_at < :liveSince OR nodes.status = 'down'
             RETURNING id, credential_generation, region`,
       args,
@@ -85,9 +87,10 @@ export async function enroll(deps: ResolvedDeps, timing: FleetTiming, body: Retu
   const nodeId = String(row["id"]);
   const generation = Number(row["credential_generation"]);
   const credential = await issueNodeCredential(deps.keys, deps.clock, nodeId, generation, deps.config.credentialTtl);
+  const mesh = body.mesh ? await issueNodeCertificate(deps.keys, nodeId, body.mesh.key, now, deps.config.meshCertTtl) : undefined;
   // The signing key's thumbprint names the cluster: agents pin that key already, and two control planes
   // (staging, prod) never share one.
-  return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"], clusterId: deps.keys.kid, region };
+  return { nodeId, credential, heartbeatIntervalMs, leaseTtlMs, jwks: jwks(deps.keys) as EnrollResponse["jwks"], clusterId: deps.keys.kid, region, ...(mesh ? { mesh } : {}) };
 }
 
 /** The node a previous credential belonged to, if it verifies (expiry aside: it may have lapsed offline). */

@@ -20,6 +20,7 @@ import { WorkWatch } from "../leases/work-watch";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
 import { discoveryReply } from "../services/heartbeat-view";
+import { issueNodeCertificate } from "../mesh/certificates";
 import { z } from "@hono/zod-openapi";
 import { nodeKeyId } from "../../api/sealed";
 import { writeBatch } from "../../db/batch";
@@ -117,7 +118,9 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
       // Discovery only for a node that asks: a heartbeat without it costs nothing more than before.
       const discovery = body.services !== undefined || body.ingress !== undefined ? await discoveryReply(deps, c.get("node").nodeId, body) : {};
-      return c.json({ ...outcome.response, ...discovery }, 200);
+      // Issued for the key the node presents: its credential is what vouches for it, as for its leases.
+      const mesh = body.meshKey ? { mesh: await issueNodeCertificate(deps.keys, c.get("node").nodeId, body.meshKey, deps.clock.now(), deps.config.meshCertTtl) } : {};
+      return c.json({ ...outcome.response, ...discovery, ...mesh }, 200);
     },
   );
 }

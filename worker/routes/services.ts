@@ -22,6 +22,7 @@ const snapshot = z
     name: z.string(),
     index: z.number().describe("Names this endpoint set; pass it back as ?index= to wait for a change (opaque: it does not only rise)"),
     endpoints: z.array(endpointSchema),
+    callers: z.array(z.string()).describe("The nodes that may open its endpoints through their mesh: those running a task that declares it as an upstream, and those serving an ingress of it"),
   })
   .openapi("Service");
 const summary = z
@@ -103,7 +104,7 @@ export function registerServiceRoutes(app: App, deps: ResolvedDeps): void {
         const abort = c.req.raw.signal;
         while (current !== null && current.index === q.index && Date.now() < deadline && !abort.aborted) {
           await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
-          current = (await read()) ?? { namespace: q.namespace, name: service, index: 0, endpoints: [] };
+          current = (await read()) ?? { namespace: q.namespace, name: service, index: 0, endpoints: [], callers: [] };
         }
       }
       c.header("x-leasehold-index", String(current!.index));

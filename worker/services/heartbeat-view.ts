@@ -4,21 +4,8 @@
 import type { HeartbeatRequest } from "../../api/agent-protocol";
 import { canonicalJson } from "../../api/payload-hash";
 import type { IngressListener, ServiceSnapshot } from "../../api/services";
-import type { JobSpec } from "../../api/job-spec";
-import { jsonCell } from "../../db/batch";
 import type { ResolvedDeps } from "../context";
-import { constraintHolds, nodeAttribute } from "../scheduler/constraints";
-import { indexOf, readServices } from "./catalog";
-
-interface IngressDeclaration {
-  jobId: string;
-  namespace: string;
-  ingress: NonNullable<JobSpec["ingress"]>;
-}
-
-/** The ingress declarations of running jobs, read at most once a second per instance. */
-const INGRESS_CACHE_MS = 1_000;
-let ingressCache: { at: number; declarations: IngressDeclaration[] } | null = null;
+import { indexOf, ingressDeclarations, readServices, servesIngress } from "./catalog";
 
 export interface DiscoveryReply {
   services?: ServiceSnapshot[];
@@ -43,25 +30,16 @@ export async function discoveryReply(deps: ResolvedDeps, nodeId: string, request
 }
 
 async function ingressFor(deps: ResolvedDeps, nodeId: string): Promise<IngressListener[]> {
-  const now = Date.now();
-  if (!ingressCache || now - ingressCache.at > INGRESS_CACHE_MS || now < ingressCache.at) {
-    const rows = await deps.store.client.execute(
-      `SELECT json_group_array(json_array(j.id, j.namespace, json_extract(v.spec, '$.ingress'))) AS v
-       FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
-       WHERE j.status = 'running' AND json_array_length(v.spec, '$.ingress') > 0`,
-    );
-    const declarations = (jsonCell<[string, string, IngressDeclaration["ingress"]][]>(rows.rows[0], "v") ?? []).map(([jobId, namespace, ingress]) => ({ jobId, namespace, ingress }));
-    ingressCache = { at: now, declarations };
-  }
-  if (ingressCache.declarations.length === 0) return [];
+  const declarations = await ingressDeclarations(deps.store.client);
+  if (declarations.length === 0) return [];
   const n = await deps.store.client.execute({ sql: "SELECT name, region, labels FROM nodes WHERE id = ?", args: [nodeId] });
   const row = n.rows[0];
   if (!row) return [];
   const node = { name: String(row["name"]), region: String(row["region"]), labels: JSON.parse(String(row["labels"] ?? "{}")) as Record<string, string> };
   const listeners: IngressListener[] = [];
-  for (const d of ingressCache.declarations) {
+  for (const d of declarations) {
     for (const g of d.ingress) {
-      if (g.nodes.every((c) => constraintHolds(c, nodeAttribute(node, c.attribute)))) listeners.push({ port: g.port, namespace: d.namespace, service: g.service, jobId: d.jobId });
+      if (servesIngress(g, node)) listeners.push({ port: g.port, namespace: d.namespace, service: g.service, jobId: d.jobId });
     }
   }
   // One listener per port: the first declaration (in job id order) wins, the same on every instance.
