@@ -125,6 +125,8 @@ export interface Supervisor {
   onContainerExit(containerId: string, exitCode: number | undefined): void;
   logs(taskId: string, tail: number): Promise<string>;
   held(): { taskId: string; epoch: number; phase: TaskPhase; containerId: string | null; restarts: number }[];
+  /** The host ports running tasks serve each service on ("namespace/name"): what the node's mesh may open. */
+  servedPorts(): Map<string, Set<number>>;
   /** Stops health checks; containers keep running (an agent restart re-attaches to them). */
   close(): void;
 }
@@ -702,6 +704,20 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       return deps.runtime.logs(id, { tail });
     },
     held: () => [...tasks.values()].map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch, phase: t.phase, containerId: t.containerId, restarts: t.restarts })),
+    servedPorts() {
+      const out = new Map<string, Set<number>>();
+      for (const t of tasks.values()) {
+        if (t.phase !== "running") continue;
+        for (const p of t.spec.ports) {
+          const host = p.service !== undefined ? t.hostPorts.find((h) => h.container === p.container)?.host : undefined;
+          if (host === undefined) continue;
+          const key = `${t.spec.namespace}/${p.service}`;
+          if (!out.has(key)) out.set(key, new Set());
+          out.get(key)!.add(host);
+        }
+      }
+      return out;
+    },
     close() {
       for (const t of tasks.values()) t.health?.stop();
     },

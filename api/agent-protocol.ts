@@ -1,7 +1,7 @@
 // The agent protocol: enrollment, claim, heartbeat and lease claims, shared by control plane and agent.
 import { z } from "zod";
 import { jobSpecSchema } from "./job-spec";
-import { meshCertificateSchema, meshKeySchema } from "./mesh";
+import { meshCertificateSchema, meshRequestSchema } from "./mesh";
 import { nodeEncryptionKeySchema } from "./sealed";
 import { advertisedAddressSchema, ingressListenerSchema, serviceSnapshotSchema } from "./services";
 
@@ -30,7 +30,7 @@ export const enrollRequestSchema = z.strictObject({
   /** Where other hosts reach this one (its tasks' published ports), by scope. Absent: none, and its endpoints are reachable only from itself. */
   advertise: z.array(advertisedAddressSchema).max(8).optional(),
   /** The node's mesh: its key (a certificate is issued for it) and the TLS port other nodes' proxies dial. Absent: endpoints on it are reachable only from itself. */
-  mesh: z.strictObject({ key: meshKeySchema, port: z.int().min(1).max(65535) }).optional(),
+  mesh: meshRequestSchema.optional(),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
@@ -63,7 +63,7 @@ export const taskSpecSchema = z.object({
   command: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()),
   resources: z.object({ cpu: z.number(), memory: z.number() }),
-  ports: z.array(z.object({ name: z.string(), container: z.number(), host: z.number().optional(), protocol: z.enum(["tcp", "udp"]) })),
+  ports: z.array(z.object({ name: z.string(), container: z.number(), host: z.number().optional(), protocol: z.enum(["tcp", "udp"]), service: z.string().optional().describe("The service the port serves, in the task's namespace") })),
   health: z.unknown().optional(),
   restart: z.object({ mode: z.enum(["always", "on-failure", "never"]), attempts: z.number(), intervalMs: z.number(), delayMs: z.number() }),
   disconnect: z.object({ policy: z.enum(["keep", "stop"]), afterMs: z.number() }),
@@ -175,7 +175,7 @@ export const heartbeatRequestSchema = z.strictObject({
     .optional()
     .describe('The services this node needs endpoints of ("namespace/name": the index it holds, 0 for none yet): the reply carries those whose set changed'),
   ingress: z.number().optional().describe("The index of the ingress listeners this node holds (0: none yet): the reply carries them when they changed"),
-  meshKey: meshKeySchema.optional().describe("Asks for a new mesh certificate for this key: sent once the one held is past half its life"),
+  mesh: meshRequestSchema.optional().describe("Asks for a new mesh certificate for this key, and records the mesh port: sent when the agent starts without a valid one and once the one held is past half its life"),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
 

@@ -16,3 +16,22 @@ export const meshCertificateSchema = z.object({
   notAfter: z.number().describe("When the certificate lapses (ms since the epoch); agents ask for a new one past half its life"),
 });
 export type MeshCertificate = z.infer<typeof meshCertificateSchema>;
+
+/** What an agent sends to get a mesh certificate, at enrollment and through the heartbeat: its key and port. */
+export const meshRequestSchema = z.strictObject({
+  key: meshKeySchema,
+  port: z.int().min(1).max(65535).describe("The TLS port other nodes' proxies dial this node's endpoints through"),
+});
+export type MeshRequest = z.infer<typeof meshRequestSchema>;
+
+/** The URI a node certificate names its node by (in its subjectAltName). */
+export const nodeUri = (nodeId: string) => `urn:leasehold:node:${nodeId}`;
+
+/** The node a certificate names, from its subjectAltName as Node prints it ("URI:urn:leasehold:node:…, …"). */
+export function nodeIdOfAltName(altName: string | undefined): string | null {
+  for (const entry of (altName ?? "").split(/,\s*/)) {
+    const m = /^URI:urn:leasehold:node:([A-Za-z0-9-]{1,64})$/.exec(entry);
+    if (m) return m[1]!;
+  }
+  return null;
+}

@@ -22,7 +22,8 @@ export function taskSpecOf(jobId: string, slot: number, version: number, spec: J
     ...(spec.command ? { command: spec.command } : {}),
     env: spec.env,
     resources: spec.resources,
-    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
+    // The service a port serves goes with it: the node's mesh opens that port to the service's callers only.
+    ports: spec.ports.map((p) => ({ name: p.name, container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol, ...(p.service ? { service: p.service.name } : {}) })),
     ...(spec.health ? { health: spec.health } : {}),
     restart: { mode: restartMode(spec), attempts: spec.restart.attempts, intervalMs: spec.restart.interval, delayMs: spec.restart.delay },
     disconnect: { policy: spec.disconnect.policy, afterMs: spec.disconnect.after },

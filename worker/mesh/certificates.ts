@@ -8,6 +8,7 @@
 // Workers alike, and it is a plain 32-byte key on the wire.
 import * as der from "../../lib/der";
 import type { SigningKeys } from "../auth/keys";
+import { nodeUri } from "../../api/mesh";
 
 const ED25519 = "1.3.101.112";
 const CN = "2.5.4.3";
@@ -22,17 +23,6 @@ const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 /** keyUsage bits (RFC 5280 4.2.1.3), in the first byte. */
 const DIGITAL_SIGNATURE = 0x80;
 const KEY_CERT_SIGN = 0x04;
-
-/** The URI a node certificate names its node by. */
-export const nodeUri = (nodeId: string) => `urn:leasehold:node:${nodeId}`;
-/** Back from a certificate's subjectAltName as Node prints it ("URI:urn:leasehold:node:…, …"). */
-export function nodeIdOfAltName(altName: string | undefined): string | null {
-  for (const entry of (altName ?? "").split(/,\s*/)) {
-    const m = /^URI:urn:leasehold:node:([A-Za-z0-9-]{1,64})$/.exec(entry);
-    if (m) return m[1]!;
-  }
-  return null;
-}
 
 /** An Ed25519 public key as a JWK (what agents send) to its 32 raw bytes. */
 export function ed25519PublicKey(jwk: { kty?: string; crv?: string; x?: string }): der.Der {
