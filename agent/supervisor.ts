@@ -97,8 +97,11 @@ export interface SupervisorDeps {
 
 /** What the supervisor needs of the node's networking. */
 export interface TaskNetworking {
-  /** Before a task's container is made: its network (made if missing) and the env naming its upstreams (served from now on). */
-  prepare(task: { taskId: string; spec: TaskSpec }): Promise<{ network: { name: string; aliases: string[] }; env: Record<string, string>; dns?: string[] }>;
+  /**
+   * Before a task's container is made: its network (made if missing), the env naming its upstreams (served
+   * from now on) and those addresses by service, for its config files.
+   */
+  prepare(task: { taskId: string; spec: TaskSpec }): Promise<{ network: { name: string; aliases: string[] }; env: Record<string, string>; upstreams: ReadonlyMap<string, string>; dns?: string[] }>;
   /**
    * After every pass and an adoption: the held tasks that run or may start again. Upstreams and networks of
    * no such task go (a network once no running container is on it).
@@ -318,7 +321,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   async function restoreFiles(t: HeldTask): Promise<void> {
     if (!t.spec.sealed) return;
     try {
-      const written = await secrets.restore(sealedTask(t));
+      // Its network and upstreams are there (the container runs on them): prepare finds them and names the
+      // addresses the container's env holds.
+      const written = await secrets.restore(sealedTask(t), async () => (deps.networking ? (await deps.networking.prepare({ taskId: t.taskId, spec: t.spec })).upstreams : undefined));
       if (written > 0) deps.log.info("wrote back a running task's secret files", { task: t.taskId, files: written });
     } catch (err) {
       deps.log.warn("could not write back a running task's secret files", { task: t.taskId, error: errorText(err) });
@@ -344,8 +349,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // Opened first: a payload that does not open fails the task before anything is pulled or made.
       const opened = await secrets.open(sealedTask(t));
       await deps.runtime.ensureImage(spec.image, { timeoutMs: pullTimeoutMs });
-      const files = secrets.place({ taskId: t.taskId, epoch: claims.epoch }, opened);
+      // Networking first: config files that read an upstream's address are written with it.
       const networked = deps.networking ? await deps.networking.prepare({ taskId: t.taskId, spec }) : undefined;
+      const files = secrets.place({ taskId: t.taskId, epoch: claims.epoch }, opened, networked?.upstreams);
       const started = await startOrClear(t, {
         task: {
           task: t.taskId,

@@ -5,9 +5,12 @@
 // container; what is kept (leases.json) is the sealed JWE, never what it opens to. A sealed payload is used
 // only for the task and payload hash it was sealed for (openSealed checks both). A sealed task whose payload
 // is missing or does not open is never started. Error messages name paths and env names, never values.
+// A config file that reads an upstream's address comes as segments (see api/config-template.ts): the
+// addresses go in as it is written, from the env the task's networking names its upstreams with.
 import type { JWK } from "jose";
 import type { TaskSpec } from "../api/agent-protocol";
-import { openSealed, SealError, type SealedContent } from "../api/sealed";
+import { fillUpstreams } from "../api/config-template";
+import { openSealed, SealError, type SealedContent, type SealedFile } from "../api/sealed";
 import { noSecretFiles, SecretFilesError, type ContainerKey, type SecretFiles } from "./secret-files";
 import type { FileMount } from "./runtime";
 
@@ -31,13 +34,22 @@ export interface OpenedSecrets {
   readonly env: Record<string, string>;
 }
 
+/**
+ * Each of the task's upstreams' address ("gateway:port") by service, as its env names them; undefined when
+ * the agent serves no upstreams (it runs without job networks).
+ */
+export type UpstreamAddresses = ReadonlyMap<string, string> | undefined;
+
 export interface TaskSecrets {
   /** Opens the task's sealed payload (nothing for a task that is not sealed). Throws TaskSecretsError. */
   open(task: SealedTask): Promise<OpenedSecrets>;
   /** Puts the opened files in place for the task's next container; returns their mounts. Throws TaskSecretsError. */
-  place(task: ContainerKey, opened: OpenedSecrets): FileMount[];
-  /** For a container that already runs (an agent restart): writes back any of its files that are gone. */
-  restore(task: SealedTask): Promise<number>;
+  place(task: ContainerKey, opened: OpenedSecrets, upstreams: UpstreamAddresses): FileMount[];
+  /**
+   * For a container that already runs (an agent restart): writes back any of its files that are gone.
+   * `upstreams` is asked only when a file reads an upstream's address.
+   */
+  restore(task: SealedTask, upstreams: () => Promise<UpstreamAddresses>): Promise<number>;
   /** Removes the files of every container not in `live`. */
   sweep(live: Iterable<ContainerKey>): number;
 }
@@ -75,10 +87,11 @@ export function createTaskSecrets(deps: { privateJwk: JWK | undefined; trusted: 
     return { files: content.files, env: content.env };
   }
 
-  function place(task: ContainerKey, opened: OpenedSecrets): FileMount[] {
+  function place(task: ContainerKey, opened: OpenedSecrets, upstreams: UpstreamAddresses): FileMount[] {
     if (opened.files.length === 0) return [];
+    const files = withAddresses(opened.files, upstreams);
     try {
-      return deps.files.write(task, opened.files);
+      return deps.files.write(task, files);
     } catch (err) {
       if (err instanceof SecretFilesError) throw new TaskSecretsError(err.message, { cause: err });
       throw err;
@@ -88,11 +101,12 @@ export function createTaskSecrets(deps: { privateJwk: JWK | undefined; trusted: 
   return {
     open,
     place,
-    async restore(task) {
+    async restore(task, upstreams) {
       const opened = await open(task);
       if (opened.files.length === 0) return 0;
+      const files = withAddresses(opened.files, opened.files.some((f) => "segments" in f) ? await upstreams() : undefined);
       try {
-        return deps.files.restore(task, opened.files);
+        return deps.files.restore(task, files);
       } catch (err) {
         if (err instanceof SecretFilesError) throw new TaskSecretsError(err.message, { cause: err });
         throw err;
@@ -100,6 +114,23 @@ export function createTaskSecrets(deps: { privateJwk: JWK | undefined; trusted: 
     },
     sweep: (live) => deps.files.sweep(live),
   };
+}
+
+/** The files as written: each template file with its upstreams' addresses put in. Throws TaskSecretsError. */
+function withAddresses(files: SealedContent["files"], upstreams: UpstreamAddresses): SealedFile[] {
+  return files.map((f) => {
+    if ("data" in f) return f;
+    const text = fillUpstreams(f.segments, (service) => {
+      // Without job networks the env leaves LEASEHOLD_UPSTREAM_<NAME>_ADDR out, which a program can see; a
+      // file cannot leave a hole out, and any address put there would name a listener that is not there.
+      // So the start fails, saying why, rather than run with an address that does not answer.
+      if (upstreams === undefined) throw new TaskSecretsError(`config file ${f.path} reads the address of upstream "${service}", but this agent serves no upstreams (it runs without job networks)`);
+      const address = upstreams.get(service);
+      if (address === undefined) throw new TaskSecretsError(`config file ${f.path} reads the address of upstream "${service}", which the task does not declare`);
+      return address;
+    });
+    return { path: f.path, mode: f.mode, data: Buffer.from(text, "utf8").toString("base64") };
+  });
 }
 
 /** For an agent without a node key or secrets dir (tests of other things): sealed tasks fail, others run as they are. */

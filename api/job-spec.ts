@@ -1,6 +1,6 @@
 // The job spec: what an operator applies (YAML or JSON), validated once here for every consumer.
 import { z } from "zod";
-import { parseTemplate, TemplateError, templateSecrets } from "./config-template";
+import { parseTemplate, TemplateError, templateSecrets, templateUpstreams, type TemplatePart } from "./config-template";
 import { duration } from "./duration";
 
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -152,7 +152,7 @@ export const configFileSchema = z
     content: z
       .string()
       .max(65_536)
-      .describe('The file\'s text: a template whose holes are {{ job }}, {{ namespace }}, {{ slot }}, {{ version }}, {{ region }}, {{ node }}, {{ secret "name" }} and {{ "literal" }}. A file that reads a secret is a secret end to end'),
+      .describe('The file\'s text: a template whose holes are {{ job }}, {{ namespace }}, {{ slot }}, {{ version }}, {{ region }}, {{ node }}, {{ secret "name" }}, {{ upstream "service" }} (one of the job\'s upstreams, as gateway:port) and {{ "literal" }}. A file that reads a secret is a secret end to end'),
     mode: fileMode.optional().describe('Default "0444"'),
   })
   .superRefine((file, ctx) => {
@@ -235,6 +235,20 @@ export const jobSpecSchema = z
       pinned.set(ref.name, ref.version);
     });
     (spec.config ?? []).forEach((file, i) => claimFile(file.file, ["config", i, "file"]));
+    const upstreamServices = [...new Set((spec.upstreams ?? []).map((u) => u.service))];
+    (spec.config ?? []).forEach((file, i) => {
+      let parts: TemplatePart[];
+      try {
+        parts = parseTemplate(file.content);
+      } catch {
+        return; // configFileSchema has said what is wrong with it.
+      }
+      for (const name of templateUpstreams(parts)) {
+        if (upstreamServices.includes(name)) continue;
+        const declared = upstreamServices.length > 0 ? `its upstreams are ${upstreamServices.join(", ")}` : "it declares none";
+        ctx.addIssue({ code: "custom", path: ["config", i, "content"], message: `{{ upstream "${name}" }} is not an upstream of this job: ${declared}` });
+      }
+    });
     const upstreamPorts = new Map<number, number>();
     (spec.upstreams ?? []).forEach((u, i) => {
       const other = upstreamPorts.get(u.port);

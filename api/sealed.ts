@@ -32,17 +32,29 @@ export const sealedFileSchema = z.object({
   data: z.string().describe("Content, base64"),
 });
 
+/**
+ * A config file that reads an upstream's address (see config-template.ts): rendered but for the addresses,
+ * which the agent puts in as it writes the file. It has no `data`, so an agent that does not know this
+ * form refuses the payload instead of writing the file without them.
+ */
+export const sealedTemplateFileSchema = z.object({
+  path: z.string().describe("Absolute path in the container"),
+  mode: z.int().min(0).max(0o777).describe("File mode, e.g. 292 (0444)"),
+  segments: z.array(z.union([z.strictObject({ text: z.string() }), z.strictObject({ upstream: z.string().describe("The upstream's service") })])),
+});
+
 /** What a sealed payload holds once opened. */
 export const sealedContentSchema = z.object({
   v: z.literal(1),
   /** The task and payload it was sealed for: an agent uses it for no other. */
   taskId: z.string(),
   ph: z.string().describe("payloadHash of the task spec this belongs to (the lease's ph)"),
-  files: z.array(sealedFileSchema),
+  files: z.array(z.union([sealedFileSchema, sealedTemplateFileSchema])),
   env: z.record(z.string(), z.string()),
 });
 export type SealedContent = z.infer<typeof sealedContentSchema>;
 export type SealedFile = z.infer<typeof sealedFileSchema>;
+export type SealedTemplateFile = z.infer<typeof sealedTemplateFileSchema>;
 
 export interface NodeKeyPair {
   publicJwk: NodeEncryptionKey;

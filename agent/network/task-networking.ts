@@ -3,7 +3,7 @@
 // its upstreams and their names served before its container is made, so the container's env and DNS name
 // addresses that answer from its first moment.
 import { errorText, type Logger } from "../log";
-import type { Traffic, UpstreamWant } from "../proxy/traffic";
+import { upstreamEnvName, type Traffic, type UpstreamWant } from "../proxy/traffic";
 import type { TaskNetworking } from "../supervisor";
 import { networkAliases, type JobNetworks } from "./job-networks";
 import type { NodeDns } from "./node-dns";
@@ -14,12 +14,18 @@ export function createTaskNetworking(deps: { networks: JobNetworks; traffic: Tra
     async prepare({ taskId, spec }) {
       const info = await deps.networks.ensure(spec);
       const network = { name: info.name, aliases: networkAliases(spec) };
-      if (!spec.upstreams?.length) return { network, env: {} };
+      if (!spec.upstreams?.length) return { network, env: {}, upstreams: new Map() };
       const env = await deps.traffic.openUpstreams(taskId, spec.version, { gateway: info.gateway, subnet: info.subnet }, spec.upstreams);
-      if (!deps.dns) return { network, env };
+      // Read back from the env, so a config file's {{ upstream "x" }} is the very LEASEHOLD_UPSTREAM_X_ADDR.
+      const upstreams = new Map<string, string>();
+      for (const u of spec.upstreams) {
+        const address = env[upstreamEnvName(u.service)];
+        if (address !== undefined) upstreams.set(u.service, address);
+      }
+      if (!deps.dns) return { network, env, upstreams };
       await deps.dns.refresh();
       // Only a gateway that answers: a container whose one nameserver is silent resolves nothing at all.
-      return { network, env, ...(deps.dns.serving(info.gateway) ? { dns: [info.gateway] } : {}) };
+      return { network, env, upstreams, ...(deps.dns.serving(info.gateway) ? { dns: [info.gateway] } : {}) };
     },
     async settle(tasks) {
       const wants: UpstreamWant[] = [];

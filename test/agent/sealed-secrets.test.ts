@@ -2,7 +2,7 @@
 // the container (files on tmpfs, read-only, with their modes), and the plaintext reaches nothing else — not
 // the agent's data dir, not a container label, not a log line. Restarts keep the container and its files;
 // a stop takes the files away. A payload that does not open, or files that would not be on tmpfs, fail
-// the task before any container is made.
+// the task before any container is made. A config file that reads an upstream gets the address its env names.
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,9 +15,11 @@ import { generateNodeKeyPair, sealFor, type NodeKeyPair, type SealedContent } fr
 import { createLeaseChecker } from "../../agent/lease-check";
 import { createLeaseStore } from "../../agent/lease-store";
 import { createLogger } from "../../agent/log";
+import { createJobNetworks, createTaskNetworking } from "../../agent/network";
+import { createTraffic } from "../../agent/proxy";
 import { createDockerRuntime, type ContainerRuntime } from "../../agent/runtime";
 import { createSecretFiles, TMPFS_MAGIC } from "../../agent/secret-files";
-import { createSupervisor, type Supervisor } from "../../agent/supervisor";
+import { createSupervisor, type Supervisor, type TaskNetworking } from "../../agent/supervisor";
 import { createTaskSecrets } from "../../agent/task-secrets";
 import { generateSigningKey, jwks, type SigningKeys } from "../../worker/auth/keys";
 import { cleanupNode, eventually, requireDocker, testOwner, uniqueNode } from "../support/docker";
@@ -36,6 +38,8 @@ let secretsDir: string;
 let lines: string[];
 const nodeId = randomUUID();
 const open: Supervisor[] = [];
+/** Listeners the tests opened, closed after each. */
+const traffics: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   docker = await requireDocker();
@@ -54,13 +58,14 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const s of open.splice(0)) s.close();
+  for (const t of traffics.splice(0)) await t.close();
   await cleanupNode(node, docker);
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(secretsDir, { recursive: true, force: true });
 });
 
 /** A supervisor as the agent makes one: leases.json in the data dir, the node key, files under `baseDir`. */
-function agentSupervisor(opts: { baseDir?: string; keepExited?: number } = {}): Supervisor {
+function agentSupervisor(opts: { baseDir?: string; keepExited?: number; networking?: TaskNetworking } = {}): Supervisor {
   const s = createSupervisor({
     runtime,
     checkLease: createLeaseChecker(jwks(keys), nodeId),
@@ -73,6 +78,7 @@ function agentSupervisor(opts: { baseDir?: string; keepExited?: number } = {}): 
     reportSoon: () => undefined,
     reconcileAfter: () => undefined,
     ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
+    ...(opts.networking ? { networking: opts.networking } : {}),
   });
   open.push(s);
   return s;
@@ -106,6 +112,15 @@ async function contentFor(grant: Grant, marker: string): Promise<SealedContent> 
     ],
     env: { API_TOKEN: `tok-${marker}` },
   };
+}
+
+/** The node's networking as the agent makes it (job networks, upstream listeners), without DNS. */
+function agentNetworking(): TaskNetworking {
+  const log = createLogger({ level: "debug", sink: (message, fields) => lines.push(JSON.stringify({ message, ...fields })) });
+  const traffic = createTraffic({ caller: { nodeId, region: "eu" }, log });
+  traffics.push(traffic);
+  const networks = createJobNetworks({ runtime, owner: { cluster: testOwner(node).cluster, nodeId }, nodeName: node, log });
+  return createTaskNetworking({ networks, traffic, log });
 }
 
 async function exec(containerId: string, cmd: string[]): Promise<{ exitCode: number; output: string }> {
@@ -210,6 +225,39 @@ describe("a sealed task", () => {
     }, 15_000, "the container and its files to be gone");
     expect(readdirSync(join(secretsDir, nodeId))).toEqual([]);
     noMarkerOutsideTheContainer();
+  });
+
+  it("reads an upstream's address in a config file as the gateway and port its env names; without job networks it fails", async () => {
+    const port = 9417;
+    const spec: TaskSpec = { ...sealedSpec(), upstreams: [{ service: "web", namespace: "default", port, policy: "round-robin" }] };
+    const sealedWithUpstream = async (grant: Grant) => {
+      const content = await contentFor(grant, "x");
+      content.files[1] = { path: "/etc/app/app.conf", mode: 0o444, segments: [{ text: "backend = " }, { upstream: "web" }, { text: "\n" }] };
+      return sealFor(nodeKey.publicJwk, content, keys);
+    };
+    const s = agentSupervisor({ networking: agentNetworking() });
+    const grant = await grantFor(keys, nodeId, spec);
+    await s.accept([{ ...grant, sealed: await sealedWithUpstream(grant) }]);
+    await until(s, "running", "the task with an upstream to run");
+    const [network] = await runtime.listNetworks({ owner: { cluster: testOwner(node).cluster, nodeId } });
+    const containerId = s.held()[0]!.containerId!;
+    expect((await exec(containerId, ["cat", "/etc/app/app.conf"])).output).toBe(`backend = ${network!.gateway}:${port}\n`);
+    expect((await exec(containerId, ["sh", "-c", 'echo "$LEASEHOLD_UPSTREAM_WEB_ADDR"'])).output).toBe(`${network!.gateway}:${port}\n`);
+
+    // An agent restarted after the tmpfs was emptied writes it back with the same address.
+    s.close();
+    for (const entry of readdirSync(secretsDir)) rmSync(join(secretsDir, entry), { recursive: true });
+    const restarted = agentSupervisor({ networking: agentNetworking() });
+    expect(await restarted.adopt(Date.now())).toBe(1);
+    expect(readFileSync(join(secretsDir, nodeId, `${grant.taskId}.e1`, "1-app.conf"), "utf8")).toBe(`backend = ${network!.gateway}:${port}\n`);
+
+    const bare = agentSupervisor();
+    const other = await grantFor(keys, nodeId, spec);
+    await bare.accept([{ ...other, sealed: await sealedWithUpstream(other) }]);
+    await bare.reconcile(Date.now());
+    expect(bare.reports().map((r) => [r.state, r.message])).toEqual([
+      ["failed", 'config file /etc/app/app.conf reads the address of upstream "web", but this agent serves no upstreams (it runs without job networks)'],
+    ]);
   });
 
   it("whose payload was sealed to another node's key, for another task, or not sent at all, fails without a container", async () => {

@@ -176,7 +176,7 @@ describe("secrets in jobs", () => {
     const ph = await payloadHash(grant.task);
     const opened = await openSealed(keysA.privateJwk, grant.sealed!, { taskId: grant.taskId, ph }, jwks(c.keys));
     expect(opened.env).toEqual({ API_KEY: `${MARKER}-key` });
-    const files = Object.fromEntries(opened.files.map((f) => [f.path, { mode: f.mode, text: atob(f.data) }]));
+    const files = Object.fromEntries(opened.files.map((f) => [f.path, { mode: f.mode, text: "data" in f ? atob(f.data) : f.segments }]));
     expect(files).toEqual({
       "/run/secrets/db-password": { mode: 0o400, text: MARKER },
       "/etc/app/app.conf": { mode: 0o444, text: `job=api slot=0 node=node-a region=eu\npassword=${MARKER}\n` },
@@ -189,6 +189,49 @@ describe("secrets in jobs", () => {
     expect(reads.join("\n")).not.toContain(MARKER);
     expect(JSON.stringify(await auditRows(c))).not.toContain(MARKER);
     expect(dataDirText(c.dir)).not.toContain(MARKER);
+  });
+
+  it("a template reading an upstream the job does not declare is refused at its field, naming the upstreams it does", async () => {
+    const c = await plane();
+    await put(c, "db-password", "pw");
+    await put(c, "api-key", "k");
+    const reading = (service: string) => [{ file: "/etc/app/app.conf", content: "x" }, { file: "/etc/app/up.conf", content: `backend = {{ upstream "${service}" }}\n` }];
+    const upstreams = [{ service: "web", port: 9000 }, { service: "cache", port: 9001 }];
+    let p = await expectProblem(await c.call("POST", "/v1/jobs", { body: job({ upstreams, config: reading("db") }) }), 400);
+    expect(p.errors).toEqual([{ path: "config.1.content", message: '{{ upstream "db" }} is not an upstream of this job: its upstreams are web, cache' }]);
+    p = await expectProblem(await c.call("POST", "/v1/jobs", { body: job({ config: reading("web") }) }), 400);
+    expect(p.errors).toEqual([{ path: "config.1.content", message: '{{ upstream "web" }} is not an upstream of this job: it declares none' }]);
+    expect(Number((await c.store.client.execute("SELECT count(*) AS n FROM jobs")).rows[0]?.["n"])).toBe(0);
+
+    // Declared, it is taken; reading another of them is a new version like any template change.
+    expect((await expectJson<{ job: { version: number } }>(await c.call("POST", "/v1/jobs", { body: job({ upstreams, config: reading("web") }) }))).job.version).toBe(1);
+    expect((await expectJson<{ job: { version: number } }>(await c.call("POST", "/v1/jobs", { body: job({ upstreams, config: reading("web") }) }))).job.version).toBe(1);
+    expect((await expectJson<{ job: { version: number } }>(await c.call("POST", "/v1/jobs", { body: job({ upstreams, config: reading("cache") }) }))).job.version).toBe(2);
+  });
+
+  it("a config file reading an upstream is sealed as segments for the agent to finish; a secret's value in it is never parsed", async () => {
+    const c = await plane();
+    // A value that reads like holes: it must reach the file as these very characters.
+    const tricky = `{{ upstream "web" }}{{ secret "api-key" }}${MARKER}`;
+    await put(c, "db-password", tricky);
+    await put(c, "api-key", "k");
+    const keys = await generateNodeKeyPair();
+    const a = await agentWithKey(c, "node-a", keys, "eu");
+    const config = [
+      { file: "/etc/app/app.conf", content: 'password = {{ secret "db-password" }}\nbackend = {{ upstream "web" }}\n' },
+      { file: "/etc/app/plain.conf", content: 'slot {{ slot }} to {{upstream "web"}}' },
+      { file: "/etc/app/none.conf", content: "no upstream here" },
+    ];
+    await expectJson(await c.call("POST", "/v1/jobs", { body: job({ upstreams: [{ service: "web", port: 9000 }], config }) }));
+    await c.settled();
+    const grant = (await a.claim()).leases[0]!;
+    expect(grant.task.config).toEqual(config.map((f) => ({ file: f.file, mode: 0o444 })));
+    const opened = await openSealed(keys.privateJwk, grant.sealed!, { taskId: grant.taskId, ph: await payloadHash(grant.task) }, jwks(c.keys));
+    expect(opened.files.filter((f) => f.path.startsWith("/etc/"))).toEqual([
+      { path: "/etc/app/app.conf", mode: 0o444, segments: [{ text: `password = ${tricky}\nbackend = ` }, { upstream: "web" }, { text: "\n" }] },
+      { path: "/etc/app/plain.conf", mode: 0o444, segments: [{ text: "slot 0 to " }, { upstream: "web" }] },
+      { path: "/etc/app/none.conf", mode: 0o444, data: btoa("no upstream here") },
+    ]);
   });
 
   it("a node that registered its key later gets sealed grants; one with none gets the grant without them", async () => {

@@ -63,7 +63,11 @@ describe("secrets through the Worker entry in workerd", () => {
       resources: { cpu: 100, memory: 32 },
       constraints: [{ attribute: "region", value: "vault" }],
       secrets: [{ name: "db-password", file: "/run/secrets/db-password" }],
-      config: [{ file: "/etc/app/app.conf", content: 'node={{ node }} slot={{ slot }}\npassword={{ secret "db-password" }}\n' }],
+      config: [
+        { file: "/etc/app/app.conf", content: 'node={{ node }} slot={{ slot }}\npassword={{ secret "db-password" }}\n' },
+        { file: "/etc/app/backend.conf", content: 'backend={{ upstream "web" }}\n' },
+      ],
+      upstreams: [{ service: "web", port: 9000 }],
     };
     const applied = JSON.parse(await text(await call("POST", "/v1/jobs", job))) as { evaluation: { placed: number } };
     expect(applied.evaluation.placed).toBe(1);
@@ -71,12 +75,14 @@ describe("secrets through the Worker entry in workerd", () => {
     const claimText = await text(await send("/v1/agent/claim", { method: "POST", headers: { authorization: `Bearer ${agent.credential}`, "content-type": "application/json" }, body: "{}" }));
     expect(claimText).not.toContain(MARKER);
     const grant = (JSON.parse(claimText) as ClaimResponse).leases.find((l) => l.task.jobId === "default/vault");
-    expect(grant?.task).toMatchObject({ sealed: true, secrets: [{ name: "db-password", version: 1, file: "/run/secrets/db-password", mode: 0o400 }], config: [{ file: "/etc/app/app.conf", mode: 0o444 }] });
+    expect(grant?.task).toMatchObject({ sealed: true, secrets: [{ name: "db-password", version: 1, file: "/run/secrets/db-password", mode: 0o400 }], config: [{ file: "/etc/app/app.conf", mode: 0o444 }, { file: "/etc/app/backend.conf", mode: 0o444 }] });
     expect(grant?.sealed).toEqual(expect.any(String));
     const opened = await openSealed(nodeKeys.privateJwk, grant!.sealed!, { taskId: grant!.taskId, ph: await payloadHash(grant!.task) }, enrolled.jwks as { keys: JWK[] });
-    expect(Object.fromEntries(opened.files.map((f) => [f.path, { mode: f.mode, text: atob(f.data) }]))).toEqual({
+    expect(Object.fromEntries(opened.files.map((f) => [f.path, "data" in f ? { mode: f.mode, text: atob(f.data) } : { mode: f.mode, segments: f.segments }]))).toEqual({
       "/run/secrets/db-password": { mode: 0o400, text: MARKER },
       "/etc/app/app.conf": { mode: 0o444, text: `node=vault-1 slot=0\npassword=${MARKER}\n` },
+      // The gateway is the agent's to know: the address is left to it.
+      "/etc/app/backend.conf": { mode: 0o444, segments: [{ text: "backend=" }, { upstream: "web" }, { text: "\n" }] },
     });
     expect(opened.env).toEqual({});
 

@@ -4,7 +4,7 @@
 import type { Client } from "@libsql/client";
 import { parseTemplate, renderTemplate, type TaskValues } from "../../api/config-template";
 import { modeBits, type JobSpec } from "../../api/job-spec";
-import { nodeKeyId, sealFor, type NodeEncryptionKey, type SealedContent, type SealedFile, type SealSigner } from "../../api/sealed";
+import { nodeKeyId, sealFor, type NodeEncryptionKey, type SealedContent, type SealedFile, type SealedTemplateFile, type SealSigner } from "../../api/sealed";
 import { bytesToBase64 } from "./base64";
 import { decryptValue, type Keyring } from "./keyring";
 import type { SecretVersions } from "./versions";
@@ -96,15 +96,19 @@ function contentOf(t: SealTarget, node: SealingNode, values: Map<string, Uint8Ar
   };
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   const taskValues: TaskValues = { job: spec.name, namespace: spec.namespace, slot: String(t.slot), version: String(t.version), region: node.region, node: node.name };
-  const files: SealedFile[] = [];
+  const files: (SealedFile | SealedTemplateFile)[] = [];
   const env: Record<string, string> = {};
   for (const ref of spec.secrets ?? []) {
     if (ref.file !== undefined) files.push({ path: ref.file, mode: modeBits(ref.mode ?? "0400"), data: bytesToBase64(valueOf(ref.name)) });
     else if (ref.env !== undefined) env[ref.env] = text(valueOf(ref.name));
   }
   for (const file of spec.config ?? []) {
-    const rendered = renderTemplate(parseTemplate(file.content), taskValues, (name) => text(valueOf(name)));
-    files.push({ path: file.file, mode: modeBits(file.mode ?? "0444"), data: bytesToBase64(new TextEncoder().encode(rendered)) });
+    const segments = renderTemplate(parseTemplate(file.content), taskValues, (name) => text(valueOf(name)));
+    const mode = modeBits(file.mode ?? "0444");
+    // A file without upstream holes keeps the form every agent knows: its payload is what it was before them.
+    if (segments.every((s): s is { text: string } => "text" in s)) {
+      files.push({ path: file.file, mode, data: bytesToBase64(new TextEncoder().encode(segments.map((s) => s.text).join(""))) });
+    } else files.push({ path: file.file, mode, segments });
   }
   return { v: 1, taskId: t.taskId, ph: t.ph, files, env };
 }
