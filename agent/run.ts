@@ -6,7 +6,9 @@
 // enrollment, or before the first claim from an agent enrolled before node keys.
 // Each task joins its job's network (network/); the endpoints its upstreams and the node's ingress
 // listeners balance over come in heartbeat replies, asked for by index in each heartbeat (proxy/), and the
-// node's DNS names them on each job network's gateway (dns/, network/node-dns.ts).
+// node's DNS names them on each job network's gateway (dns/, network/node-dns.ts). Another node's endpoints
+// are dialled through that node's mesh port, over mutual TLS with node certificates the control plane
+// issues at enrollment and renews through the heartbeat (mesh/).
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatRequest, HeartbeatResponse, Revocation } from "../api/agent-protocol";
@@ -23,6 +25,8 @@ import { createDnsServer } from "./dns";
 import { createJobNetworks, createNodeDns, createTaskNetworking, type JobNetworks } from "./network";
 import { loadOrCreateNodeKey, type NodeKey } from "./node-key";
 import { createTraffic, type Traffic } from "./proxy";
+import { listenMesh, loadOrCreateMeshIdentity, type MeshCredentials, type MeshServer } from "./mesh";
+import type { MeshCertificate, MeshRequest } from "../api/mesh";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
 import { createSecretFiles, defaultSecretsDir, DEFAULT_SECRETS_DIRS, isOnTmpfs } from "./secret-files";
 import { createSupervisor, type Supervisor } from "./supervisor";
@@ -58,6 +62,12 @@ export interface AgentOptions {
   advertise?: AdvertisedAddress[] | undefined;
   /** Serve no DNS on job networks' gateways: containers resolve through the engine's default, and upstreams go by their env only. */
   noDns?: boolean | undefined;
+  /**
+   * The mesh port other nodes' proxies open this node's endpoints through (mutual TLS, on every interface).
+   * 0 (the default here): any free port, recorded with the control plane. null: no mesh, and this node's
+   * endpoints are reachable from itself only.
+   */
+  meshPort?: number | null | undefined;
 }
 
 export interface RunningAgent {
@@ -73,6 +83,8 @@ export interface RunningAgent {
   traffic: Traffic;
   /** When the control plane last answered a heartbeat (ms). */
   lastContact(): number;
+  /** The mesh port listening, if any. */
+  meshPort: number | null;
   /** Stops the loops; containers keep running, and a restarted agent re-attaches to them. */
   stop(): Promise<void>;
 }
@@ -102,7 +114,33 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // Made before enrolling, and kept when enrolling again: payloads sealed to it must still open.
   const { key: nodeKey, created: keyCreated } = await loadOrCreateNodeKey(dataDir, warn);
   if (keyCreated) log.info("made the node's encryption key", { kid: nodeKey.kid });
-  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey);
+  const meshIdentity = opts.meshPort === null ? undefined : loadOrCreateMeshIdentity(dataDir, warn);
+  const meshCredentials = (): MeshCredentials | undefined => {
+    const cert = meshIdentity?.certificate();
+    return meshIdentity && cert && cert.notAfter > Date.now() ? { keyPem: meshIdentity.keyPem, certificate: cert.certificate, ca: cert.ca } : undefined;
+  };
+  // Listening before enrolling: the port it got is what enrollment records. Requests are judged by the
+  // supervisor and catalog made below (a connection before them finds nothing served).
+  let authorize: (caller: string, service: string, port: number) => string | null = () => "starting";
+  const mesh: MeshServer | undefined = meshIdentity
+    ? await listenMesh({ port: opts.meshPort ?? 0, credentials: meshCredentials(), authorize: (c, s, p) => authorize(c, s, p), log }).catch((err: unknown) => {
+        // Running on without one: this node's own tasks are served all the same.
+        log.error("cannot open the mesh port: this node's endpoints are reachable from itself only, and it reaches no other node's", { port: opts.meshPort ?? 0, error: errorText(err) });
+        return undefined;
+      })
+    : undefined;
+  const meshRequest = (): MeshRequest | undefined => (meshIdentity && mesh ? { key: meshIdentity.publicJwk, port: mesh.port } : undefined);
+  const acceptMesh = (cert: MeshCertificate | undefined) => {
+    if (!cert || !meshIdentity) return;
+    try {
+      meshIdentity.accept(cert);
+      const c = meshCredentials();
+      if (c) mesh?.setCredentials(c);
+    } catch (err) {
+      log.error("the control plane's mesh certificate does not fit this node's key", { error: errorText(err) });
+    }
+  };
+  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey, meshRequest(), acceptMesh);
   let credential = identity.credential;
   const owner: NodeOwner = { cluster: clusterOf(identity), nodeId: identity.nodeId };
   const secretsDir = opts.secretsDir !== undefined ? resolve(opts.secretsDir) : defaultSecretsDir();
@@ -131,7 +169,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const networks = createJobNetworks({ runtime, owner, nodeName: opts.name, log });
   const caller = { nodeId: identity.nodeId, region: identity.region ?? opts.region ?? "global" };
-  const traffic = createTraffic({ caller, log });
+  const traffic = createTraffic({ caller, log, mesh: meshCredentials });
   const dns = opts.noDns ? undefined : createNodeDns({ server: createDnsServer({ node: caller, log }), traffic, log });
   const supervisor = createSupervisor({
     runtime,
@@ -159,6 +197,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       }, 100);
     },
   });
+
+  authorize = (callerNode, service, port) => {
+    if (!supervisor.servedPorts().get(service)?.has(port)) return `no task here serves ${service} on port ${port}`;
+    const set = traffic.catalog.snapshots()[service];
+    if (!set) return `this node has not yet learned who may call ${service}`;
+    return set.callers.includes(callerNode) ? null : `node ${callerNode} runs no task with ${service} as an upstream, nor an ingress of it`;
+  };
 
   const adopted = await supervisor.adopt(lastContact);
   if (adopted > 0) log.info("re-attached to running tasks", { tasks: adopted });
@@ -205,6 +250,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       credential = reply.credential;
       saveIdentity(dataDir, { ...identity, credential });
     }
+    if (reply.mesh) {
+      meshAsked = true;
+      acceptMesh(reply.mesh);
+    }
     await supervisor.applyHeartbeat(reply, sentAt);
     await traffic.applyReply(reply).catch((err: unknown) => log.warn("could not apply service endpoints", { error: errorText(err) }));
     await dns?.refresh();
@@ -226,7 +275,16 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // A control plane from before discovery refuses the fields it does not know (400): it is said once, and
   // heartbeats go on without them (no endpoints come, so upstreams and ingress serve nothing).
   let discoveryRefused = false;
-  const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress"> => (discoveryRefused ? {} : traffic.heartbeatFields());
+  // The mesh is asked for on the first heartbeat (which records the port, should it have moved) and again
+  // once the certificate is past half its life.
+  let meshAsked = false;
+  let meshRefused = false;
+  const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress" | "mesh"> => {
+    if (discoveryRefused) return {};
+    traffic.setServed(supervisor.servedPorts().keys());
+    const ask = !meshRefused && (!meshAsked || meshIdentity?.due(Date.now())) ? meshRequest() : undefined;
+    return { ...traffic.heartbeatFields(), ...(ask ? { mesh: ask } : {}) };
+  };
 
   async function heartbeatLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
@@ -242,6 +300,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
       } catch (err) {
         if (stopped) return;
+        if (err instanceof ControlPlaneError && err.status === 400 && discovery.mesh && /unknown field "mesh"/.test(err.message)) {
+          meshRefused = true;
+          log.warn("the control plane issues no mesh certificates (an older version): other nodes' endpoints are out of reach from here", { error: err.message });
+          continue;
+        }
         if (err instanceof ControlPlaneError && err.status === 400 && Object.keys(discovery).length > 0 && /unknown field "(services|ingress)"/.test(err.message)) {
           discoveryRefused = true;
           log.warn("the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here", { error: err.message });
@@ -252,7 +315,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           // credential so the control plane knows this is the same host and its tasks stay.
           if (opts.joinToken) {
             try {
-              const renewed = await enrollWith(client, opts, dataDir, log, contact, nodeKey, identity.credential);
+              const renewed = await enrollWith(client, opts, dataDir, log, contact, nodeKey, identity.credential, meshRequest(), acceptMesh);
               credential = renewed.credential;
               Object.assign(identity, renewed);
               backoff.reset();
@@ -378,6 +441,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     networks,
     traffic,
     lastContact: () => lastContact,
+    meshPort: mesh?.port ?? null,
     async stop() {
       stopped = true;
       abort.abort();
@@ -387,6 +451,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await Promise.allSettled(loops);
       await traffic.close();
       await dns?.close();
+      await mesh?.close();
     },
   };
 }
@@ -406,13 +471,15 @@ function transient(err: unknown): boolean {
   return !(err instanceof ControlPlaneError) || err.status === 0 || err.status >= 500;
 }
 
-async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog, nodeKey: NodeKey): Promise<AgentIdentity> {
+type MeshEnrollment = [request: MeshRequest | undefined, accept: (cert: MeshCertificate | undefined) => void];
+
+async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog, nodeKey: NodeKey, ...mesh: MeshEnrollment): Promise<AgentIdentity> {
   const stored = loadIdentity(dataDir);
   if (stored && stored.server === opts.server && stored.name === opts.name) return stored;
   if (!opts.joinToken) {
     throw new Error(`no stored credential in ${dataDir} for ${opts.name}@${opts.server}: give a join token (LEASEHOLD_JOIN_TOKEN or --join-token-file) to enroll`);
   }
-  return enrollWith(client, opts, dataDir, log, contact, nodeKey, undefined);
+  return enrollWith(client, opts, dataDir, log, contact, nodeKey, undefined, ...mesh);
 }
 
 async function enrollWith(
@@ -423,10 +490,12 @@ async function enrollWith(
   contact: ContactLog,
   nodeKey: NodeKey,
   previousCredential: string | undefined,
+  ...[meshAsk, acceptMesh]: MeshEnrollment
 ): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
   let advertise = opts.advertise ?? detectAdvertise();
+  let mesh = meshAsk;
   if (advertise.length === 0) log.warn("no address to advertise (give --advertise): other hosts cannot reach this one's tasks");
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
   for (;;) {
@@ -441,8 +510,10 @@ async function enrollWith(
         ...(previousCredential ? { previousCredential } : {}),
         encryptionKey: nodeKey.publicJwk,
         ...(advertise.length > 0 ? { advertise } : {}),
+        ...(mesh ? { mesh } : {}),
       });
       contact.reached();
+      acceptMesh(r.mesh);
       const identity: AgentIdentity = {
         server: opts.server,
         name: opts.name,
@@ -469,6 +540,11 @@ async function enrollWith(
       if (err instanceof ControlPlaneError && err.status === 400 && advertise.length > 0 && /unknown field "advertise"/.test(err.message)) {
         log.warn("the control plane takes no advertised addresses (an older version): enrolling without them", { error: err.message });
         advertise = [];
+        continue;
+      }
+      if (err instanceof ControlPlaneError && err.status === 400 && mesh && /unknown field "mesh"/.test(err.message)) {
+        log.warn("the control plane issues no mesh certificates (an older version): enrolling without a mesh", { error: err.message });
+        mesh = undefined;
         continue;
       }
       // A refused token is final; an unreachable control plane is retried.

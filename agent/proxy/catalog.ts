@@ -5,6 +5,7 @@ import type { ServiceSnapshot } from "../../api/services";
 import { serviceKey } from "../../api/services";
 import type { Caller } from "./balance";
 import { createServicePool, type ServicePool } from "./service-pool";
+import type { MeshCredentials } from "../mesh";
 
 export interface ServiceCatalog {
   /** The service's pool, made (empty, index 0) on first use; the same object for as long as it is retained. */
@@ -21,14 +22,20 @@ export interface ServiceCatalog {
   snapshots(): Record<string, ServiceSnapshot>;
 }
 
-export function createServiceCatalog(opts: { caller: Caller; now?: () => number; failureHoldMs?: number }): ServiceCatalog {
+export function createServiceCatalog(opts: { caller: Caller; now?: () => number; failureHoldMs?: number; mesh?: () => MeshCredentials | undefined }): ServiceCatalog {
   const held = new Map<string, { pool: ServicePool; index: number; snapshot?: ServiceSnapshot }>();
 
   function entry(key: string) {
     let e = held.get(key);
     if (!e) {
       e = {
-        pool: createServicePool({ key, caller: opts.caller, ...(opts.now ? { now: opts.now } : {}), ...(opts.failureHoldMs !== undefined ? { failureHoldMs: opts.failureHoldMs } : {}) }),
+        pool: createServicePool({
+          key,
+          caller: opts.caller,
+          ...(opts.now ? { now: opts.now } : {}),
+          ...(opts.failureHoldMs !== undefined ? { failureHoldMs: opts.failureHoldMs } : {}),
+          ...(opts.mesh ? { mesh: opts.mesh } : {}),
+        }),
         index: 0,
       };
       held.set(key, e);

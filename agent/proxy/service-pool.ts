@@ -4,6 +4,7 @@
 // endpoint leaves the set (it ends when either side closes it).
 import { connect, type Socket } from "node:net";
 import type { Endpoint } from "../../api/services";
+import { dialMesh, type MeshCredentials } from "../mesh";
 import { pickTarget, reachableTargets, type BalancePolicy, type Caller, type Target } from "./balance";
 
 /** How long an endpoint whose connect failed is passed over while another is usable. */
@@ -31,6 +32,8 @@ export interface ServicePoolOptions {
   now?: () => number;
   failureHoldMs?: number;
   connectTimeoutMs?: number;
+  /** This node's mesh credentials, read at each connection to another node's endpoint (none: such connections fail). */
+  mesh?: () => MeshCredentials | undefined;
 }
 
 export function createServicePool(opts: ServicePoolOptions): ServicePool {
@@ -77,7 +80,7 @@ export function createServicePool(opts: ServicePoolOptions): ServicePool {
         if (target === undefined || tried.has(target.taskId)) break;
         tried.add(target.taskId);
         try {
-          const socket = await dial(target, timeoutMs);
+          const socket = await dial(target, opts.key, timeoutMs, opts.mesh);
           failedUntil.delete(target.taskId);
           track(socket, target.taskId);
           return { socket, target };
@@ -93,7 +96,13 @@ export function createServicePool(opts: ServicePoolOptions): ServicePool {
   };
 }
 
-function dial(target: Target, timeoutMs: number): Promise<Socket> {
+/** This node's endpoints directly on loopback; another node's through its mesh port. */
+function dial(target: Target, service: string, timeoutMs: number, mesh: (() => MeshCredentials | undefined) | undefined): Promise<Socket> {
+  if (target.meshPort !== null) {
+    const credentials = mesh?.();
+    if (!credentials) return Promise.reject(new Error("this node has no mesh certificate yet"));
+    return dialMesh({ nodeId: target.nodeId, address: target.address, meshPort: target.meshPort, port: target.port }, service, credentials, timeoutMs);
+  }
   return new Promise((resolve, reject) => {
     const socket = connect({ host: target.address, port: target.port, allowHalfOpen: true });
     const timer = setTimeout(() => {

@@ -12,6 +12,7 @@ import type { Logger } from "../log";
 import type { Caller } from "./balance";
 import { createServiceCatalog, type ServiceCatalog } from "./catalog";
 import { listenForward, type Forwarder } from "./tcp-forward";
+import type { MeshCredentials } from "../mesh";
 
 export type Upstream = NonNullable<TaskSpec["upstreams"]>[number];
 
@@ -24,6 +25,11 @@ export type UpstreamWant = UpstreamSite & Upstream & { taskId: string; version: 
 export interface Traffic {
   /** The upstreams of a task about to start, opened now (its first connection finds them); the env that names them. */
   openUpstreams(taskId: string, version: number, site: UpstreamSite, upstreams: readonly Upstream[]): Promise<Record<string, string>>;
+  /**
+   * The services this node's running tasks serve ("namespace/name"): their sets are held too, for the
+   * callers the mesh lets through to them.
+   */
+  setServed(keys: Iterable<string>): void;
   /** Every live task's upstreams: the whole set wanted now. Listeners no task wants are closed. */
   setUpstreams(wants: readonly UpstreamWant[]): Promise<void>;
   /** What a heartbeat carries for discovery: the services held (by index) and the ingress index held. */
@@ -48,6 +54,7 @@ export interface TrafficOptions {
   log: Logger;
   now?: () => number;
   failureHoldMs?: number;
+  mesh?: () => MeshCredentials | undefined;
 }
 
 /** The env variable a task finds an upstream's address in: LEASEHOLD_UPSTREAM_<NAME>_ADDR. */
@@ -68,7 +75,13 @@ type Wanted = {
 };
 
 export function createTraffic(opts: TrafficOptions): Traffic {
-  const catalog = createServiceCatalog({ caller: opts.caller, ...(opts.now ? { now: opts.now } : {}), ...(opts.failureHoldMs !== undefined ? { failureHoldMs: opts.failureHoldMs } : {}) });
+  const catalog = createServiceCatalog({
+    caller: opts.caller,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.failureHoldMs !== undefined ? { failureHoldMs: opts.failureHoldMs } : {}),
+    ...(opts.mesh ? { mesh: opts.mesh } : {}),
+  });
+  let served = new Set<string>();
   let upstreams = new Map<string, Wanted>();
   let ingress = new Map<string, Wanted>();
   let ingressIndex = 0;
@@ -149,7 +162,7 @@ export function createTraffic(opts: TrafficOptions): Traffic {
   async function convergeOnce(): Promise<void> {
     const wanted = new Map([...upstreams, ...ingress]);
     const services = new Set([...wanted.values()].map((w) => w.service));
-    catalog.retain(services);
+    catalog.retain(new Set([...services, ...served]));
     // Held from now on (index 0), so a reply that carries a set before the next heartbeat asked is taken.
     for (const key of services) catalog.pool(key);
     for (const [key, listener] of open) {
@@ -187,8 +200,15 @@ export function createTraffic(opts: TrafficOptions): Traffic {
       upstreams = upstreamWanted(wants);
       await converge();
     },
+    setServed(keys) {
+      const next = new Set(keys);
+      const gone = [...served].some((k) => !next.has(k));
+      served = next;
+      for (const key of served) catalog.pool(key);
+      if (gone) void converge();
+    },
     heartbeatFields() {
-      const keys = new Set([...upstreams.values(), ...ingress.values()].map((w) => w.service));
+      const keys = new Set([...upstreams.values(), ...ingress.values()].map((w) => w.service).concat([...served]));
       return { ...(keys.size > 0 ? { services: catalog.request(keys) } : {}), ingress: ingressIndex };
     },
     async applyReply(reply) {

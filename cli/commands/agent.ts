@@ -27,6 +27,8 @@ export interface AgentOptions {
   advertise?: AdvertiseEntry[];
   /** Serve no DNS on job networks' gateways. */
   noDns?: boolean;
+  /** The mesh port (0: any free one); null: no mesh. */
+  meshPort?: number | null;
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -81,6 +83,19 @@ interface AgentCliOptions {
   advertise?: AdvertiseEntry[];
   /** commander's negation of --no-dns: false when it is given. */
   dns: boolean;
+  meshPort?: number;
+  /** commander's negation of --no-mesh: false when it is given. */
+  mesh: boolean;
+}
+
+/** The mesh port when none is given: other nodes' proxies dial it, so it is the same on every host. */
+export const DEFAULT_MESH_PORT = 7701;
+
+function meshPortOf(io: CliIo): number {
+  const text = io.env["LEASEHOLD_MESH_PORT"];
+  if (text === undefined || text === "") return DEFAULT_MESH_PORT;
+  if (!/^\d+$/.test(text) || Number(text) > 65535) throw new CliError(`LEASEHOLD_MESH_PORT must be a port number from 0 to 65535, not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 /** The control plane takes at most this many advertised addresses. */
@@ -145,6 +160,8 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
       advertiseOption,
     )
     .option("--no-dns", "serve no DNS on job networks' gateways (tasks then find upstreams by LEASEHOLD_UPSTREAM_<NAME>_ADDR only)")
+    .option("--mesh-port <port>", `the mutual-TLS port other nodes' proxies reach this node's endpoints through (or env LEASEHOLD_MESH_PORT; default ${DEFAULT_MESH_PORT}; 0: any free port)`, intOption(0, 65535))
+    .option("--no-mesh", "open no mesh port: this node's endpoints are then reachable from itself only")
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
       const advertise = advertiseOf(opts, io);
@@ -161,6 +178,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         ...(secretsDir !== undefined ? { secretsDir: resolve(secretsDir) } : {}),
         ...(advertise !== undefined ? { advertise } : {}),
         ...(opts.dns === false ? { noDns: true } : {}),
+        meshPort: opts.mesh === false ? null : (opts.meshPort ?? meshPortOf(io)),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

@@ -160,7 +160,7 @@ describe("a singleton `disconnect: stop` job on an agent that is cut off, then d
 
   async function startAgent(name: string, wrap: (argv: string[]) => string[]): Promise<Proc> {
     const { token: joinToken } = await api<{ token: string }>("POST", "/v1/join-tokens", {});
-    const [cmd, ...args] = wrap([process.execPath, "cli/bin.js", "agent", "--server", url, "--join-token", joinToken, "--name", name, "--region", "local", "--data-dir", join(dir, `agent-${name}`)]);
+    const [cmd, ...args] = wrap([process.execPath, "cli/bin.js", "agent", "--server", url, "--join-token", joinToken, "--name", name, "--region", "local", "--data-dir", join(dir, `agent-${name}`), "--mesh-port", "0"]);
     return track(spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] }));
   }
 

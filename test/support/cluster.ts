@@ -101,6 +101,8 @@ export class TestCluster {
     const token = opts.joinToken === undefined ? await this.joinToken() : opts.joinToken;
     const args = [process.execPath, "cli/bin.js", "agent", "--server", opts.server ?? this.url, "--name", name, "--region", opts.region ?? "local", "--data-dir", dataDir];
     if (token) args.push("--join-token", token);
+    // Several agents share this host: each takes a free mesh port, which its enrollment records.
+    args.push("--mesh-port", "0");
     if (opts.args) args.push(...opts.args);
     const [cmd, ...rest] = opts.wrap ? opts.wrap(args) : args;
     const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
