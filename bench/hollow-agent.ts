@@ -1,5 +1,6 @@
 // A hollow agent: speaks the real agent protocol over HTTP (enroll, claim, heartbeat) but starts no
 // containers. Tests and benchmarks run fleets of them, in the spirit of kubemark's hollow nodes.
+import type { MeshRequest } from "../api/mesh";
 import type { ClaimResponse, EnrollResponse, HeartbeatResponse, TaskReport } from "../api/agent-protocol";
 import type { NodeEncryptionKey } from "../api/sealed";
 
@@ -46,7 +47,7 @@ export class HollowAgent {
   constructor(
     private readonly fetcher: Fetcher,
     readonly name: string,
-    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number; encryptionKey?: NodeEncryptionKey; advertise?: { address: string; scope: "region" | "public" }[] } = {},
+    readonly opts: { region?: string; labels?: Record<string, string>; cpu?: number; memory?: number; encryptionKey?: NodeEncryptionKey; advertise?: { address: string; scope: "region" | "public" }[]; mesh?: MeshRequest } = {},
   ) {}
 
   private async post<T>(path: string, body: unknown, auth = true): Promise<T> {
@@ -72,6 +73,7 @@ export class HollowAgent {
         agentVersion: "hollow",
         ...(this.opts.encryptionKey ? { encryptionKey: this.opts.encryptionKey } : {}),
         ...(this.opts.advertise ? { advertise: this.opts.advertise } : {}),
+        ...(this.opts.mesh ? { mesh: this.opts.mesh } : {}),
       },
       false,
     );
@@ -113,7 +115,7 @@ export class HollowAgent {
 
   /** Reports every held lease; drops revoked ones and leases that ended. */
   /** `discovery`: the services and ingress index the node asks about (see the heartbeat request). */
-  async heartbeat(discovery: { services?: Record<string, number>; ingress?: number } = {}): Promise<HeartbeatResponse> {
+  async heartbeat(discovery: { services?: Record<string, number>; ingress?: number; mesh?: MeshRequest } = {}): Promise<HeartbeatResponse> {
     const held = [...this.leases.values()];
     const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", { ...this.heartbeatBody(), ...discovery });
     for (const g of r.renewed) {

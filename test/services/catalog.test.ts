@@ -2,6 +2,7 @@
 // running, live-leased tasks of a job's current version at their nodes' advertised addresses and published
 // ports; only healthy ones by default; a blocking query answers when the set changes; heartbeats carry the
 // sets a node asks for by index, and the ingress listeners of the nodes that match.
+import { generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HollowAgent, type Fetcher } from "../../bench/hollow-agent";
 import type { ServiceSnapshot } from "../../api/services";
@@ -133,5 +134,51 @@ describe("the service catalog", () => {
     expect((await inner.heartbeat({ ingress: 0 })).ingress?.listeners).toEqual([]);
     const bad = await expectProblem(await cp.call("POST", "/v1/jobs", { body: web({ name: "bad", ingress: [{ port: 80, service: "api" }] }) }), 400);
     expect(bad.errors?.[0]?.path).toBe("ingress.0.service");
+  });
+
+  it("mesh: a node gets a certificate naming it, its mesh port goes with its endpoints, and a set's callers are the nodes that declare it as an upstream or serve an ingress of it", async () => {
+    const meshKey = (publicKey: KeyObject) => publicKey.export({ format: "jwk" }) as { kty: "OKP"; crv: "Ed25519"; x: string };
+    const serverKey = generateKeyPairSync("ed25519").publicKey;
+    const fetcher: Fetcher = async (path, init) => cp.app.request(path, init);
+    const { token } = await expectJson<{ token: string }>(await cp.call("POST", "/v1/join-tokens", { body: {} }), 201);
+    const a = new HollowAgent(fetcher, "node-a", { region: "eu", advertise: [{ address: "10.0.0.1", scope: "region" }], mesh: { key: meshKey(serverKey), port: 7701 } });
+    const enrolled = await a.enroll(token);
+    await a.heartbeat();
+    const cert = new X509Certificate(enrolled.mesh!.certificate);
+    expect(cert.subjectAltName).toBe(`URI:urn:leasehold:node:${enrolled.nodeId}`);
+    expect(cert.verify(new X509Certificate(enrolled.mesh!.ca).publicKey)).toBe(true);
+    expect(cert.publicKey.export({ format: "jwk" }).x).toBe(meshKey(serverKey).x);
+
+    const client = await agent("node-c", "eu", "10.0.0.3");
+    const stranger = await agent("node-s", "eu", "10.0.0.4");
+    const edge = await agent("edge-1", "eu", "10.0.0.9", { role: "edge" });
+    await expectJson(
+      await cp.call("POST", "/v1/jobs", {
+        body: web({ replicas: 1, spread: undefined, constraints: [{ attribute: "name", value: "node-a" }], ingress: [{ port: 8088, service: "web", nodes: [{ attribute: "label.role", value: "edge" }] }] }),
+      }),
+    );
+    const app = { name: "app", image: "img", replicas: 1, resources: { cpu: 100, memory: 64 }, upstreams: [{ service: "web", port: 9000 }], constraints: [{ attribute: "name", value: "node-c" }] };
+    await expectJson(await cp.call("POST", "/v1/jobs", { body: app }));
+    await cp.settled();
+    await run(a, 21001);
+    await client.claim();
+    await client.heartbeat();
+    const s = await service();
+    expect(s.endpoints.map((e) => [e.nodeName, e.meshPort])).toEqual([["node-a", 7701]]);
+    expect(s.callers).toEqual([client.nodeId, edge.nodeId].sort());
+    expect(s.callers).not.toContain(stranger.nodeId);
+
+    // Asked for through the heartbeat (an agent restarted on another port): a new certificate, and the port moves.
+    const renewed = await a.heartbeat({ mesh: { key: meshKey(serverKey), port: 7702 } });
+    expect(new X509Certificate(renewed.mesh!.certificate).serialNumber).not.toBe(cert.serialNumber);
+    expect((await service()).endpoints.map((e) => e.meshPort)).toEqual([7702]);
+    // The client's task stops: it is no longer a caller.
+    expect((await cp.call("POST", "/v1/namespaces/default/jobs/app/stop", { body: {} })).status).toBe(200);
+    await cp.settled();
+    await client.heartbeat();
+    expect((await service()).callers).toEqual([edge.nodeId]);
+    // A key that is not an Ed25519 public key is refused with its field.
+    const bad = await expectProblem(await fetcher("/v1/agent/heartbeat", { method: "POST", headers: { authorization: `Bearer ${a.credential}`, "content-type": "application/json" }, body: JSON.stringify({ tasks: [], mesh: { key: { kty: "OKP", crv: "X25519", x: meshKey(serverKey).x }, port: 7702 } }) }), 400);
+    expect(bad.errors?.[0]?.path).toBe("mesh.key.crv");
   });
 });

@@ -7,7 +7,7 @@ import { createClient } from "@libsql/client/web";
 import { describe, expect, it } from "vitest";
 import type { ClaimResponse } from "../../api/agent-protocol.ts";
 import { payloadHash } from "../../api/payload-hash.ts";
-import type { JWK } from "jose";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { generateNodeKeyPair, openSealed } from "../../api/sealed.ts";
 import { HollowAgent } from "../../bench/hollow-agent.ts";
 import { createStore } from "../../db/store.ts";
@@ -53,9 +53,14 @@ describe("secrets through the Worker entry in workerd", () => {
     const nodeKeys = await generateNodeKeyPair();
     expect(nodeKeys.publicJwk).toMatchObject({ kty: "OKP", crv: "X25519" });
     const joined = JSON.parse(await text(await call("POST", "/v1/join-tokens", {}), 201)) as { token: string };
-    const agent = new HollowAgent((path, init) => send(path, init), "vault-1", { region: "vault", encryptionKey: nodeKeys.publicJwk });
+    // A mesh key too: the Worker signs the node's certificate (Ed25519 through WebCrypto, as on Node).
+    const meshKey = await exportJWK((await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true })).publicKey);
+    const mesh = { key: { kty: "OKP" as const, crv: "Ed25519" as const, x: String(meshKey.x) }, port: 7701 };
+    const agent = new HollowAgent((path, init) => send(path, init), "vault-1", { region: "vault", encryptionKey: nodeKeys.publicJwk, mesh });
     const enrolled = await agent.enroll(joined.token);
-    await agent.heartbeat();
+    expect(enrolled.mesh?.certificate).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    // The CA certificate is built from the signing key alone: the same on every request (and instance).
+    expect((await agent.heartbeat({ mesh })).mesh?.ca).toBe(enrolled.mesh?.ca);
 
     const job = {
       name: "vault",

@@ -123,22 +123,22 @@ export interface IngressDeclaration {
   ingress: NonNullable<JobSpec["ingress"]>;
 }
 
-/** The ingress declarations of running jobs, read at most once a second per instance. */
+/** The ingress declarations of running jobs, read at most once a second per instance (and store). */
 const INGRESS_CACHE_MS = 1_000;
-let ingressCache: { at: number; declarations: IngressDeclaration[] } | null = null;
+const ingressCache = new WeakMap<Client, { at: number; declarations: IngressDeclaration[] }>();
 
 export async function ingressDeclarations(client: Client): Promise<IngressDeclaration[]> {
   const now = Date.now();
-  if (!ingressCache || now - ingressCache.at > INGRESS_CACHE_MS || now < ingressCache.at) {
-    const rows = await client.execute(
-      `SELECT json_group_array(json_array(j.id, j.namespace, json_extract(v.spec, '$.ingress'))) AS v
-       FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
-       WHERE j.status = 'running' AND json_array_length(v.spec, '$.ingress') > 0`,
-    );
-    const declarations = (jsonCell<[string, string, IngressDeclaration["ingress"]][]>(rows.rows[0], "v") ?? []).map(([jobId, namespace, ingress]) => ({ jobId, namespace, ingress }));
-    ingressCache = { at: now, declarations };
-  }
-  return ingressCache.declarations;
+  const cached = ingressCache.get(client);
+  if (cached && now - cached.at <= INGRESS_CACHE_MS && now >= cached.at) return cached.declarations;
+  const rows = await client.execute(
+    `SELECT json_group_array(json_array(j.id, j.namespace, json_extract(v.spec, '$.ingress'))) AS v
+     FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version
+     WHERE j.status = 'running' AND json_array_length(v.spec, '$.ingress') > 0`,
+  );
+  const declarations = (jsonCell<[string, string, IngressDeclaration["ingress"]][]>(rows.rows[0], "v") ?? []).map(([jobId, namespace, ingress]) => ({ jobId, namespace, ingress }));
+  ingressCache.set(client, { at: now, declarations });
+  return declarations;
 }
 
 export type IngressNode = { name: string; region: string; labels: Record<string, string> };
