@@ -380,7 +380,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         },
         cpuMillis: spec.resources.cpu,
         memoryMiB: spec.resources.memory,
-        ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol })),
+        // A port that serves a service is reached through the proxies (this node's on loopback, other nodes'
+        // through the mesh), so it is published on loopback only: no other host can go around the mesh.
+        ports: spec.ports.map((p) => ({ container: p.container, ...(p.host !== undefined ? { host: p.host } : {}), protocol: p.protocol, ...(p.service !== undefined ? { hostIp: "127.0.0.1" } : {}) })),
         files,
         ...(networked ? { network: networked.network } : {}),
         ...(networked?.dns ? { dns: networked.dns } : {}),

@@ -7,6 +7,8 @@ export type PortMapping = {
   container: number;
   /** Static host port; absent or 0 lets the engine pick a free one. */
   host?: number;
+  /** Host address this port is published on, over the container's hostIp. */
+  hostIp?: string;
   protocol?: PortProtocol;
 };
 

@@ -96,13 +96,13 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
 
   async function start(spec: ContainerSpec): Promise<StartedContainer> {
     validateSpec(spec);
-    const ports = (spec.ports ?? []).map((p) => ({ container: p.container, host: p.host ?? 0, protocol: p.protocol ?? "tcp" }));
+    const ports = (spec.ports ?? []).map((p) => ({ container: p.container, host: p.host ?? 0, protocol: p.protocol ?? "tcp", hostIp: p.hostIp ?? spec.hostIp ?? "" }));
     const exposed: Record<string, Record<string, never>> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     for (const p of ports) {
       const key = `${p.container}/${p.protocol}`;
       exposed[key] = {};
-      (bindings[key] ??= []).push({ HostIp: spec.hostIp ?? "", HostPort: p.host > 0 ? String(p.host) : "" });
+      (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: p.host > 0 ? String(p.host) : "" });
     }
     const memoryBytes = spec.memoryMiB !== undefined ? spec.memoryMiB * 1024 * 1024 : undefined;
     const name = containerName(spec.task);

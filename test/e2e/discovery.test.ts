@@ -1,9 +1,11 @@
 // End to end on a real Docker engine: service discovery across agents on one engine ("hosts" of one
 // region). A client reaches a two-replica web service through its upstream address and through the
 // agent's DNS, both backends answer, a killed backend stops answering within a few heartbeats, the catalog
-// names each endpoint's node, and an ingress port on one node answers from the host.
+// names each endpoint's node, and an ingress port on one node answers from the host. Backends on other nodes are
+// reached through their nodes' mesh ports, which give a plain TCP client nothing.
 import { execFile } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
+import { networkInterfaces } from "node:os";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceSnapshot } from "../../api/services";
@@ -117,6 +119,36 @@ describe("service discovery across agents", () => {
     for (const e of snapshot.endpoints) {
       expect(e.addresses).toContainEqual({ address: "127.0.0.1", scope: "region" });
       expect(e.port).toBeGreaterThan(0);
+      expect(e.meshPort).toBeGreaterThan(0);
+    }
+  }, 30_000);
+
+  it("reaches another node's backend only through its mesh port, which gives a plain TCP client nothing", async () => {
+    // A host address other than loopback (the engine's bridge gateway is one).
+    const hostAddress = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal)!.address;
+    const s = await cluster.api<ServiceSnapshot>("GET", "/v1/services/web");
+    const nodeIdC = (await cluster.api<{ nodes: { id: string; name: string }[] }>("GET", "/v1/nodes")).nodes.find((n) => n.name === nodeC)!.id;
+    // The client's node declares web as an upstream: it is among the callers the backends' nodes let in.
+    expect(s.callers).toContain(nodeIdC);
+    for (const e of s.endpoints) {
+      const got = await new Promise<string>((resolve) => {
+        let text = "";
+        const socket = connect({ host: "127.0.0.1", port: e.meshPort! }, () => socket.write(`${JSON.stringify({ service: "default/web", port: e.port })}\nGET / HTTP/1.0\r\n\r\n`));
+        socket.on("data", (d) => (text += String(d)));
+        socket.on("error", () => resolve(text));
+        socket.on("close", () => resolve(text));
+        socket.setTimeout(5_000, () => socket.destroy());
+      });
+      expect(got, `plain TCP to ${e.nodeName}'s mesh port`).not.toMatch(/ok|web slot/);
+      // Nor around the mesh: the backend's own port is published on loopback only, not on the host's other addresses.
+      const outside = await new Promise<string>((resolve) => {
+        const socket = connect({ host: hostAddress, port: e.port }, () => {
+          socket.destroy();
+          resolve("connected");
+        });
+        socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+      expect(outside, `${hostAddress}:${e.port}`).toBe("ECONNREFUSED");
     }
   }, 30_000);
 
