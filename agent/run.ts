@@ -279,11 +279,14 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // once the certificate is past half its life.
   let meshAsked = false;
   let meshRefused = false;
-  const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress" | "mesh"> => {
+  // So are the addresses it advertises: they may have changed since it enrolled (a restart with other flags).
+  const advertise = opts.advertise ?? detectAdvertise();
+  let advertiseSent = advertise.length === 0;
+  const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress" | "mesh" | "advertise"> => {
     if (discoveryRefused) return {};
     traffic.setServed(supervisor.servedPorts().keys());
     const ask = !meshRefused && (!meshAsked || meshIdentity?.due(Date.now())) ? meshRequest() : undefined;
-    return { ...traffic.heartbeatFields(), ...(ask ? { mesh: ask } : {}) };
+    return { ...traffic.heartbeatFields(), ...(ask ? { mesh: ask } : {}), ...(!advertiseSent ? { advertise } : {}) };
   };
 
   async function heartbeatLoop(): Promise<void> {
@@ -294,12 +297,17 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       const discovery = discoveryFields();
       try {
         const reply = await client.heartbeat(credential, { tasks: reports, ...discovery });
+        if (discovery.advertise) advertiseSent = true;
         supervisor.delivered(reports);
         await onReply(reply, sentAt);
         backoff.reset();
         await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
       } catch (err) {
         if (stopped) return;
+        if (err instanceof ControlPlaneError && err.status === 400 && discovery.advertise && /unknown field "advertise"/.test(err.message)) {
+          advertiseSent = true;
+          continue;
+        }
         if (err instanceof ControlPlaneError && err.status === 400 && discovery.mesh && /unknown field "mesh"/.test(err.message)) {
           meshRefused = true;
           log.warn("the control plane issues no mesh certificates (an older version): other nodes' endpoints are out of reach from here", { error: err.message });

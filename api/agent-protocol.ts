@@ -176,6 +176,11 @@ export const heartbeatRequestSchema = z.strictObject({
     .describe('The services this node needs endpoints of ("namespace/name": the index it holds, 0 for none yet): the reply carries those whose set changed'),
   ingress: z.number().optional().describe("The index of the ingress listeners this node holds (0: none yet): the reply carries them when they changed"),
   mesh: meshRequestSchema.optional().describe("Asks for a new mesh certificate for this key, and records the mesh port: sent when the agent starts without a valid one and once the one held is past half its life"),
+  advertise: z
+    .array(advertisedAddressSchema)
+    .max(8)
+    .optional()
+    .describe("Where other hosts reach this node now, replacing what it enrolled with: sent on an agent's first heartbeat after it starts"),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequestSchema>;
 

@@ -115,7 +115,7 @@ export class HollowAgent {
 
   /** Reports every held lease; drops revoked ones and leases that ended. */
   /** `discovery`: the services and ingress index the node asks about (see the heartbeat request). */
-  async heartbeat(discovery: { services?: Record<string, number>; ingress?: number; mesh?: MeshRequest } = {}): Promise<HeartbeatResponse> {
+  async heartbeat(discovery: { services?: Record<string, number>; ingress?: number; mesh?: MeshRequest; advertise?: { address: string; scope: "region" | "public" }[] } = {}): Promise<HeartbeatResponse> {
     const held = [...this.leases.values()];
     const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", { ...this.heartbeatBody(), ...discovery });
     for (const g of r.renewed) {

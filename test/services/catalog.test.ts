@@ -136,7 +136,7 @@ describe("the service catalog", () => {
     expect(bad.errors?.[0]?.path).toBe("ingress.0.service");
   });
 
-  it("mesh: a node gets a certificate naming it, its mesh port goes with its endpoints, and a set's callers are the nodes that declare it as an upstream or serve an ingress of it", async () => {
+  it("mesh: a node gets a certificate naming it, its mesh port and addresses go with its endpoints (and move when it says so), and a set's callers are the nodes that declare it as an upstream or serve an ingress of it", async () => {
     const meshKey = (publicKey: KeyObject) => publicKey.export({ format: "jwk" }) as { kty: "OKP"; crv: "Ed25519"; x: string };
     const serverKey = generateKeyPairSync("ed25519").publicKey;
     const fetcher: Fetcher = async (path, init) => cp.app.request(path, init);
@@ -172,6 +172,9 @@ describe("the service catalog", () => {
     const renewed = await a.heartbeat({ mesh: { key: meshKey(serverKey), port: 7702 } });
     expect(new X509Certificate(renewed.mesh!.certificate).serialNumber).not.toBe(cert.serialNumber);
     expect((await service()).endpoints.map((e) => e.meshPort)).toEqual([7702]);
+    // So do its addresses, told on the first heartbeat after a restart.
+    await a.heartbeat({ advertise: [{ address: "10.0.0.11", scope: "region" }, { address: "203.0.113.11", scope: "public" }] });
+    expect((await service()).endpoints.map((e) => e.addresses)).toEqual([[{ address: "10.0.0.11", scope: "region" }, { address: "203.0.113.11", scope: "public" }]]);
     // The client's task stops: it is no longer a caller.
     expect((await cp.call("POST", "/v1/namespaces/default/jobs/app/stop", { body: {} })).status).toBe(200);
     await cp.settled();

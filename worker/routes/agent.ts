@@ -20,7 +20,7 @@ import { WorkWatch } from "../leases/work-watch";
 import type { FleetTiming } from "../leases/timing";
 import { errorResponses, json } from "./schemas";
 import { discoveryReply } from "../services/heartbeat-view";
-import { renewMesh } from "../mesh/renew";
+import { recordAdvertise, renewMesh } from "../mesh/renew";
 import { z } from "@hono/zod-openapi";
 import { nodeKeyId } from "../../api/sealed";
 import { writeBatch } from "../../db/batch";
@@ -119,6 +119,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       // Discovery only for a node that asks: a heartbeat without it costs nothing more than before.
       const discovery = body.services !== undefined || body.ingress !== undefined ? await discoveryReply(deps, c.get("node").nodeId, body) : {};
       // Issued for the key the node presents: its credential is what vouches for it, as for its leases.
+      if (body.advertise) await recordAdvertise(deps, c.get("node").nodeId, body.advertise);
       const mesh = body.mesh ? { mesh: await renewMesh(deps, c.get("node").nodeId, body.mesh) } : {};
       return c.json({ ...outcome.response, ...discovery, ...mesh }, 200);
     },
