@@ -38,7 +38,7 @@ const cache = new Map<string, string>();
 export async function sealTasks(client: Client, keyring: Keyring, signer: SealSigner, node: SealingNode, targets: SealTarget[]): Promise<Map<string, string>> {
   const sealed = new Map<string, string>();
   if (targets.length === 0) return sealed;
-  const kid = await nodeKeyId(node.key);
+  const kid = await keyIdOf(node.key);
   const misses: SealTarget[] = [];
   for (const t of targets) {
     const hit = cache.get(cacheKey(t, `${kid}/${signer.kid}`));
@@ -60,6 +60,18 @@ export async function sealTasks(client: Client, keyring: Keyring, signer: SealSi
     }
   }
   return sealed;
+}
+
+/** Node key thumbprints by the key's public value: a claim that finds its payloads cached hashes nothing. */
+const keyIds = new Map<string, string>();
+async function keyIdOf(key: NodeEncryptionKey): Promise<string> {
+  let kid = keyIds.get(key.x);
+  if (kid === undefined) {
+    kid = await nodeKeyId(key);
+    if (keyIds.size >= CACHE_LIMIT) keyIds.clear();
+    keyIds.set(key.x, kid);
+  }
+  return kid;
 }
 
 const cacheKey = (t: SealTarget, kid: string) => `${t.taskId}\u0000${t.epoch}\u0000${t.ph}\u0000${kid}`;
