@@ -92,9 +92,9 @@ export function registerServiceRoutes(app: App, deps: ResolvedDeps): void {
       }
       const key = `${q.namespace}/${service}`;
       const read = async () => {
-        const [found] = await readServices(store.client, clock.now(), { keys: [key] });
-        const declared = found && (found.endpoints.length > 0 || (await isDeclared(q.namespace, service)));
-        if (!found || !declared) return null;
+        // Declared by a running job's current version, with endpoints or none yet.
+        const [found] = await readServices(store.client, clock.now(), { keys: [key], declaredOnly: true });
+        if (!found) return null;
         return all ? found : healthyOnly(found);
       };
       let current = await read();
@@ -111,14 +111,4 @@ export function registerServiceRoutes(app: App, deps: ResolvedDeps): void {
       return c.json(current!, 200);
     },
   );
-
-  /** Whether a running job's current version declares the service (it may have no endpoints yet). */
-  async function isDeclared(namespace: string, service: string): Promise<boolean> {
-    const r = await store.client.execute({
-      sql: `SELECT 1 FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version, json_each(v.spec, '$.ports') p
-            WHERE j.namespace = ? AND j.status = 'running' AND json_extract(p.value, '$.service.name') = ? LIMIT 1`,
-      args: [namespace, service],
-    });
-    return r.rows.length > 0;
-  }
 }

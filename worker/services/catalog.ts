@@ -34,7 +34,7 @@ type EndpointRow = [
  * Every endpoint of the named services (or of all in `namespaces`), healthy or not, with the services
  * that are declared but have none. `names`: "namespace/name" keys.
  */
-export async function readServices(client: Client, now: number, scope: { keys: string[] } | { namespaces: string[] }): Promise<ServiceSnapshot[]> {
+export async function readServices(client: Client, now: number, scope: { keys: string[]; declaredOnly?: boolean } | { namespaces: string[] }): Promise<ServiceSnapshot[]> {
   const byKey = "keys" in scope;
   const filter = byKey
     ? "(t.namespace || '/' || json_extract(p.value, '$.service.name')) IN (SELECT value FROM json_each(:filter))"
@@ -85,7 +85,9 @@ export async function readServices(client: Client, now: number, scope: { keys: s
     const at = key.indexOf("/");
     setOf(key.slice(0, at), key.slice(at + 1));
   }
-  if (byKey) for (const key of scope.keys) if (key.includes("/")) setOf(key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1));
+  // A key asked for by name gets a set even when nothing declares it (an agent then holds its index), unless
+  // only declared ones are wanted.
+  if (byKey && !scope.declaredOnly) for (const key of scope.keys) if (key.includes("/")) setOf(key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1));
   for (const [service, namespace, tags, container, taskId, jobId, slot, version, nodeId, health, bound, nodeName, region, addresses, meshPort] of jsonCell<EndpointRow[]>(endpoints?.rows[0], "v") ?? []) {
     const port = (bound ?? []).find((b) => b.container === container)?.host;
     // Not yet reported published (a fresh start): no address to hand out.
