@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AgentOptions } from "../../cli/commands/agent";
+import { DEFAULT_MESH_PORT, type AgentOptions } from "../../cli/commands/agent";
 import { runCli } from "../../cli/main";
 
 const SERVER = "http://127.0.0.1:1";
@@ -35,6 +35,19 @@ async function agentCli(args: string[], env: Record<string, string> = {}): Promi
   });
   return { code, stderr, received };
 }
+
+describe("leasehold agent's mesh port", () => {
+  it("is --mesh-port, else LEASEHOLD_MESH_PORT, else the default; --no-mesh opens none", async () => {
+    expect((await agentCli([])).received?.meshPort).toBe(DEFAULT_MESH_PORT);
+    expect((await agentCli([], { LEASEHOLD_MESH_PORT: "0" })).received?.meshPort).toBe(0);
+    expect((await agentCli(["--mesh-port", "7900"], { LEASEHOLD_MESH_PORT: "0" })).received?.meshPort).toBe(7900);
+    expect((await agentCli(["--no-mesh"])).received?.meshPort).toBeNull();
+    const bad = await agentCli([], { LEASEHOLD_MESH_PORT: "70000" });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/LEASEHOLD_MESH_PORT must be a port number from 0 to 65535/);
+    expect((await agentCli(["--mesh-port", "x"])).code).not.toBe(0);
+  });
+});
 
 describe("leasehold agent's join token", () => {
   it("is read from --join-token-file, trimmed, without a warning", async () => {

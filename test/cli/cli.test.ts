@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HollowAgent, httpFetcher } from "../../bench/hollow-agent";
-import type { AgentOptions } from "../../cli/commands/agent";
+import { DEFAULT_MESH_PORT, type AgentOptions } from "../../cli/commands/agent";
 import { controlPlaneBase } from "../../cli/client";
 import { cliConfigPath, resolveCliConfig, writeCliConfig } from "../../cli/config";
 import { EXIT } from "../../cli/exit-codes";
@@ -645,7 +645,7 @@ describe("agent", () => {
     };
     let stderr = "";
     const run = runCli(
-      ["agent", "--server", server.url, "--join-token", "lhj_x.y", "--name", "edge-1", "--region", "eu", "--label", "disk=ssd", "--label", "gpu=a100=x", "--data-dir", join(dir, "agent")],
+      ["agent", "--server", server.url, "--join-token", "lhj_x.y", "--name", "edge-1", "--region", "eu", "--label", "disk=ssd", "--label", "gpu=a100=x", "--data-dir", join(dir, "agent"), "--mesh-port", "7800"],
       { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) }, env: {}, fetch: globalThis.fetch, runAgent, signals },
     );
     while (!stderr.includes("running as node")) await sleep(10);
@@ -653,7 +653,7 @@ describe("agent", () => {
     signals.emit("SIGTERM");
     expect(await run).toBe(0);
     expect(stopped).toBe(true);
-    expect(received).toEqual({ server: server.url, joinToken: "lhj_x.y", name: "edge-1", region: "eu", labels: { disk: "ssd", gpu: "a100=x" }, dataDir: join(dir, "agent") });
+    expect(received).toEqual({ server: server.url, joinToken: "lhj_x.y", name: "edge-1", region: "eu", labels: { disk: "ssd", gpu: "a100=x" }, dataDir: join(dir, "agent"), meshPort: 7800 });
     expect(signals.listenerCount("SIGTERM") + signals.listenerCount("SIGINT")).toBe(0);
   });
 
@@ -674,7 +674,7 @@ describe("agent", () => {
     });
     expect(await run).toBe(0);
     // No region: the join token's, else global (decided at enrollment).
-    expect(received).toEqual({ server: server.url, joinToken: "lhj_env.secret", name: hostname(), labels: {}, dataDir: resolve(".leasehold-agent") });
+    expect(received).toEqual({ server: server.url, joinToken: "lhj_env.secret", name: hostname(), labels: {}, dataDir: resolve(".leasehold-agent"), meshPort: DEFAULT_MESH_PORT });
   });
 
   it("ends with 0 when interrupted while the agent is still starting", async () => {
