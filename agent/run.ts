@@ -140,7 +140,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       log.error("the control plane's mesh certificate does not fit this node's key", { error: errorText(err) });
     }
   };
-  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey, meshRequest(), acceptMesh);
+  // A control plane from before the mesh: said once, at enrollment or at the first heartbeat.
+  let meshRefused = false;
+  const refuseMesh = () => void (meshRefused = true);
+  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey, meshRequest(), acceptMesh, refuseMesh);
   let credential = identity.credential;
   const owner: NodeOwner = { cluster: clusterOf(identity), nodeId: identity.nodeId };
   const secretsDir = opts.secretsDir !== undefined ? resolve(opts.secretsDir) : defaultSecretsDir();
@@ -278,7 +281,6 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // The mesh is asked for on the first heartbeat (which records the port, should it have moved) and again
   // once the certificate is past half its life.
   let meshAsked = false;
-  let meshRefused = false;
   // So are the addresses it advertises: they may have changed since it enrolled (a restart with other flags).
   const advertise = opts.advertise ?? detectAdvertise();
   let advertiseSent = advertise.length === 0;
@@ -304,26 +306,25 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         await sleep(Math.round(heartbeatIntervalMs * (0.9 + 0.1 * Math.random())), true);
       } catch (err) {
         if (stopped) return;
-        if (err instanceof ControlPlaneError && err.status === 400 && discovery.advertise && /unknown field "advertise"/.test(err.message)) {
-          advertiseSent = true;
-          continue;
-        }
-        if (err instanceof ControlPlaneError && err.status === 400 && discovery.mesh && /unknown field "mesh"/.test(err.message)) {
+        // A control plane from before these fields refuses every one it does not know, in one answer: each
+        // is dropped (and said once) together, so the next heartbeat goes through.
+        const unknown = err instanceof ControlPlaneError && err.status === 400 ? unknownFields(err.message) : new Set<string>();
+        if (discovery.advertise && unknown.has("advertise")) advertiseSent = true;
+        if (discovery.mesh && unknown.has("mesh")) {
           meshRefused = true;
-          log.warn("the control plane issues no mesh certificates (an older version): other nodes' endpoints are out of reach from here", { error: err.message });
-          continue;
+          log.warn("the control plane issues no mesh certificates (an older version): other nodes' endpoints are out of reach from here", { error: errorText(err) });
         }
-        if (err instanceof ControlPlaneError && err.status === 400 && Object.keys(discovery).length > 0 && /unknown field "(services|ingress)"/.test(err.message)) {
+        if ((discovery.services !== undefined || discovery.ingress !== undefined) && (unknown.has("services") || unknown.has("ingress"))) {
           discoveryRefused = true;
-          log.warn("the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here", { error: err.message });
-          continue;
+          log.warn("the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here", { error: errorText(err) });
         }
+        if (unknown.size > 0 && [...unknown].every((f) => f in discovery)) continue;
         if (err instanceof ControlPlaneError && err.unauthorized) {
           // The credential lapsed (offline past its life) or was replaced: enroll again, showing the old
           // credential so the control plane knows this is the same host and its tasks stay.
           if (opts.joinToken) {
             try {
-              const renewed = await enrollWith(client, opts, dataDir, log, contact, nodeKey, identity.credential, meshRequest(), acceptMesh);
+              const renewed = await enrollWith(client, opts, dataDir, log, contact, nodeKey, identity.credential, meshRequest(), acceptMesh, refuseMesh);
               credential = renewed.credential;
               Object.assign(identity, renewed);
               backoff.reset();
@@ -474,12 +475,17 @@ export function stopsToAct(supervisor: Pick<Supervisor, "held">, stops: Revocati
   return stops.filter((s) => s.reason === "stopped" && live.get(s.taskId) === s.epoch);
 }
 
+/** The fields a strict body refused, as its problem detail names them (`unknown field "name"`). */
+function unknownFields(message: string): Set<string> {
+  return new Set([...message.matchAll(/unknown field "([A-Za-z]+)"/g)].map((m) => m[1]!));
+}
+
 /** Network errors, timeouts and 5xx: the control plane is (for now) unreachable, and is retried. */
 function transient(err: unknown): boolean {
   return !(err instanceof ControlPlaneError) || err.status === 0 || err.status >= 500;
 }
 
-type MeshEnrollment = [request: MeshRequest | undefined, accept: (cert: MeshCertificate | undefined) => void];
+type MeshEnrollment = [request: MeshRequest | undefined, accept: (cert: MeshCertificate | undefined) => void, refused: () => void];
 
 async function ensureIdentity(client: ControlPlaneClient, opts: AgentOptions, dataDir: string, log: Logger, contact: ContactLog, nodeKey: NodeKey, ...mesh: MeshEnrollment): Promise<AgentIdentity> {
   const stored = loadIdentity(dataDir);
@@ -498,7 +504,7 @@ async function enrollWith(
   contact: ContactLog,
   nodeKey: NodeKey,
   previousCredential: string | undefined,
-  ...[meshAsk, acceptMesh]: MeshEnrollment
+  ...[meshAsk, acceptMesh, meshRefused]: MeshEnrollment
 ): Promise<AgentIdentity> {
   if (!opts.joinToken) throw new Error("enrolling needs a join token");
   const capacity = { ...detectCapacity(), ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
@@ -544,15 +550,18 @@ async function enrollWith(
       });
       return identity;
     } catch (err) {
-      // A control plane from before discovery does not know the field: enroll without it, and say so.
-      if (err instanceof ControlPlaneError && err.status === 400 && advertise.length > 0 && /unknown field "advertise"/.test(err.message)) {
-        log.warn("the control plane takes no advertised addresses (an older version): enrolling without them", { error: err.message });
-        advertise = [];
-        continue;
-      }
-      if (err instanceof ControlPlaneError && err.status === 400 && mesh && /unknown field "mesh"/.test(err.message)) {
-        log.warn("the control plane issues no mesh certificates (an older version): enrolling without a mesh", { error: err.message });
-        mesh = undefined;
+      // A control plane from before discovery (or the mesh) does not know the fields: enroll without them, and say so.
+      const unknown = err instanceof ControlPlaneError && err.status === 400 ? unknownFields(err.message) : new Set<string>();
+      if ((unknown.has("advertise") && advertise.length > 0) || (unknown.has("mesh") && mesh)) {
+        if (unknown.has("advertise") && advertise.length > 0) {
+          log.warn("the control plane takes no advertised addresses (an older version): enrolling without them", { error: errorText(err) });
+          advertise = [];
+        }
+        if (unknown.has("mesh") && mesh) {
+          log.warn("the control plane issues no mesh certificates (an older version): enrolling without a mesh, so other nodes' endpoints are out of reach from here", { error: errorText(err) });
+          mesh = undefined;
+          meshRefused();
+        }
         continue;
       }
       // A refused token is final; an unreachable control plane is retried.

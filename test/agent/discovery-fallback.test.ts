@@ -13,7 +13,7 @@ import { startStandIn } from "../support/stand-in";
 import { cleanupNode, eventually, requireDocker, uniqueNode } from "../support/docker";
 
 const TIMING = { heartbeatIntervalMs: 100, leaseTtlMs: 3_000 };
-const NEW_FIELDS = ["advertise", "services", "ingress"];
+const NEW_FIELDS = ["advertise", "services", "ingress", "mesh"];
 let signingJwks: { keys: JWK[] };
 const cleanup: (() => Promise<void> | void)[] = [];
 
@@ -55,7 +55,7 @@ async function olderControlPlane() {
 }
 
 describe("an agent against a control plane from before discovery", () => {
-  it("enrolls without advertised addresses and heartbeats without services and ingress, saying each once", async () => {
+  it("enrolls without advertised addresses or a mesh, and heartbeats without services, ingress or a mesh, saying each once", async () => {
     const cp = await olderControlPlane();
     const name = uniqueNode("older");
     const dir = mkdtempSync(join(tmpdir(), "leasehold-older-cp-"));
@@ -78,6 +78,7 @@ describe("an agent against a control plane from before discovery", () => {
     expect(cp.refused()).toBe(2);
     expect(warnings).toEqual([
       "the control plane takes no advertised addresses (an older version): enrolling without them",
+      "the control plane issues no mesh certificates (an older version): enrolling without a mesh, so other nodes' endpoints are out of reach from here",
       "the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here",
     ]);
   });
