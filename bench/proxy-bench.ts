@@ -1,9 +1,16 @@
 // The agent's TCP proxy (upstreams and ingress) against a direct connection to the same backend, on
 // loopback, in the same run: round-trip latency on a held connection and on fresh connections, and bulk
 // throughput. Rounds alternate direct and proxied; figures are medians, and the ratio is proxied ÷ direct.
+// "Meshed" is the path to another node's endpoint, both hops on this machine: the proxy dials the far
+// agent's mesh port (mutual TLS, certificates as the control plane issues them), which opens the backend.
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
+import { generateKeyPairSync } from "node:crypto";
 import { listenForward } from "../agent/proxy/tcp-forward";
+import { dialMesh, listenMesh, type MeshCredentials } from "../agent/mesh";
+import { createLogger } from "../agent/log";
+import { generateSigningKey } from "../worker/auth/keys";
+import { issueNodeCertificate } from "../worker/mesh/certificates";
 import { median } from "./stats";
 
 export interface ProxyFigures {
@@ -17,6 +24,13 @@ export interface ProxyResult {
   rounds: number;
   direct: ProxyFigures;
   proxied: ProxyFigures;
+  meshed: ProxyFigures;
+}
+
+async function meshNode(keys: Awaited<ReturnType<typeof generateSigningKey>>["keys"], nodeId: string): Promise<MeshCredentials> {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const cert = await issueNodeCertificate(keys, nodeId, publicKey.export({ format: "jwk" }), Date.now(), 3_600_000);
+  return { keyPem: privateKey.export({ format: "pem", type: "pkcs8" }) as string, certificate: cert.certificate, ca: cert.ca };
 }
 
 const PING = Buffer.alloc(64, 1);
@@ -99,17 +113,29 @@ export async function proxyBench(opts: { rounds: number; held: number; fresh: nu
   // One forwarder per backend, as the agent runs one per upstream port.
   const echoProxy = await listenForward({ host: "127.0.0.1", port: 0, connect: () => open(b.echo) });
   const sinkProxy = await listenForward({ host: "127.0.0.1", port: 0, connect: () => open(b.sink) });
+  const { keys } = await generateSigningKey();
+  const [far, near] = [await meshNode(keys, "far"), await meshNode(keys, "near")];
+  const mesh = await listenMesh({ port: 0, host: "127.0.0.1", credentials: far, authorize: () => null, log: createLogger({ sink: () => undefined }) });
+  const viaMesh = (port: number) => () => dialMesh({ nodeId: "far", address: "127.0.0.1", meshPort: mesh.port, port }, "default/bench", near, 3_000);
+  const echoMeshed = await listenForward({ host: "127.0.0.1", port: 0, connect: viaMesh(b.echo) });
+  const sinkMeshed = await listenForward({ host: "127.0.0.1", port: 0, connect: viaMesh(b.sink) });
   const direct: ProxyFigures[] = [];
   const proxied: ProxyFigures[] = [];
+  const meshed: ProxyFigures[] = [];
   try {
     await measure(b.echo, b.sink, 200, 20, 8 << 20); // warm-up, not counted
+    await measure(echoMeshed.port, sinkMeshed.port, 200, 20, 8 << 20);
     for (let r = 0; r < opts.rounds; r++) {
       direct.push(await measure(b.echo, b.sink, opts.held, opts.fresh, opts.bytes));
       proxied.push(await measure(echoProxy.port, sinkProxy.port, opts.held, opts.fresh, opts.bytes));
+      meshed.push(await measure(echoMeshed.port, sinkMeshed.port, opts.held, opts.fresh, opts.bytes));
     }
   } finally {
     await echoProxy.close();
     await sinkProxy.close();
+    await echoMeshed.close();
+    await sinkMeshed.close();
+    await mesh.close();
     b.close();
   }
   const med = (xs: ProxyFigures[]): ProxyFigures => ({
@@ -118,5 +144,5 @@ export async function proxyBench(opts: { rounds: number; held: number; fresh: nu
     freshP99Us: median(xs.map((x) => x.freshP99Us)),
     throughputMiBs: median(xs.map((x) => x.throughputMiBs)),
   });
-  return { rounds: opts.rounds, direct: med(direct), proxied: med(proxied) };
+  return { rounds: opts.rounds, direct: med(direct), proxied: med(proxied), meshed: med(meshed) };
 }

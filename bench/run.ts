@@ -370,6 +370,11 @@ async function proxy(): Promise<void> {
   row({ scenario, figure: "round trip on a held connection, p99", value: us(r.proxied.heldP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.heldP99Us)}`, ratio: `${dec(r.proxied.heldP99Us / r.direct.heldP99Us, 2)}×` });
   row({ scenario, figure: `connect + round trip, p99 (${o.fresh} fresh connections)`, value: us(r.proxied.freshP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.freshP99Us)}`, ratio: `${dec(r.proxied.freshP99Us / r.direct.freshP99Us, 2)}×` });
   row({ scenario, figure: `throughput (${o.bytes >> 20} MiB one way)`, value: `${dec(r.proxied.throughputMiBs, 0)} MiB/s`, runs: `${r.rounds}`, ceiling: `direct: ${dec(r.direct.throughputMiBs, 0)} MiB/s`, ratio: `${dec(r.proxied.throughputMiBs / r.direct.throughputMiBs, 2)}×` });
+  const m = r.meshed;
+  row({ scenario, figure: "another node's endpoint (proxy, mutual TLS, far agent): held round trip, p50", value: us(m.heldP50Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.heldP50Us)}`, ratio: `${dec(m.heldP50Us / r.direct.heldP50Us, 2)}×` });
+  row({ scenario, figure: "another node's endpoint: held round trip, p99", value: us(m.heldP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.heldP99Us)}`, ratio: `${dec(m.heldP99Us / r.direct.heldP99Us, 2)}×` });
+  row({ scenario, figure: "another node's endpoint: connect (TLS handshake) + round trip, p99", value: us(m.freshP99Us), runs: `${r.rounds}`, ceiling: `direct: ${us(r.direct.freshP99Us)}`, ratio: `${dec(m.freshP99Us / r.direct.freshP99Us, 2)}×` });
+  row({ scenario, figure: "another node's endpoint: throughput", value: `${dec(m.throughputMiBs, 0)} MiB/s`, runs: `${r.rounds}`, ceiling: `direct: ${dec(r.direct.throughputMiBs, 0)} MiB/s`, ratio: `${dec(m.throughputMiBs / r.direct.throughputMiBs, 2)}×` });
 }
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
