@@ -286,7 +286,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let advertiseSent = advertise.length === 0;
   const discoveryFields = (): Pick<HeartbeatRequest, "services" | "ingress" | "mesh" | "advertise"> => {
     if (discoveryRefused) return {};
-    traffic.setServed(supervisor.servedPorts().keys());
+    // Only a node with a mesh needs its own services' callers: without one nothing dials in.
+    traffic.setServed(mesh ? supervisor.servedPorts().keys() : []);
     const ask = !meshRefused && (!meshAsked || meshIdentity?.due(Date.now())) ? meshRequest() : undefined;
     return { ...traffic.heartbeatFields(), ...(ask ? { mesh: ask } : {}), ...(!advertiseSent ? { advertise } : {}) };
   };
