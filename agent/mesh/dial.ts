@@ -23,6 +23,8 @@ export function dialMesh(target: MeshTarget, service: string, credentials: MeshC
       cert: credentials.certificate,
       ca: [credentials.ca],
       minVersion: "TLSv1.3",
+      // A caller that has sent all it will (a half-close) still gets the answer: the far end keeps writing.
+      ...({ allowHalfOpen: true } as object),
       // The node is who the certificate names, not a host name: the endpoint's node must be the one answering.
       checkServerIdentity: (_host, cert) => {
         const node = nodeIdOfAltName(cert.subjectaltname);

@@ -24,6 +24,7 @@ let backendPort: number;
 /** Connections that reached the backend. */
 let reached = 0;
 let mesh: MeshServer;
+let server: MeshCredentials;
 let caller: MeshCredentials;
 let stranger: MeshCredentials;
 let foreign: MeshCredentials;
@@ -31,7 +32,7 @@ let foreign: MeshCredentials;
 beforeAll(async () => {
   const { keys } = await generateSigningKey();
   const other = await generateSigningKey();
-  const server = await node(keys, "node-server");
+  server = await node(keys, "node-server");
   caller = await node(keys, "node-caller");
   stranger = await node(keys, "node-stranger");
   foreign = await node(other.keys, "node-caller");
@@ -85,6 +86,26 @@ describe("the mesh port", () => {
     expect(reached).toBe(before + 1);
   });
 
+  it("carries a half-close: a caller that has sent everything still gets the answer", async () => {
+    const sink = createServer({ allowHalfOpen: true }, (s) => {
+      let n = 0;
+      s.on("data", (d: Buffer) => (n += d.length));
+      s.on("end", () => s.end(String(n)));
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", () => r()));
+    const sinkPort = (sink.address() as { port: number }).port;
+    const halfMesh = await listenMesh({ port: 0, host: "127.0.0.1", credentials: server, authorize: () => null, log });
+    try {
+      const socket = await dialMesh({ nodeId: "node-server", address: "127.0.0.1", meshPort: halfMesh.port, port: sinkPort }, SERVICE, caller, 3_000);
+      const answer = drain(socket);
+      socket.end(Buffer.alloc(100_000, 1));
+      expect(await answer).toBe("100000");
+    } finally {
+      await halfMesh.close();
+      await new Promise<void>((r) => sink.close(() => r()));
+    }
+  });
+
   it("refuses a node with a valid certificate that declares no upstream of the service, and a port not served", async () => {
     const before = reached;
     await expect(dialMesh(target(), SERVICE, stranger, 3_000)).rejects.toThrow(/refused: node node-stranger declares no upstream of default\/db/);
@@ -111,5 +132,20 @@ describe("the mesh port", () => {
     await expect(dialMesh(target(), SERVICE, foreign, 3_000)).rejects.toThrow();
     await expect(dialMesh(target("node-elsewhere"), SERVICE, caller, 3_000)).rejects.toThrow(/node node-server's, not node-elsewhere's/);
     expect(reached).toBe(before);
+  });
+
+  it("keeps no connection of a peer that gave up mid-handshake, nor one that never sends its ask", async () => {
+    const strict = await listenMesh({ port: 0, host: "127.0.0.1", credentials: server, authorize: () => null, log, handshakeTimeoutMs: 300 });
+    try {
+      await expect(dialMesh({ nodeId: "node-elsewhere", address: "127.0.0.1", meshPort: strict.port, port: backendPort }, SERVICE, caller, 3_000)).rejects.toThrow(/not node-elsewhere's/);
+      // A peer that connects and says nothing at all.
+      const silent = connect({ host: "127.0.0.1", port: strict.port });
+      await new Promise((r) => silent.once("connect", r));
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(strict.connections()).toBe(0);
+      silent.destroy();
+    } finally {
+      await strict.close();
+    }
   });
 });

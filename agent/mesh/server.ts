@@ -11,6 +11,7 @@ import type { Logger } from "../log";
 import { parseAsk, readLine } from "./wire";
 
 const CONNECT_TIMEOUT_MS = 3_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface MeshCredentials {
   keyPem: string;
@@ -25,16 +26,38 @@ export interface MeshServer {
   readonly port: number;
   /** Takes a renewed certificate: new handshakes use it, open connections are left be. */
   setCredentials(c: MeshCredentials): void;
+  /** Connections open now, handshaking or served. */
+  connections(): number;
   close(): Promise<void>;
 }
 
-export async function listenMesh(opts: { port: number; host?: string; credentials: MeshCredentials | undefined; authorize: MeshAuthorizer; log: Logger }): Promise<MeshServer> {
+export async function listenMesh(opts: {
+  port: number;
+  host?: string;
+  credentials: MeshCredentials | undefined;
+  authorize: MeshAuthorizer;
+  log: Logger;
+  handshakeTimeoutMs?: number;
+}): Promise<MeshServer> {
   const context = (c: MeshCredentials) => ({ key: c.keyPem, cert: c.certificate, ca: [c.ca] });
+  // Every connection, from accept on: a half-open one that never finished its handshake is one too.
   const open = new Set<Socket>();
-  const server: Server = createServer({ ...(opts.credentials ? context(opts.credentials) : {}), requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3" }, (socket) => {
-    open.add(socket);
-    socket.once("close", () => open.delete(socket));
-    void serve(socket).catch(() => socket.destroy());
+  const server: Server = createServer(
+    {
+      ...(opts.credentials ? context(opts.credentials) : {}),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.3",
+      // A caller that has sent all it will (a half-close) still gets the answer. Half-open is also what a
+      // peer that gave up mid-handshake leaves behind: the handshake timeout ends those.
+      allowHalfOpen: true,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+    },
+    (socket) => void serve(socket).catch(() => socket.destroy()),
+  );
+  server.on("connection", (raw: Socket) => {
+    open.add(raw);
+    raw.once("close", () => open.delete(raw));
   });
   server.on("tlsClientError", (error, socket) => {
     opts.log.debug("mesh handshake refused", { from: socket.remoteAddress, error: error.message });
@@ -81,6 +104,7 @@ export async function listenMesh(opts: { port: number; host?: string; credential
   return {
     port: typeof address === "object" && address ? address.port : opts.port,
     setCredentials: (c) => server.setSecureContext(context(c)),
+    connections: () => open.size,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
