@@ -1,7 +1,7 @@
 // Opening another node's endpoint through its mesh port: mutual TLS with this node's certificate, the far
 // end's certificate checked to name the node the endpoint is on, then the one-line ask (wire.ts). Resolves
 // with the socket once the far end answered "ok"; what the caller writes from then on reaches the endpoint.
-import { connect, type TLSSocket } from "node:tls";
+import { connect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { nodeIdOfAltName } from "../../api/mesh";
 import type { MeshCredentials } from "./server";
 import { readLine } from "./wire";
@@ -14,14 +14,24 @@ export interface MeshTarget {
   port: number;
 }
 
+/**
+ * The TLS context of the credentials held: building one parses the key and certificates, which cost more
+ * than the handshake itself, so it is built once per certificate (a renewal makes the next one).
+ */
+let context: { certificate: string; context: SecureContext } | undefined;
+function contextOf(credentials: MeshCredentials): SecureContext {
+  if (context?.certificate !== credentials.certificate) {
+    context = { certificate: credentials.certificate, context: createSecureContext({ key: credentials.keyPem, cert: credentials.certificate, ca: [credentials.ca], minVersion: "TLSv1.3" }) };
+  }
+  return context.context;
+}
+
 export function dialMesh(target: MeshTarget, service: string, credentials: MeshCredentials, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: target.address,
       port: target.meshPort,
-      key: credentials.keyPem,
-      cert: credentials.certificate,
-      ca: [credentials.ca],
+      secureContext: contextOf(credentials),
       minVersion: "TLSv1.3",
       // A caller that has sent all it will (a half-close) still gets the answer: the far end keeps writing.
       ...({ allowHalfOpen: true } as object),
@@ -31,6 +41,8 @@ export function dialMesh(target: MeshTarget, service: string, credentials: MeshC
         return node === target.nodeId ? undefined : new Error(`the mesh port at ${target.address}:${target.meshPort} is node ${node ?? "(none)"}'s, not ${target.nodeId}'s`);
       },
     });
+    // The ask and its answer are one small write each: Nagle's wait on them cost 40 ms a connection.
+    socket.setNoDelay(true);
     const timer = setTimeout(() => fail(new Error(`no mesh answer within ${timeoutMs} ms`)), timeoutMs);
     function fail(error: Error) {
       clearTimeout(timer);

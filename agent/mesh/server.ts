@@ -56,6 +56,8 @@ export async function listenMesh(opts: {
     (socket) => void serve(socket).catch(() => socket.destroy()),
   );
   server.on("connection", (raw: Socket) => {
+    // The answer to an ask is one small write: without this, Nagle holds it for the caller's delayed ack.
+    raw.setNoDelay(true);
     open.add(raw);
     raw.once("close", () => open.delete(raw));
   });
@@ -116,7 +118,7 @@ export async function listenMesh(opts: {
 
 function dialLocal(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: true, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`));
