@@ -1,6 +1,7 @@
 // Reading the audit trail: one page, newest first by (at, id), strictly after a position. Paging by
-// position rather than OFFSET keeps pages stable while rows are written: a new row sorts before the
-// position, so it neither repeats an entry nor pushes one out of the next page.
+// position rather than OFFSET keeps pages stable while rows are written: no row moves, so none repeats
+// or is skipped. A row written meanwhile sorts before the position (its time is no earlier), unless an
+// instance's clock lags; then it shows up in a later page, once.
 import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import { audit } from "../schema";
 import type { Db } from "../store";
