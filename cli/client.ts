@@ -1,4 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
+import type { AuditPage } from "../api/audit";
 import type { ServiceSnapshot } from "../api/services";
 import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, ServiceSummary, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
@@ -29,6 +30,17 @@ export interface ClientOptions {
 }
 
 type Body = { json: unknown } | { yaml: string };
+
+/** GET /v1/audit's filters; since and until are RFC 3339 times or durations ago. */
+export interface AuditQuery {
+  namespace?: string;
+  actor?: string;
+  action?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
 
 const enc = encodeURIComponent;
 
@@ -151,6 +163,11 @@ export class ControlPlaneClient {
   /** Re-encrypts every stored value under the control plane's first key. */
   rekeySecrets(): Promise<SecretRekeyResponse> {
     return this.request("POST", "/v1/secrets/rekey");
+  }
+  /** A page of the audit trail, newest first; pass `next` back as `cursor` with the same filters. */
+  audit(query: AuditQuery): Promise<AuditPage> {
+    const q = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+    return this.request("GET", `/v1/audit?${q.toString()}`);
   }
 }
 

@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ApiError, ConnectionError } from "./client";
 import { registerAgent, type AgentHooks } from "./commands/agent";
 import { registerApply } from "./commands/apply";
+import { registerAudit } from "./commands/audit";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
 import { registerDeployment } from "./commands/deployment";
@@ -52,6 +53,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerSecret(program, full);
   registerDb(program, full);
   registerToken(program, full);
+  registerAudit(program, full);
   registerAgent(program, full, io);
   registerBootstrap(program, full);
   return program;

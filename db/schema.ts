@@ -237,15 +237,24 @@ export const events = sqliteTable(
   (t) => [index("events_job").on(t.jobId, t.id), index("events_task").on(t.taskId), index("events_deployment").on(t.deploymentId)],
 );
 
-export const audit = sqliteTable("audit", {
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  at: integer("at").notNull(),
-  actor: text("actor").notNull(),
-  action: text("action").notNull(),
-  namespace: text("namespace"),
-  target: text("target"),
-  detail: text("detail", { mode: "json" }),
-});
+/**
+ * Who changed what: one row per operator write, in the batch of the write itself. `detail` never holds a
+ * secret value (GET /v1/audit serves it). Read newest first by (at, id); the indexes serve the namespace
+ * and actor filters in that order (SQLite appends the row id to each index).
+ */
+export const audit = sqliteTable(
+  "audit",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    namespace: text("namespace"),
+    target: text("target"),
+    detail: text("detail", { mode: "json" }),
+  },
+  (t) => [index("audit_at").on(t.at), index("audit_namespace_at").on(t.namespace, t.at), index("audit_actor_at").on(t.actor, t.at)],
+);
 
 export const logRequests = sqliteTable(
   "log_requests",

@@ -14,6 +14,7 @@ import { StoreClock } from "./store-clock";
 import { EMPTY_KEYRING } from "./secrets/keyring";
 import { createFleetTiming, type FleetTiming } from "./leases/timing";
 import { registerAgentRoutes } from "./routes/agent";
+import { registerAuditRoutes } from "./routes/audit";
 import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
 import { registerDeploymentRoutes } from "./routes/deployments";
 import { registerJobRoutes } from "./routes/jobs";
@@ -119,6 +120,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerServiceRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
+  registerAuditRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
