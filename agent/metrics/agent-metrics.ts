@@ -97,7 +97,7 @@ export function createAgentMetrics(opts: AgentMetricsOptions = {}): AgentMetrics
   });
   const pullFailures = new Counter({ name: "leasehold_agent_image_pull_failures_total", help: "Image pulls that failed or timed out.", registers });
   const reachable = new Gauge({ name: "leasehold_agent_control_plane_reachable", help: "1 while the control plane answers this node's requests, 0 once one could not reach it.", registers });
-  const lastContact = new Gauge({ name: "leasehold_agent_control_plane_last_contact_timestamp_seconds", help: "When the control plane last answered this node (Unix time); absent before the first answer.", registers });
+  const lastContact = new Gauge({ name: "leasehold_agent_control_plane_last_contact_timestamp_seconds", help: "When the control plane last answered this node (Unix time); 0 before the first answer, so an alert on its age fires for a node never heard back from too.", registers });
   const heartbeatSeconds = new Histogram({
     name: "leasehold_agent_heartbeat_seconds",
     help: "Round trip of answered heartbeats to the control plane.",
