@@ -31,7 +31,7 @@ export interface AgentMetrics {
   taskRestarted(): void;
   healthCheckFailed(): void;
   imagePulled(pull: ImagePull): void;
-  /** A sample of a running task: `cpuSeconds` more CPU time used since the last one, and its memory now. */
+  /** A sample of a running task: the CPU seconds it used since the last one (see cpuAdded), and its memory now. */
   taskUsage(task: HeldTaskView, usage: { cpuSecondsAdded: number; memoryBytes: number }): void;
 }
 
