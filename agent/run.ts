@@ -9,6 +9,7 @@
 // node's DNS names them on each job network's gateway (dns/, network/node-dns.ts). Another node's endpoints
 // are dialled through that node's mesh port, over mutual TLS with node certificates the control plane
 // issues at enrollment and renews through the heartbeat (mesh/).
+// Given a metrics address, it serves Prometheus metrics of its own registry there (metrics/).
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatRequest, HeartbeatResponse, Revocation } from "../api/agent-protocol";
@@ -21,6 +22,7 @@ import { loadIdentity, saveIdentity, type AgentIdentity } from "./identity";
 import { createLeaseChecker } from "./lease-check";
 import { createLeaseStore } from "./lease-store";
 import { createLogger, errorText, type Logger, type LogLevel, type LogSink } from "./log";
+import { createAgentMetrics, listenMetrics, parseListenAddress, startTaskStatsSampler } from "./metrics";
 import { createDnsServer } from "./dns";
 import { createJobNetworks, createNodeDns, createTaskNetworking, type JobNetworks } from "./network";
 import { loadOrCreateNodeKey, type NodeKey } from "./node-key";
@@ -29,7 +31,7 @@ import { listenMesh, loadOrCreateMeshIdentity, type MeshCredentials, type MeshSe
 import type { MeshCertificate, MeshRequest } from "../api/mesh";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
 import { createSecretFiles, defaultSecretsDir, DEFAULT_SECRETS_DIRS, isOnTmpfs } from "./secret-files";
-import { createSupervisor, type Supervisor } from "./supervisor";
+import { createSupervisor, type HeldTaskView, type Supervisor } from "./supervisor";
 import { createTaskSecrets } from "./task-secrets";
 
 export const AGENT_VERSION = "0.1.0";
@@ -68,6 +70,13 @@ export interface AgentOptions {
    * endpoints are reachable from itself only.
    */
   meshPort?: number | null | undefined;
+  /**
+   * Where to serve Prometheus metrics (GET /metrics), as HOST:PORT; port 0 takes any free one. Absent or
+   * null (the default here, so agents in one process or on one test host never clash): none.
+   */
+  metricsAddr?: string | null | undefined;
+  /** How often running tasks' CPU and memory are sampled for the metrics (default 10 s). */
+  statsIntervalMs?: number | undefined;
 }
 
 export interface RunningAgent {
@@ -85,6 +94,8 @@ export interface RunningAgent {
   lastContact(): number;
   /** The mesh port listening, if any. */
   meshPort: number | null;
+  /** The metrics port listening, if any. */
+  metricsPort: number | null;
   /** Stops the loops; containers keep running, and a restarted agent re-attaches to them. */
   stop(): Promise<void>;
 }
@@ -106,10 +117,12 @@ function clusterOf(identity: AgentIdentity): string {
 
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = createLogger({ ...(opts.log ? { sink: opts.log } : {}), ...(opts.logLevel ? { level: opts.logLevel } : {}) });
-  const contact = createContactLog(log);
+  const metricsAddress = opts.metricsAddr ? parseListenAddress(opts.metricsAddr) : undefined;
+  const metrics = createAgentMetrics({ processMetrics: metricsAddress !== undefined });
+  const contact = metrics.watchContact(createContactLog(log));
   const dataDir = resolve(opts.dataDir);
   const client = createControlPlaneClient(opts.server);
-  const runtime = opts.runtime ?? createDockerRuntime();
+  const runtime = opts.runtime ?? createDockerRuntime({ onPull: metrics.imagePulled });
   const warn = (message: string) => log.warn(message);
   // Made before enrolling, and kept when enrolling again: payloads sealed to it must still open.
   const { key: nodeKey, created: keyCreated } = await loadOrCreateNodeKey(dataDir, warn);
@@ -185,6 +198,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     now: monotonicNow,
     log,
     ...(opts.keepExited !== undefined ? { keepExited: opts.keepExited } : {}),
+    onRestart: metrics.taskRestarted,
+    onHealthFailure: metrics.healthCheckFailed,
     reconcileAfter: (delayMs) => {
       const timer = setTimeout(() => {
         if (!stopped) void supervisor.reconcile(lastContact).catch(() => undefined);
@@ -220,6 +235,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     { onError: (err) => log.warn("docker events stream error", { error: err.message }) },
   );
+  // Opened once nothing can fail the start any more (a failed start would leave it listening).
+  metrics.watchTasks(() => supervisor.held());
+  const metricsServer = metricsAddress ? await listenMetrics({ address: metricsAddress, registry: metrics.registry, log }) : undefined;
+  const sampler = metricsServer ? startTaskStatsSampler({ runtime, held: () => supervisor.held(), metrics, log, ...(opts.statsIntervalMs !== undefined ? { intervalMs: opts.statsIntervalMs } : {}) }) : undefined;
 
   const sleep = (ms: number, wakeable = false) =>
     new Promise<void>((done) => {
@@ -299,7 +318,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       const sentAt = monotonicNow();
       const discovery = discoveryFields();
       try {
-        const reply = await client.heartbeat(credential, { tasks: reports, ...discovery });
+        const reply = await metrics.heartbeat(client.heartbeat(credential, { tasks: reports, ...discovery }));
         if (discovery.advertise) advertiseSent = true;
         supervisor.delivered(reports);
         await onReply(reply, sentAt);
@@ -452,6 +471,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     traffic,
     lastContact: () => lastContact,
     meshPort: mesh?.port ?? null,
+    metricsPort: metricsServer?.port ?? null,
     async stop() {
       stopped = true;
       abort.abort();
@@ -462,6 +482,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await traffic.close();
       await dns?.close();
       await mesh?.close();
+      sampler?.stop();
+      await metricsServer?.close();
     },
   };
 }
@@ -471,7 +493,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
  * ended since is left to its report: a revocation of one would forget it before the report went out, and
  * the control plane would wait for its lease to lapse instead.
  */
-export function stopsToAct(supervisor: Pick<Supervisor, "held">, stops: Revocation[]): Revocation[] {
+export function stopsToAct(supervisor: { held(): Pick<HeldTaskView, "taskId" | "epoch" | "phase">[] }, stops: Revocation[]): Revocation[] {
   const live = new Map(supervisor.held().filter((t) => t.phase === "running" || t.phase === "starting" || t.phase === "backoff").map((t) => [t.taskId, t.epoch]));
   return stops.filter((s) => s.reason === "stopped" && live.get(s.taskId) === s.epoch);
 }

@@ -27,7 +27,7 @@ import type { LeaseStore, StoredLease } from "./lease-store";
 import { clearLeftovers } from "./leftovers";
 import { noTaskSecrets, TaskSecretsError, type TaskSecrets } from "./task-secrets";
 
-type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
+export type TaskPhase = "starting" | "running" | "backoff" | "complete" | "failed" | "stopping" | "stopped";
 
 interface HeldTask {
   taskId: string;
@@ -93,6 +93,10 @@ export interface SupervisorDeps {
   secrets?: TaskSecrets;
   /** Each task's network and upstreams (agent/network). Absent: containers join the engine's default bridge, and upstreams are not served. */
   networking?: TaskNetworking;
+  /** Told when a task is started again under its restart policy (the node's metrics count these). */
+  onRestart?: (taskId: string) => void;
+  /** Told when a task's health check turns unhealthy, whatever its onFailure says. */
+  onHealthFailure?: (taskId: string) => void;
 }
 
 /** What the supervisor needs of the node's networking. */
@@ -107,6 +111,18 @@ export interface TaskNetworking {
    * no such task go (a network once no running container is on it).
    */
   settle(tasks: { taskId: string; spec: TaskSpec }[]): Promise<void>;
+}
+
+/** A held task as others read it: its phase and container, and the job slot it fills (for metrics labels). */
+export interface HeldTaskView {
+  taskId: string;
+  epoch: number;
+  phase: TaskPhase;
+  containerId: string | null;
+  restarts: number;
+  namespace: string;
+  job: string;
+  slot: number;
 }
 
 export interface Supervisor {
@@ -127,7 +143,7 @@ export interface Supervisor {
   /** A container died: reconcile that task now. */
   onContainerExit(containerId: string, exitCode: number | undefined): void;
   logs(taskId: string, tail: number): Promise<string>;
-  held(): { taskId: string; epoch: number; phase: TaskPhase; containerId: string | null; restarts: number }[];
+  held(): HeldTaskView[];
   /** The host ports running tasks serve each service on ("namespace/name"): what the node's mesh may open. */
   servedPorts(): Map<string, Set<number>>;
   /** Stops health checks; containers keep running (an agent restart re-attaches to them). */
@@ -302,6 +318,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const check = createHealthCheck(health.check, { containerId: t.containerId, hostPorts: t.hostPorts, ipAddress }, {
       runtime: deps.runtime,
       onChange: (status, snapshot) => {
+        if (status === "unhealthy" && t.health === check) deps.onHealthFailure?.(t.taskId);
         if (status === "unhealthy" && health.onFailure === "restart" && t.health === check) {
           t.healthFailure = healthFailureText(snapshot);
           deps.reconcileAfter(0);
@@ -544,6 +561,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (t.phase === "backoff") {
         t.restarts++;
         t.restartTimes.push(now);
+        deps.onRestart?.(t.taskId);
         if (t.containerId) await deps.runtime.remove(t.containerId).catch(() => undefined);
         t.containerId = null;
       }
@@ -711,7 +729,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (!id) throw new Error(`task ${taskId} has no container on this node`);
       return deps.runtime.logs(id, { tail });
     },
-    held: () => [...tasks.values()].map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch, phase: t.phase, containerId: t.containerId, restarts: t.restarts })),
+    held: () =>
+      [...tasks.values()].map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch, phase: t.phase, containerId: t.containerId, restarts: t.restarts, namespace: t.spec.namespace, job: t.spec.job, slot: t.spec.slot })),
     servedPorts() {
       const out = new Map<string, Set<number>>();
       for (const t of tasks.values()) {

@@ -98,6 +98,8 @@ export type StopResult = { outcome: StopOutcome; exitCode: number | null };
 export type ContainerStatsSample = {
   /** Percent of one core (100 = one core fully used), like `docker stats`. */
   cpuPercent: number;
+  /** CPU time the container has used since it started (all cores together), in seconds: only ever rises while it runs. */
+  cpuSeconds: number;
   memoryBytes: number;
   memoryLimitBytes: number;
 };

@@ -1,4 +1,4 @@
-// The ContainerRuntime adapter for the Docker Engine API (dockerode); dockerode's types stay inside this file.
+// The ContainerRuntime adapter for the Docker Engine API (dockerode); dockerode's types stay inside this file and its docker-* helpers.
 //
 // Invariants: every container this adapter lists, or reports events for, carries the caller's
 // cluster and node-id labels (the engine filters on both: nothing of another owner is ever read); containers are created with no engine restart policy, so restarts are
@@ -8,6 +8,7 @@ import { demultiplexToString } from "./demux";
 import { LABEL_PREFIX, ownedLabels, ownerSelector, parseRestoreLabel, parseTaskLabels, taskLabels, containerName } from "./labels";
 import { ContainerRuntimeError } from "./container-runtime";
 import { createDockerNetworks } from "./docker-networks";
+import { statsSampleOf } from "./docker-stats";
 import { numberField, objectField, reason, statusCode, stringField, toError, wrap } from "./docker-values";
 import type {
   ContainerDetails,
@@ -33,7 +34,11 @@ export type DockerRuntimeOptions = {
   docker?: Dockerode;
   /** Engine socket; default DOCKER_HOST, then the platform's default socket. */
   socketPath?: string;
+  /** Told of every pull ensureImage makes (an image already present is none): how long it took, and whether it left the image. */
+  onPull?: (pull: ImagePull) => void;
 };
+
+export type ImagePull = { image: string; seconds: number; ok: boolean };
 
 const EVENT_ACTIONS: readonly ContainerEventAction[] = ["start", "die", "oom", "destroy"];
 const STATES: readonly Exclude<ContainerState, "missing">[] = ["created", "running", "paused", "restarting", "removing", "exited", "dead"];
@@ -55,9 +60,13 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     } catch (error) {
       if (statusCode(error) !== 404) throw wrap(error, `inspect image ${image}`);
     }
+    const pullStarted = performance.now();
+    const pulled = (ok: boolean) => opts.onPull?.({ image, seconds: (performance.now() - pullStarted) / 1000, ok });
     try {
       await pull(image, Math.max(0, deadline - Date.now()), timeoutMs);
+      pulled(true);
     } catch (error) {
+      pulled(false);
       throw new ContainerRuntimeError("image_unavailable", `image ${image} not present and pull failed: ${reason(error)}`, { cause: error });
     }
   }
@@ -284,19 +293,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     } catch (error) {
       throw wrap(error, `read stats of container ${id}`);
     }
-    const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-    const systemDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-    const cpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
-    const cpuPercent = cpuDelta > 0 && systemDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0;
-    const mem = s.memory_stats;
-    // Like `docker stats`: page cache that can be dropped is not counted as used.
-    const inactiveFile = mem?.stats?.total_inactive_file ?? mem?.stats?.inactive_file ?? 0;
-    const usage = mem?.usage ?? 0;
-    return {
-      cpuPercent,
-      memoryBytes: Math.max(0, usage - (inactiveFile < usage ? inactiveFile : 0)),
-      memoryLimitBytes: mem?.limit ?? 0,
-    };
+    return statsSampleOf(s);
   }
 
   async function events(

@@ -25,7 +25,8 @@ export type {
   Unsubscribe,
 } from "./container-runtime";
 export { createDockerRuntime } from "./docker-runtime";
-export type { DockerRuntimeOptions } from "./docker-runtime";
+export type { DockerRuntimeOptions, ImagePull } from "./docker-runtime";
+export { statsSampleOf } from "./docker-stats";
 export {
   LABELS,
   LABEL_PREFIX,

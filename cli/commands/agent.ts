@@ -2,7 +2,7 @@
 // The join token is read from LEASEHOLD_JOIN_TOKEN or --join-token-file: a --join-token on the command
 // line is visible to every user of the host in `ps`, so it still works but is warned about. The secrets dir
 // comes from --secrets-dir or LEASEHOLD_SECRETS_DIR, the addresses to advertise from --advertise or
-// LEASEHOLD_ADVERTISE.
+// LEASEHOLD_ADVERTISE, the metrics address from --metrics-addr or LEASEHOLD_METRICS_ADDR.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
@@ -29,6 +29,8 @@ export interface AgentOptions {
   noDns?: boolean;
   /** The mesh port (0: any free one); null: no mesh. */
   meshPort?: number | null;
+  /** HOST:PORT to serve Prometheus metrics on; null: none. */
+  metricsAddr?: string | null;
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -86,6 +88,9 @@ interface AgentCliOptions {
   meshPort?: number;
   /** commander's negation of --no-mesh: false when it is given. */
   mesh: boolean;
+  metricsAddr?: string;
+  /** commander's negation of --no-metrics: false when it is given. */
+  metrics: boolean;
 }
 
 /** The mesh port when none is given: other nodes' proxies dial it, so it is the same on every host. */
@@ -96,6 +101,37 @@ function meshPortOf(io: CliIo): number {
   if (text === undefined || text === "") return DEFAULT_MESH_PORT;
   if (!/^\d+$/.test(text) || Number(text) > 65535) throw new CliError(`LEASEHOLD_MESH_PORT must be a port number from 0 to 65535, not ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/**
+ * Where metrics are served when no address is given. Loopback: the figures name jobs and tasks, so no other
+ * host reads them unless the operator says so. A fixed port, so one scrape config fits every host: next to
+ * the mesh port, and not 9464, which OpenTelemetry's Prometheus exporters take by default on the same hosts.
+ */
+export const DEFAULT_METRICS_ADDR = "127.0.0.1:7702";
+
+/** HOST:PORT (an IPv6 host in brackets); agent/metrics parses it again, this is for an early, clear error. */
+function metricsAddrOption(value: string): string {
+  if (value === "off") return value;
+  const m = /^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[1]) > 65535) throw new InvalidArgumentError("must be HOST:PORT (an IPv6 host in brackets), or off");
+  return value;
+}
+
+/** --no-metrics, else --metrics-addr, else LEASEHOLD_METRICS_ADDR, else the default; "off" in either: none. */
+function metricsAddrOf(opts: AgentCliOptions, io: CliIo): string | null {
+  if (opts.metrics === false) return null;
+  let addr = opts.metricsAddr;
+  const env = io.env["LEASEHOLD_METRICS_ADDR"];
+  if (addr === undefined && env) {
+    try {
+      addr = metricsAddrOption(env);
+    } catch (cause) {
+      throw new CliError(`LEASEHOLD_METRICS_ADDR ${(cause as Error).message}, not ${JSON.stringify(env)}`, [], { cause });
+    }
+  }
+  addr ??= DEFAULT_METRICS_ADDR;
+  return addr === "off" ? null : addr;
 }
 
 /** The control plane takes at most this many advertised addresses. */
@@ -162,6 +198,12 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
     .option("--no-dns", "serve no DNS on job networks' gateways (tasks then find upstreams by LEASEHOLD_UPSTREAM_<NAME>_ADDR only)")
     .option("--mesh-port <port>", `the mutual-TLS port other nodes' proxies reach this node's endpoints through (or env LEASEHOLD_MESH_PORT; default ${DEFAULT_MESH_PORT}; 0: any free port)`, intOption(0, 65535))
     .option("--no-mesh", "open no mesh port: this node's endpoints are then reachable from itself only")
+    .option(
+      "--metrics-addr <host:port>",
+      `serve Prometheus metrics at http://HOST:PORT/metrics (or env LEASEHOLD_METRICS_ADDR; default ${DEFAULT_METRICS_ADDR}; port 0: any free one; off: none)`,
+      metricsAddrOption,
+    )
+    .option("--no-metrics", "serve no metrics")
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
       const advertise = advertiseOf(opts, io);
@@ -179,6 +221,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         ...(advertise !== undefined ? { advertise } : {}),
         ...(opts.dns === false ? { noDns: true } : {}),
         meshPort: opts.mesh === false ? null : (opts.meshPort ?? meshPortOf(io)),
+        metricsAddr: metricsAddrOf(opts, io),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

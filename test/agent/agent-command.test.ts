@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_MESH_PORT, type AgentOptions } from "../../cli/commands/agent";
+import { DEFAULT_MESH_PORT, DEFAULT_METRICS_ADDR, type AgentOptions } from "../../cli/commands/agent";
 import { runCli } from "../../cli/main";
 
 const SERVER = "http://127.0.0.1:1";
@@ -46,6 +46,23 @@ describe("leasehold agent's mesh port", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/LEASEHOLD_MESH_PORT must be a port number from 0 to 65535/);
     expect((await agentCli(["--mesh-port", "x"])).code).not.toBe(0);
+  });
+});
+
+describe("leasehold agent's metrics address", () => {
+  it("is --metrics-addr, else LEASEHOLD_METRICS_ADDR, else loopback on the default port; off and --no-metrics serve none", async () => {
+    expect(DEFAULT_METRICS_ADDR).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect((await agentCli([])).received?.metricsAddr).toBe(DEFAULT_METRICS_ADDR);
+    expect((await agentCli([], { LEASEHOLD_METRICS_ADDR: "0.0.0.0:9100" })).received?.metricsAddr).toBe("0.0.0.0:9100");
+    expect((await agentCli(["--metrics-addr", "[::1]:0"], { LEASEHOLD_METRICS_ADDR: "0.0.0.0:9100" })).received?.metricsAddr).toBe("[::1]:0");
+    expect((await agentCli(["--metrics-addr", "off"])).received?.metricsAddr).toBeNull();
+    expect((await agentCli([], { LEASEHOLD_METRICS_ADDR: "off" })).received?.metricsAddr).toBeNull();
+    expect((await agentCli(["--no-metrics"], { LEASEHOLD_METRICS_ADDR: "0.0.0.0:9100" })).received?.metricsAddr).toBeNull();
+    const bad = await agentCli([], { LEASEHOLD_METRICS_ADDR: "9100" });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/LEASEHOLD_METRICS_ADDR must be HOST:PORT/);
+    expect((await agentCli(["--metrics-addr", "localhost:70000"])).code).not.toBe(0);
+    expect((await agentCli(["--metrics-addr", "::1:9100"])).code).not.toBe(0);
   });
 });
 

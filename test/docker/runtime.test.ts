@@ -200,6 +200,10 @@ describe("logs, stats, exec", () => {
     // A busy loop capped at half a core.
     expect(sample.cpuPercent).toBeGreaterThan(5);
     expect(sample.cpuPercent).toBeLessThan(90);
+    // The busy loop has run for at least the second the sample took, at half a core: well past 0.1 s.
+    expect(sample.cpuSeconds).toBeGreaterThan(0.1);
+    const later = await runtime.stats(started.id);
+    expect(later.cpuSeconds).toBeGreaterThan(sample.cpuSeconds);
   });
 
   it("runs a command inside and returns its exit code and output", async () => {

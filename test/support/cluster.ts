@@ -103,6 +103,8 @@ export class TestCluster {
     if (token) args.push("--join-token", token);
     // Several agents share this host: each takes a free mesh port, which its enrollment records.
     args.push("--mesh-port", "0");
+    // …and a free metrics port, where the CLI's default is a fixed one.
+    args.push("--metrics-addr", "127.0.0.1:0");
     if (opts.args) args.push(...opts.args);
     const [cmd, ...rest] = opts.wrap ? opts.wrap(args) : args;
     const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
