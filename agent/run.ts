@@ -156,7 +156,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // A control plane from before the mesh: said once, at enrollment or at the first heartbeat.
   let meshRefused = false;
   const refuseMesh = () => void (meshRefused = true);
-  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey, meshRequest(), acceptMesh, refuseMesh);
+  // A start that fails here (a refused join token) leaves nothing listening.
+  const identity = await ensureIdentity(client, opts, dataDir, log, contact, nodeKey, meshRequest(), acceptMesh, refuseMesh).catch(async (err: unknown) => {
+    await mesh?.close();
+    throw err;
+  });
   let credential = identity.credential;
   const owner: NodeOwner = { cluster: clusterOf(identity), nodeId: identity.nodeId };
   const secretsDir = opts.secretsDir !== undefined ? resolve(opts.secretsDir) : defaultSecretsDir();
