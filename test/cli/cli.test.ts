@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HollowAgent, httpFetcher } from "../../bench/hollow-agent";
-import { DEFAULT_MESH_PORT, type AgentOptions } from "../../cli/commands/agent";
+import { DEFAULT_MESH_PORT, DEFAULT_METRICS_ADDR, type AgentOptions } from "../../cli/commands/agent";
 import { controlPlaneBase } from "../../cli/client";
 import { cliConfigPath, resolveCliConfig, writeCliConfig } from "../../cli/config";
 import { EXIT } from "../../cli/exit-codes";
@@ -653,7 +653,7 @@ describe("agent", () => {
     signals.emit("SIGTERM");
     expect(await run).toBe(0);
     expect(stopped).toBe(true);
-    expect(received).toEqual({ server: server.url, joinToken: "lhj_x.y", name: "edge-1", region: "eu", labels: { disk: "ssd", gpu: "a100=x" }, dataDir: join(dir, "agent"), meshPort: 7800 });
+    expect(received).toEqual({ server: server.url, joinToken: "lhj_x.y", name: "edge-1", region: "eu", labels: { disk: "ssd", gpu: "a100=x" }, dataDir: join(dir, "agent"), meshPort: 7800, metricsAddr: DEFAULT_METRICS_ADDR });
     expect(signals.listenerCount("SIGTERM") + signals.listenerCount("SIGINT")).toBe(0);
   });
 
@@ -674,7 +674,7 @@ describe("agent", () => {
     });
     expect(await run).toBe(0);
     // No region: the join token's, else global (decided at enrollment).
-    expect(received).toEqual({ server: server.url, joinToken: "lhj_env.secret", name: hostname(), labels: {}, dataDir: resolve(".leasehold-agent"), meshPort: DEFAULT_MESH_PORT });
+    expect(received).toEqual({ server: server.url, joinToken: "lhj_env.secret", name: hostname(), labels: {}, dataDir: resolve(".leasehold-agent"), meshPort: DEFAULT_MESH_PORT, metricsAddr: DEFAULT_METRICS_ADDR });
   });
 
   it("ends with 0 when interrupted while the agent is still starting", async () => {
