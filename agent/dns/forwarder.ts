@@ -27,17 +27,26 @@ export async function readNameserver(path = RESOLV_CONF): Promise<Nameserver | n
   }
 }
 
+/** Settles an exchange once: with the first reply, or null after `timeoutMs`; `close` runs first, once. */
+function settleOnce(timeoutMs: number, resolve: (reply: Buffer | null) => void, close: () => void): (reply: Buffer | null) => void {
+  let settled = false;
+  const timer = setTimeout(() => done(null), timeoutMs);
+  function done(reply: Buffer | null): void {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    close();
+    resolve(reply);
+  }
+  return done;
+}
+
 /** The nameserver's UDP reply to `query`, or null if none came within `timeoutMs` or it refused the port. */
 export function exchangeUdp(server: Nameserver, query: Buffer, timeoutMs: number): Promise<Buffer | null> {
   const id = query.readUInt16BE(0);
   return new Promise((resolve) => {
     const socket = createSocket(isIPv6(server.address.replace(/%.*$/, "")) ? "udp6" : "udp4");
-    const timer = setTimeout(() => done(null), timeoutMs);
-    let settled = false;
-    function done(result: Buffer | null): void {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+    const done = settleOnce(timeoutMs, resolve, () => {
       socket.removeAllListeners("message");
       socket.on("error", () => {});
       try {
@@ -45,8 +54,7 @@ export function exchangeUdp(server: Nameserver, query: Buffer, timeoutMs: number
       } catch {
         // already closed
       }
-      resolve(result);
-    }
+    });
     // A connected socket takes datagrams from the nameserver only, and learns of a refused port.
     socket.on("error", () => done(null));
     socket.on("message", (message) => {
@@ -60,15 +68,7 @@ export function exchangeUdp(server: Nameserver, query: Buffer, timeoutMs: number
 export function exchangeTcp(server: Nameserver, query: Buffer, timeoutMs: number): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const socket = connect({ host: server.address, port: server.port });
-    const timer = setTimeout(() => done(null), timeoutMs);
-    let settled = false;
-    function done(result: Buffer | null): void {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    }
+    const done = settleOnce(timeoutMs, resolve, () => socket.destroy());
     socket.on("error", () => done(null));
     socket.on("close", () => done(null));
     socket.on("data", createFrameReader((message) => done(message)));

@@ -143,7 +143,7 @@ export async function ingressDeclarations(client: Client): Promise<IngressDeclar
   return declarations;
 }
 
-export type IngressNode = { name: string; region: string; labels: Record<string, string> };
+type IngressNode = { name: string; region: string; labels: Record<string, string> };
 
 /** Whether an ingress entry is served on a node: every one of its node constraints holds there. */
 export const servesIngress = (g: IngressDeclaration["ingress"][number], node: IngressNode) => g.nodes.every((c) => constraintHolds(c, nodeAttribute(node, c.attribute)));
@@ -152,11 +152,25 @@ export const servesIngress = (g: IngressDeclaration["ingress"][number], node: In
 async function addIngressCallers(client: Client, sets: Map<string, { callers: Set<string> }>): Promise<void> {
   const entries = (await ingressDeclarations(client)).flatMap((d) => d.ingress.filter((g) => sets.has(serviceKey(d.namespace, g.service))).map((g) => ({ key: serviceKey(d.namespace, g.service), g })));
   if (entries.length === 0) return;
-  const rows = await client.execute("SELECT id, name, region, labels FROM nodes WHERE status != 'down'");
-  for (const r of rows.rows) {
-    const node = { name: String(r["name"]), region: String(r["region"]), labels: JSON.parse(String(r["labels"] ?? "{}")) as Record<string, string> };
-    for (const { key, g } of entries) if (servesIngress(g, node)) sets.get(key)?.callers.add(String(r["id"]));
+  for (const node of await liveNodes(client)) {
+    for (const { key, g } of entries) if (servesIngress(g, node)) sets.get(key)?.callers.add(node.id);
   }
+}
+
+/**
+ * The nodes not down, read at most once a second per instance (and store), as the declarations are: a node
+ * that serves an ingress asks for its service in every heartbeat, and a read of every node each time would
+ * put a fleet-wide scan on the heartbeat path.
+ */
+const nodesCache = new WeakMap<Client, { at: number; nodes: (IngressNode & { id: string })[] }>();
+async function liveNodes(client: Client): Promise<(IngressNode & { id: string })[]> {
+  const now = Date.now();
+  const cached = nodesCache.get(client);
+  if (cached && now - cached.at <= INGRESS_CACHE_MS && now >= cached.at) return cached.nodes;
+  const rows = await client.execute("SELECT id, name, region, labels FROM nodes WHERE status != 'down'");
+  const nodes = rows.rows.map((r) => ({ id: String(r["id"]), name: String(r["name"]), region: String(r["region"]), labels: JSON.parse(String(r["labels"] ?? "{}")) as Record<string, string> }));
+  nodesCache.set(client, { at: now, nodes });
+  return nodes;
 }
 
 /** A set's index: the first 48 bits of its digest, a safe integer, the same wherever it is computed. */
