@@ -15,6 +15,8 @@ import { createNodeHttpServer, httpTimeouts, loadTls, type NodeHttpServer, type 
 import { loadOrCreateSigningKey } from "./node-keys";
 import { earliestWake } from "./wake-timer";
 import { checkKeyring, parseKeyring, SECRETS_KEY_ENV } from "./secrets/keyring";
+import { registerUiRoutes } from "./ui";
+import { DEFAULT_UI_DIR, uiFilesFromDir } from "./ui/node-files";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -30,6 +32,8 @@ export interface NodeServerOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** LEASEHOLD_SECRETS_KEY: the secrets master keys; without them secrets are off (and a store holding some refuses to start). */
   secretsKey?: string | undefined;
+  /** The built dashboard served at /ui/ (default: this checkout's web/dist/ui, written by npm run build:web). */
+  uiDir?: string;
 }
 
 export interface NodeServer {
@@ -66,6 +70,8 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
     const store = createStore(client);
     const keys = await loadOrCreateSigningKey(opts.dataDir, warn);
     const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), secrets, ...(opts.log ? { log: opts.log } : {}) });
+    // Node only: on Workers the static-assets router serves these files, so the Worker bundle stays as it was.
+    registerUiRoutes(controlPlane.app, uiFilesFromDir(opts.uiDir ?? DEFAULT_UI_DIR));
 
     const http = createNodeHttpServer(controlPlane.app.fetch, httpTimeouts(config), tls);
     server = http;
@@ -145,6 +151,7 @@ async function main(): Promise<void> {
   const server = await startNodeServer(options);
   console.log(`leasehold control plane listening on ${server.url}`);
   console.log(`  API docs: ${server.url}/docs`);
+  console.log(`  Dashboard: ${server.url}/ui/`);
   if (server.adminToken) {
     console.log("\nAdmin token (shown once; keep it safe):\n");
     console.log(`  export LEASEHOLD_ADDR=${server.url}`);

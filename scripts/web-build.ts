@@ -1,0 +1,102 @@
+// Builds the dashboard (web/) with Vite into web/dist/ui, and writes web/dist/_headers, the same headers
+// for Workers static assets (worker/ui/policy.ts). `npm run build:web` always builds; with --if-stale
+// (npm start, the browser tests) it builds only when web/dist/ui/index.html is missing or older than a
+// source (web/src, web/index.html, its Vite config, or api/, which it imports).
+//
+// Several test processes may ask at once: a lock directory lets one build while the others wait, and the
+// build is written beside web/dist/ui and moved into place, so a server never serves half of one.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { workersHeadersFile } from "../worker/ui/policy";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const WEB_DIR = join(ROOT, "web");
+export const WEB_DIST = join(WEB_DIR, "dist");
+export const UI_DIR = join(WEB_DIST, "ui");
+const LOCK = join(WEB_DIR, ".build-lock");
+/** A lock older than this was left by a build that died. */
+const STALE_LOCK_MS = 5 * 60_000;
+
+const SOURCES = [join(WEB_DIR, "src"), join(WEB_DIR, "index.html"), join(WEB_DIR, "vite.config.ts"), join(ROOT, "api"), join(ROOT, "worker", "ui", "policy.ts")];
+
+function newestMtime(path: string): number {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+/** Why the build must run, or null when web/dist/ui is newer than every source. */
+export function webBuildStale(): string | null {
+  const built = statSync(join(UI_DIR, "index.html"), { throwIfNoEntry: false });
+  if (!built || !existsSync(join(WEB_DIST, "_headers"))) return "web/dist/ui has not been built";
+  const newest = Math.max(...SOURCES.map(newestMtime));
+  return newest > built.mtimeMs ? "a dashboard source changed since the last build" : null;
+}
+
+function run(argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    child.once("error", reject);
+    child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`vite build exited with ${signal ?? code}`))));
+  });
+}
+
+/** Builds into a directory of its own, then swaps it in for web/dist/ui. */
+export async function buildWeb(): Promise<void> {
+  const out = join(WEB_DIR, `.build-${process.pid}-${Date.now()}`);
+  try {
+    await run([join(ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "--config", join(WEB_DIR, "vite.config.ts"), "--outDir", out, "--emptyOutDir"]);
+    mkdirSync(WEB_DIST, { recursive: true });
+    writeFileSync(join(WEB_DIST, "_headers"), workersHeadersFile());
+    const old = `${out}-old`;
+    if (existsSync(UI_DIR)) renameSync(UI_DIR, old);
+    renameSync(out, UI_DIR);
+    rmSync(old, { recursive: true, force: true });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function withLock<T>(work: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== "EEXIST") throw err;
+      const held = statSync(LOCK, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+/** Builds the dashboard if it is missing or stale; returns whether it built. */
+export async function ensureWebBuild(log: (line: string) => void = () => {}): Promise<boolean> {
+  if (webBuildStale() === null) return false;
+  return withLock(async () => {
+    // Another process may have built it while this one waited.
+    const why = webBuildStale();
+    if (why === null) return false;
+    log(`building the dashboard: ${why}`);
+    await buildWeb();
+    return true;
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const ifStale = process.argv.includes("--if-stale");
+  const started = Date.now();
+  const built = ifStale ? await ensureWebBuild((line) => console.log(line)) : await withLock(async () => (await buildWeb(), true));
+  if (built) console.log(`dashboard built into web/dist/ui in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
