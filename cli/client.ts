@@ -1,5 +1,6 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
 import type { AuditPage } from "../api/audit";
+import type { EventPage } from "../api/events";
 import type { ServiceSnapshot } from "../api/services";
 import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, ServiceSummary, StopResponse } from "./api-types";
 import type { FieldError } from "./io";
@@ -30,6 +31,15 @@ export interface ClientOptions {
 }
 
 type Body = { json: unknown } | { yaml: string };
+
+/** GET /v1/events' filters: a job needs its namespace; type is comma-separated types or prefixes ending in ".". */
+export interface EventQuery {
+  namespace?: string;
+  job?: string;
+  type?: string;
+  index?: number;
+  limit?: number;
+}
 
 /** GET /v1/audit's filters; since and until are RFC 3339 times or durations ago. */
 export interface AuditQuery {
@@ -166,9 +176,37 @@ export class ControlPlaneClient {
   }
   /** A page of the audit trail, newest first; pass `next` back as `cursor` with the same filters. */
   audit(query: AuditQuery): Promise<AuditPage> {
-    const q = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
-    return this.request("GET", `/v1/audit?${q.toString()}`);
+    return this.request("GET", `/v1/audit?${queryString(query)}`);
   }
+  /** A page of events, oldest first: the newest `limit`, or those after `index`. */
+  events(query: EventQuery): Promise<EventPage> {
+    return this.request("GET", `/v1/events?${queryString(query)}`);
+  }
+  /**
+   * Opens GET /v1/events?follow=1 after `after` (an event id; from now when null) and returns its SSE body.
+   * An answer other than a stream throws as request() does.
+   */
+  async openEventStream(query: Omit<EventQuery, "index" | "limit">, after: number | null, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.token}`, accept: "text/event-stream, application/problem+json" };
+    if (after !== null) headers["last-event-id"] = String(after);
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.addr}/v1/events?${queryString({ ...query, follow: 1 })}`, { headers, ...(signal ? { signal } : {}) });
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new ConnectionError(`cannot reach the control plane at ${this.addr}: ${describeFetchFailure(cause)}`, { cause });
+    }
+    if (!res.ok || !res.body || !res.headers.get("content-type")?.startsWith("text/event-stream")) {
+      const text = await res.text();
+      if (!res.ok) throw problemError(res, text);
+      throw new ApiError(res.status, `the control plane at ${this.addr} answered GET /v1/events?follow=1 with something that is not an event stream`, undefined, undefined);
+    }
+    return res.body;
+  }
+}
+
+function queryString(query: object): string {
+  return new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]]))).toString();
 }
 
 /**

@@ -1,5 +1,6 @@
-// Following one deployment until it ends, for rollout status and apply --wait. It polls the deployment's
-// detail (an event stream is to come), shows each look, and stops as soon as the outcome is known:
+// Following one deployment until it ends, for rollout status and apply --wait. It reads the deployment's
+// detail again whenever an event of its job arrives (and every few seconds regardless), shows each look,
+// and stops as soon as the outcome is known:
 // - successful: it returns the last detail;
 // - failed, or failed and reverted: EXIT.failed, with the description and the failed tasks' last errors;
 // - cancelled (a newer version, the job stopped): EXIT.cancelled, with what ended it;
@@ -12,11 +13,10 @@ import type { ControlPlaneClient } from "./client";
 import { endOf, endReason, jobNameOf, missingSlots, progressPhrase, shortDeploymentId, slotName, waitsForPromote } from "./deployment-progress";
 import { EXIT } from "./exit-codes";
 import { oneLine } from "./format";
-import { CliError, sleep, type FieldError, type Writable } from "./io";
+import { EventWaker } from "./event-follow";
+import { CliError, type FieldError, type Writable } from "./io";
 import { createRolloutView, type ViewOptions } from "./rollout-view";
 import { fleetFingerprint, NoRoomWindow, STORED_HINT } from "./wait";
-
-const POLL_MS = 500;
 
 export interface FollowOptions {
   namespace: string;
@@ -47,23 +47,32 @@ export async function followDeployment(client: ControlPlaneClient, opts: FollowO
   const deadline = started + opts.timeoutMs;
   const view = createRolloutView(opts.out, opts.view);
   const noRoom = new NoRoomWindow();
-  let d = opts.deployment;
-  for (;;) {
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const end = endOf(d.status);
-    const unplaced = end === null && waitsForRoom(d) ? await unplacedSlots(client, d) : [];
-    view.show(d, Date.now() - started, notesFor(d, namespace, unplaced));
-    if (end === "successful") return { detail: d, seconds };
-    if (end !== null) throw await endedError(client, opts.subject, d);
-    const key = unplaced.length === 0 ? null : JSON.stringify([await fleetOf(client), unplaced]);
-    if (noRoom.settled(key, Date.now())) throw unplacedError(opts.subject, unplaced);
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      if (unplaced.length > 0) throw unplacedError(opts.subject, unplaced);
-      throw new CliError(`${opts.subject} not ready after ${seconds}s: ${progressPhrase(d)} (${d.description}); ${missingSlots(d).join("; ")}`, [], { exitCode: EXIT.timeout });
+  const waker = new EventWaker(client, { namespace, job: jobNameOf(opts.deployment) });
+  try {
+    return await follow();
+  } finally {
+    waker.close();
+  }
+
+  async function follow(): Promise<Followed> {
+    let d = opts.deployment;
+    for (;;) {
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const end = endOf(d.status);
+      const unplaced = end === null && waitsForRoom(d) ? await unplacedSlots(client, d) : [];
+      view.show(d, Date.now() - started, notesFor(d, namespace, unplaced));
+      if (end === "successful") return { detail: d, seconds };
+      if (end !== null) throw await endedError(client, opts.subject, d);
+      const key = unplaced.length === 0 ? null : JSON.stringify([await fleetOf(client), unplaced]);
+      if (noRoom.settled(key, Date.now())) throw unplacedError(opts.subject, unplaced);
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        if (unplaced.length > 0) throw unplacedError(opts.subject, unplaced);
+        throw new CliError(`${opts.subject} not ready after ${seconds}s: ${progressPhrase(d)} (${d.description}); ${missingSlots(d).join("; ")}`, [], { exitCode: EXIT.timeout });
+      }
+      await waker.wait(Math.min(waker.lookAgainMs(unplaced.length > 0), left));
+      d = await client.getDeployment(namespace, d.id);
     }
-    await sleep(Math.min(POLL_MS, left));
-    d = await client.getDeployment(namespace, d.id);
   }
 }
 

@@ -21,6 +21,29 @@ export interface CliIo {
   stderr: Writable;
   env: Record<string, string | undefined>;
   fetch: typeof fetch;
+  /** Aborts a command that runs until interrupted (events -f), as Ctrl-C does; for callers that embed the CLI. */
+  interrupt?: AbortSignal;
+}
+
+/**
+ * A signal for a command that runs until interrupted: aborted by SIGINT or SIGTERM, or by io.interrupt.
+ * Call release() when the command ends, so the process's signals behave as before.
+ */
+export function interruption(io: CliIo): { signal: AbortSignal; release: () => void } {
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  process.once("SIGINT", abort);
+  process.once("SIGTERM", abort);
+  if (io.interrupt?.aborted) stop.abort();
+  io.interrupt?.addEventListener("abort", abort, { once: true });
+  return {
+    signal: stop.signal,
+    release() {
+      process.off("SIGINT", abort);
+      process.off("SIGTERM", abort);
+      io.interrupt?.removeEventListener("abort", abort);
+    },
+  };
 }
 
 export interface FieldError {

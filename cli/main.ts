@@ -8,6 +8,7 @@ import { registerAudit } from "./commands/audit";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
 import { registerDeployment } from "./commands/deployment";
+import { registerEvents } from "./commands/events";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
@@ -54,6 +55,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerDb(program, full);
   registerToken(program, full);
   registerAudit(program, full);
+  registerEvents(program, full);
   registerAgent(program, full, io);
   registerBootstrap(program, full);
   return program;

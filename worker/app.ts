@@ -17,6 +17,7 @@ import { registerAgentRoutes } from "./routes/agent";
 import { registerAuditRoutes } from "./routes/audit";
 import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
 import { registerDeploymentRoutes } from "./routes/deployments";
+import { registerEventRoutes } from "./routes/events";
 import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
 import { registerNamespaceRoutes } from "./routes/namespaces";
@@ -121,6 +122,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  registerEventRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });

@@ -23,6 +23,10 @@ export const configSchema = z.object({
   sweepInterval: duration({ min: 100 }).prefault("5s"),
   /** Longest a claim may long-poll. */
   maxClaimWait: duration({ max: 60_000 }).prefault("20s"),
+  /** How often a followed stream (GET /v1/events?follow=1) reads the store for what is new. */
+  streamPollInterval: duration({ min: 100, max: 60_000 }).prefault("1s"),
+  /** A followed stream ends after this long and the client resumes it: bounds each request's store reads (Workers count subrequests). */
+  streamLifetime: duration({ min: 1_000, max: 3_600_000 }).prefault("5m"),
   /** Node only: the longest a client may take to send one whole request (headers and body); see worker/node.ts. */
   requestTimeout: duration({ min: 500, max: 600_000 }).prefault("30s"),
 });
@@ -44,6 +48,8 @@ const ENV_NAMES: Partial<Record<keyof Config, string>> = {
   bodyLimitBytes: "LEASEHOLD_BODY_LIMIT",
   sweepInterval: "LEASEHOLD_SWEEP_INTERVAL",
   requestTimeout: "LEASEHOLD_REQUEST_TIMEOUT",
+  streamPollInterval: "LEASEHOLD_STREAM_POLL_INTERVAL",
+  streamLifetime: "LEASEHOLD_STREAM_LIFETIME",
 };
 
 export class ConfigError extends Error {

@@ -9,14 +9,14 @@ import { ApiError, type ControlPlaneClient } from "../client";
 import { commandContext, type CommandContext } from "../context";
 import { shortDeploymentId, versionsOf } from "../deployment-progress";
 import { EXIT, EXIT_CODES_HELP } from "../exit-codes";
+import { EventWaker } from "../event-follow";
 import { fleetOf, followDeployment } from "../follow-deployment";
-import { CliError, sleep, type CliIo } from "../io";
+import { CliError, type CliIo } from "../io";
 import { wantsColor } from "../live-display";
 import { durationOption, intOption } from "../options";
 import { readiness } from "../readiness";
 import { STORED_HINT, WaitJudge, waitFailure } from "../wait";
 
-const POLL_MS = 500;
 
 interface ApplyOptions {
   wait?: boolean;
@@ -145,21 +145,26 @@ async function waitForJob(ctx: CommandContext, applied: ApplyResponse, timeoutMs
   const started = Date.now();
   const deadline = started + timeoutMs;
   const judge = new WaitJudge();
-  for (;;) {
-    const detail = await client.getJob(namespace, name);
-    const r = readiness(detail);
-    const fleet = r.slots.some((s) => s.unplaced !== null) ? await fleetOf(client) : null;
-    const seen = judge.observe(r, fleet, Date.now());
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    if (seen.verdict.kind === "ready") {
-      if (ctx.output === "table") ctx.out(`job ${id} ready: ${r.progress} (${seconds}s)`);
-      return detail;
+  const waker = new EventWaker(client, { namespace, job: name });
+  try {
+    for (;;) {
+      const detail = await client.getJob(namespace, name);
+      const r = readiness(detail);
+      const fleet = r.slots.some((s) => s.unplaced !== null) ? await fleetOf(client) : null;
+      const seen = judge.observe(r, fleet, Date.now());
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (seen.verdict.kind === "ready") {
+        if (ctx.output === "table") ctx.out(`job ${id} ready: ${r.progress} (${seconds}s)`);
+        return detail;
+      }
+      if (seen.progress !== null) ctx.note(`waiting for ${id}: ${seen.progress}`);
+      for (const s of seen.slots) ctx.note(`  slot ${s.slot}: ${s.phrase}`);
+      const left = deadline - Date.now();
+      const verdict = left <= 0 && seen.verdict.kind === "waiting" ? WaitJudge.atDeadline(r) : seen.verdict;
+      if (verdict.kind !== "waiting" && verdict.kind !== "ready") throw waitFailure(id, verdict, r, seconds);
+      await waker.wait(Math.min(waker.lookAgainMs(fleet !== null), left));
     }
-    if (seen.progress !== null) ctx.note(`waiting for ${id}: ${seen.progress}`);
-    for (const s of seen.slots) ctx.note(`  slot ${s.slot}: ${s.phrase}`);
-    const left = deadline - Date.now();
-    const verdict = left <= 0 && seen.verdict.kind === "waiting" ? WaitJudge.atDeadline(r) : seen.verdict;
-    if (verdict.kind !== "waiting" && verdict.kind !== "ready") throw waitFailure(id, verdict, r, seconds);
-    await sleep(Math.min(POLL_MS, left));
+  } finally {
+    waker.close();
   }
 }

@@ -33,6 +33,8 @@ export interface CliOptions {
   stderrTty?: number;
   onStderr?: (chunk: string) => void;
   onStdout?: (chunk: string) => void;
+  /** Interrupts a command that runs until interrupted, as Ctrl-C would. */
+  interrupt?: AbortSignal;
 }
 
 export interface CliHarness {
@@ -95,6 +97,7 @@ export async function startCliHarness(opts: { /** LEASEHOLD_SECRETS_KEY: secrets
       },
       env: { HOME: dir, XDG_CONFIG_HOME: join(dir, "xdg"), LEASEHOLD_ADDR: server.url, LEASEHOLD_TOKEN: token, ...opts.env },
       fetch: globalThis.fetch,
+      ...(opts.interrupt ? { interrupt: opts.interrupt } : {}),
     });
     return { code, stdout: Buffer.concat(out), stderr };
   }

@@ -180,7 +180,7 @@ export class HeartbeatWriter {
     if (mayChange) {
       reportEvaluations = at(requestEvaluations(EVALUATION_TRIGGERS, args, { trigger: "task-report", now }));
       at({
-        // State changes and restarts become task events, in one pass over the reports.
+        // State changes, restarts and health turning become task events, in one pass over the reports.
         sql: `${WITH_REPORTS}
               INSERT INTO events (at, namespace, job_id, task_id, node_id, type, message)
               SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.state,
@@ -191,7 +191,12 @@ export class HeartbeatWriter {
               SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.restarted',
                 'restarted by the agent (' || r.restarts || ' restarts)' || coalesce(', last exit ' || r.exit_code, '')
               FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
-              WHERE ${LIVE} AND r.restarts > t.restarts`,
+              WHERE ${LIVE} AND r.restarts > t.restarts
+              UNION ALL
+              SELECT :now, t.namespace, t.job_id, t.id, t.node_id, 'task.' || r.health,
+                CASE r.health WHEN 'healthy' THEN 'health check passing' ELSE 'health check failing' || coalesce(': ' || r.message, '') END
+              FROM r CROSS JOIN tasks t ON t.id = r.id AND t.epoch = r.epoch
+              WHERE ${LIVE} AND r.state = 'running' AND r.health IN ('healthy', 'unhealthy') AND r.health IS NOT t.health`,
         args,
       });
       changed = at({
