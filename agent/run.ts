@@ -242,7 +242,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // Opened once nothing can fail the start any more (a failed start would leave it listening).
   metrics.watchTasks(() => supervisor.held());
   const metricsServer = metricsAddress ? await listenMetrics({ address: metricsAddress, registry: metrics.registry, log }) : undefined;
-  const sampler = metricsServer ? startTaskStatsSampler({ runtime, held: () => supervisor.held(), metrics, log, ...(opts.statsIntervalMs !== undefined ? { intervalMs: opts.statsIntervalMs } : {}) }) : undefined;
+  // Samples feed the metrics and the heartbeats both (status, top and the dashboard read them from the store).
+  const sampler = startTaskStatsSampler({ runtime, held: () => supervisor.held(), metrics, log, hostMemoryBytes: totalmem(), ...(opts.statsIntervalMs !== undefined ? { intervalMs: opts.statsIntervalMs } : {}) });
 
   const sleep = (ms: number, wakeable = false) =>
     new Promise<void>((done) => {
@@ -301,6 +302,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // A control plane from before discovery refuses the fields it does not know (400): it is said once, and
   // heartbeats go on without them (no endpoints come, so upstreams and ingress serve nothing).
   let discoveryRefused = false;
+  // The same for task stats, which ride on the reports.
+  let usageRefused = false;
   // The mesh is asked for on the first heartbeat (which records the port, should it have moved) and again
   // once the certificate is past half its life.
   let meshAsked = false;
@@ -318,7 +321,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   async function heartbeatLoop(): Promise<void> {
     const backoff = createBackoff({ baseMs: 500, maxMs: 30_000 });
     while (!stopped) {
-      const reports = supervisor.reports();
+      const reports = supervisor.reports(usageRefused ? undefined : sampler.takeUsage());
       const sentAt = monotonicNow();
       const discovery = discoveryFields();
       try {
@@ -334,6 +337,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         // is dropped (and said once) together, so the next heartbeat goes through.
         const unknown = err instanceof ControlPlaneError && err.status === 400 ? unknownFields(err.message) : new Set<string>();
         if (discovery.advertise && unknown.has("advertise")) advertiseSent = true;
+        if (unknown.has("usage") && !usageRefused) {
+          usageRefused = true;
+          log.warn("the control plane takes no task stats in heartbeats (an older version): status and top show none for this node", { error: errorText(err) });
+        }
         if (discovery.mesh && unknown.has("mesh")) {
           meshRefused = true;
           log.warn("the control plane issues no mesh certificates (an older version): other nodes' endpoints are out of reach from here", { error: errorText(err) });
@@ -342,7 +349,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           discoveryRefused = true;
           log.warn("the control plane takes no service discovery in heartbeats (an older version): upstreams and ingress serve nothing here", { error: errorText(err) });
         }
-        if (unknown.size > 0 && [...unknown].every((f) => f in discovery)) continue;
+        if (unknown.size > 0 && [...unknown].every((f) => f in discovery || f === "usage")) continue;
         if (err instanceof ControlPlaneError && err.unauthorized) {
           // The credential lapsed (offline past its life) or was replaced: enroll again, showing the old
           // credential so the control plane knows this is the same host and its tasks stay.
@@ -486,7 +493,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await traffic.close();
       await dns?.close();
       await mesh?.close();
-      sampler?.stop();
+      sampler.stop();
       await metricsServer?.close();
     },
   };

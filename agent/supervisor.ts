@@ -18,7 +18,7 @@
 // made. A task's secret files exist only while a container of its task and epoch runs: every pass, and an
 // adoption, sweeps the rest. Networking (when given) works the same way: a task's network is made and its
 // upstreams opened before its container, and every pass and adoption settles them against the held tasks.
-import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec } from "../api/agent-protocol";
+import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec, TaskUsage } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
 import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type ContainerSummary, type HostPort, type JsonObject, type NodeOwner, type StartedContainer } from "./runtime";
@@ -135,7 +135,8 @@ export interface Supervisor {
   /** Applies revocations: a heartbeat reply's, or the stop orders of a claim reply. */
   revoke(revoked: Revocation[]): Promise<void>;
   /** Reports for the next heartbeat; tasks that reached an end are forgotten once reported. */
-  reports(): TaskReport[];
+  /** Each held task's report; `usageOf` adds a task's sample to it when there is a new one. */
+  reports(usageOf?: (taskId: string, epoch: number) => TaskUsage | undefined): TaskReport[];
   /** Marks reports as delivered (drops finished tasks). */
   delivered(reports: TaskReport[]): void;
   /** One reconciliation pass. `lastContact` is when the control plane last answered. */
@@ -697,7 +698,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       await revoke(reply.revoked);
     },
     revoke,
-    reports: () => [...tasks.values()].map(reportOf),
+    reports: (usageOf) =>
+      [...tasks.values()].map((t) => {
+        const report = reportOf(t);
+        const usage = usageOf?.(t.taskId, t.claims.epoch);
+        return usage ? { ...report, usage } : report;
+      }),
     delivered(reports) {
       // What was sent, not what holds now: a task that ended while its heartbeat was in flight was
       // reported running, and is forgotten only once its end has been reported too.

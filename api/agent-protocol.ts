@@ -154,6 +154,15 @@ export const claimResponseSchema = z.object({
 });
 export type ClaimResponse = z.infer<typeof claimResponseSchema>;
 
+/** One cpu and memory sample of a task's container, as the agent took it `ageMs` before the heartbeat. */
+export const taskUsageSchema = z.strictObject({
+  cpuPercent: z.number().min(0).max(102_400).describe("Percent of one core since the previous sample (200: two cores busy)"),
+  memoryBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  memoryLimitBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().default(null),
+  ageMs: z.int().min(0).max(3_600_000).describe("How long before this heartbeat the sample was taken"),
+});
+export type TaskUsage = z.input<typeof taskUsageSchema>;
+
 export const taskReportSchema = z.strictObject({
   lease: z.string().min(16).max(65_536),
   state: z.enum(["starting", "running", "complete", "failed", "stopped"]),
@@ -162,6 +171,7 @@ export const taskReportSchema = z.strictObject({
   restarts: z.int().min(0).default(0),
   hostPorts: z.array(z.strictObject({ container: z.int(), host: z.int() })).max(64).default([]),
   message: z.string().max(1024).optional(),
+  usage: taskUsageSchema.optional().describe("The task's latest cpu and memory sample, sent once, in the first heartbeat after it was taken"),
 });
 export type TaskReport = z.input<typeof taskReportSchema>;
 

@@ -1,7 +1,7 @@
 // A hollow agent: speaks the real agent protocol over HTTP (enroll, claim, heartbeat) but starts no
 // containers. Tests and benchmarks run fleets of them, in the spirit of kubemark's hollow nodes.
 import type { MeshRequest } from "../api/mesh";
-import type { ClaimResponse, EnrollResponse, HeartbeatResponse, TaskReport } from "../api/agent-protocol";
+import type { ClaimResponse, EnrollResponse, HeartbeatResponse, TaskReport, TaskUsage } from "../api/agent-protocol";
 import type { NodeEncryptionKey } from "../api/sealed";
 
 export type Fetcher = (path: string, init: RequestInit) => Promise<Response>;
@@ -18,6 +18,8 @@ export interface HeldLease {
   /** Reported health (default healthy while running) and published ports. */
   health?: "starting" | "healthy" | "unhealthy" | null;
   hostPorts?: { container: number; host: number }[];
+  /** A cpu and memory sample to report in the next heartbeat only. */
+  usage?: TaskUsage;
 }
 
 export class ProtocolError extends Error {
@@ -109,6 +111,7 @@ export class HollowAgent {
         exitCode: l.exitCode ?? null,
         ...(l.hostPorts ? { hostPorts: l.hostPorts } : {}),
         ...(l.message !== undefined ? { message: l.message } : {}),
+        ...(l.usage !== undefined ? { usage: l.usage } : {}),
       })),
     };
   }
@@ -117,7 +120,9 @@ export class HollowAgent {
   /** `discovery`: the services and ingress index the node asks about (see the heartbeat request). */
   async heartbeat(discovery: { services?: Record<string, number>; ingress?: number; mesh?: MeshRequest; advertise?: { address: string; scope: "region" | "public" }[] } = {}): Promise<HeartbeatResponse> {
     const held = [...this.leases.values()];
-    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", { ...this.heartbeatBody(), ...discovery });
+    const body = this.heartbeatBody();
+    for (const l of held) delete l.usage;
+    const r = await this.post<HeartbeatResponse>("/v1/agent/heartbeat", { ...body, ...discovery });
     for (const g of r.renewed) {
       const l = this.leases.get(g.taskId);
       if (!l || l.epoch !== g.epoch) continue;

@@ -1,6 +1,6 @@
 // The drizzle schema: one table per aggregate. Times are integer milliseconds since the epoch.
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const namespaces = sqliteTable("namespaces", {
   name: text("name").primaryKey(),
@@ -254,6 +254,28 @@ export const audit = sqliteTable(
     detail: text("detail", { mode: "json" }),
   },
   (t) => [index("audit_at").on(t.at), index("audit_namespace_at").on(t.namespace, t.at), index("audit_actor_at").on(t.actor, t.at)],
+);
+
+/**
+ * The last cpu and memory samples of each task, as its agent reported them (one per stats interval, in the
+ * heartbeat after the sample): what `status` and `top` show and an autoscaler will read. Bounded: the
+ * heartbeat that adds a task's sample drops all but its newest TASK_STATS_KEPT. `at` is the control plane's
+ * time of the sample (its heartbeat's time less the sample's age), so agents' clocks do not matter.
+ */
+export const taskStats = sqliteTable(
+  "task_stats",
+  {
+    taskId: text("task_id")
+      .notNull()
+      .references(() => tasks.id, { onDelete: "cascade" }),
+    at: integer("at").notNull(),
+    /** Percent of one core (200 = two cores busy). */
+    cpuPercent: real("cpu_percent").notNull(),
+    memoryBytes: integer("memory_bytes").notNull(),
+    /** The container's memory limit as the engine applies it; null when it has none. */
+    memoryLimitBytes: integer("memory_limit_bytes"),
+  },
+  (t) => [primaryKey({ columns: [t.taskId, t.at] })],
 );
 
 export const logRequests = sqliteTable(

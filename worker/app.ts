@@ -26,6 +26,7 @@ import { registerPlanRoutes } from "./routes/plan";
 import { registerTokenRoutes } from "./routes/tokens";
 import { registerSecretRoutes } from "./routes/secrets";
 import { registerServiceRoutes } from "./routes/services";
+import { registerStatsRoutes } from "./routes/stats";
 import { rollSecretRotations } from "./secrets/rotate";
 
 export const API_VERSION = "0.1.0";
@@ -123,6 +124,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerLogRoutes(app, deps);
   registerAuditRoutes(app, deps);
   registerEventRoutes(app, deps);
+  registerStatsRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });

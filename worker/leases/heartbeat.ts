@@ -15,6 +15,7 @@ import type { InStatement } from "@libsql/client";
 import { writeBatch } from "../../db/batch";
 import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
 import { EVALUATION_TRIGGERS, HEALTHY_AT, LEASE_ROW, leaseRows, LIVE, OK_NODES, RENEWED_EXPIRY, STORED_STATE, WITH_REPORTS, type LeaseRow } from "../../db/queries/heartbeat";
+import { taskStatsStatements } from "../../db/queries/task-stats";
 import { HELD_SQL } from "../../db/queries/task-states";
 import { WrittenHints } from "./written-hints";
 import type { ResolvedDeps } from "../context";
@@ -132,6 +133,7 @@ export class HeartbeatWriter {
         ]),
       ),
     );
+    const usage = group.flatMap((p) => p.accepted.flatMap(({ report, taskId, epoch }) => (report.usage ? [[p.node.nodeId, taskId, epoch, report.usage.cpuPercent, report.usage.memoryBytes, report.usage.memoryLimitBytes, report.usage.ageMs]] : [])));
     const args = { now, ttl: leaseTtlMs, silentSince: now - leaseTtlMs, nodes, reports };
     const statements: InStatement[] = [];
     const at = <T extends InStatement>(statement: T): number => statements.push(statement) - 1;
@@ -227,6 +229,7 @@ export class HeartbeatWriter {
             RETURNING ${LEASE_ROW}`,
       args,
     });
+    if (usage.length > 0) taskStatsStatements(nodes, JSON.stringify(usage), now).forEach(at);
     const work = at({
       sql: `SELECT DISTINCT node_id FROM tasks WHERE node_id IN (SELECT json_extract(value, '$.node') FROM json_each(:nodes))
             AND state = 'placed' AND desired = 'run'`,

@@ -5,6 +5,7 @@ import { jobSpecSchema, type JobSpec } from "../../api/job-spec";
 import { writeBatch } from "../../db/batch";
 import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { cancelActiveDeployments } from "../../db/queries/deployments";
+import { readTaskSamples } from "../../db/queries/task-stats";
 import { LIVE_SQL, LIVE_STATES } from "../../db/queries/task-states";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
 import { auditRow, CHANGED, eventRow } from "../audit";
@@ -33,6 +34,15 @@ const jobSchema = z
   })
   .openapi("Job");
 
+export const taskSampleSchema = z
+  .object({
+    at: z.number().describe("When the agent took it (the control plane's time)"),
+    cpuPercent: z.number().describe("Percent of one core (200: two cores busy)"),
+    memoryBytes: z.number(),
+    memoryLimitBytes: z.number().nullable().describe("The container's memory limit; null without one"),
+  })
+  .openapi("TaskSample");
+
 const taskSchema = z
   .object({
     id: z.string(),
@@ -49,6 +59,7 @@ const taskSchema = z
     attempt: z.number(),
     boundPorts: z.array(z.object({ container: z.number(), host: z.number() })),
     message: z.string().nullable(),
+    stats: taskSampleSchema.nullable().describe("The task's latest cpu and memory sample, as its agent reported it; null before the first"),
     final: z
       .boolean()
       .describe("The control plane will neither run this copy again nor replace it on its own: stopped or stopping, a completed batch task, or failed with its slot's reschedule attempts spent"),
@@ -164,11 +175,15 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
       const { namespace, name } = c.req.valid("param");
       requireRole(c, namespace, "viewer");
       const id = jobIdOf(namespace, name);
-      const [jobRows, versionRows, taskRows] = await db.batch([
-        db.select().from(jobs).where(eq(jobs.id, id)).limit(1),
-        db.select().from(jobVersions).where(eq(jobVersions.jobId, id)).orderBy(desc(jobVersions.version)).limit(1),
-        db.select().from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["pending", "placed", "leased", "running", "lost", "failed", "complete"]))).orderBy(asc(tasks.slot)),
+      const [[jobRows, versionRows, taskRows], samples] = await Promise.all([
+        db.batch([
+          db.select().from(jobs).where(eq(jobs.id, id)).limit(1),
+          db.select().from(jobVersions).where(eq(jobVersions.jobId, id)).orderBy(desc(jobVersions.version)).limit(1),
+          db.select().from(tasks).where(and(eq(tasks.jobId, id), inArray(tasks.state, ["pending", "placed", "leased", "running", "lost", "failed", "complete"]))).orderBy(asc(tasks.slot)),
+        ]),
+        readTaskSamples(db, { namespace, jobId: id }, 1),
       ]);
+      const latest = new Map(samples.map((t) => [t.taskId, t.samples[0] ?? null]));
       const job = jobRows[0];
       if (!job) throw notFound(`job ${id} does not exist`);
       const summary: Record<string, number> = {};
@@ -181,7 +196,7 @@ export function registerJobRoutes(app: App, deps: ResolvedDeps, evaluator: Evalu
         t.desired === "stop" ||
         (job.type === "batch" && t.state === "complete") ||
         (t.state === "failed" && spec !== null && replacementsSpent(reschedulePolicy(spec.reschedule), t, now));
-      return c.json({ job: publicJob(job, stored?.replicas), spec, tasks: taskRows.map((t) => ({ ...publicTask(t), final: final(t) })), summary }, 200);
+      return c.json({ job: publicJob(job, stored?.replicas), spec, tasks: taskRows.map((t) => ({ ...publicTask(t), stats: latest.get(t.id) ?? null, final: final(t) })), summary }, 200);
     },
   );
 
