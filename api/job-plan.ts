@@ -1,6 +1,13 @@
 // A job's plan: what applying a job file would do, answered by POST /v1/jobs/plan without writing anything.
 import { z } from "zod";
-import { specChangeSchema } from "./spec-diff";
+import type { SpecChange } from "./spec-diff";
+
+export const specChangeSchema = z.object({
+  path: z.string().describe("The changed leaf, dotted: env.LOG_LEVEL, ports.0.container"),
+  kind: z.enum(["added", "removed", "changed"]),
+  from: z.unknown().optional(),
+  to: z.unknown().optional(),
+}) satisfies z.ZodType<SpecChange>;
 
 /** What apply would do: nothing, create the job, change its count alone, or store a new version. */
 export const planChangeSchema = z.enum(["none", "create", "scale", "version"]);

@@ -1,15 +1,15 @@
 // Field-level differences between two job specs, for `leasehold history` and a job's plan (the control
 // plane's and the CLI's alike): one line per changed leaf, named by its path (`env.LOG_LEVEL`,
-// `ports.0.container`). Pure, so it is tested on its own.
-import { z } from "zod";
+// `ports.0.container`). Pure, so it is tested on its own; it imports nothing, so the dashboard bundles it
+// without zod (the schema of a change is in job-plan.ts, checked against this type).
 
-export const specChangeSchema = z.object({
-  path: z.string().describe("The changed leaf, dotted: env.LOG_LEVEL, ports.0.container"),
-  kind: z.enum(["added", "removed", "changed"]),
-  from: z.unknown().optional(),
-  to: z.unknown().optional(),
-});
-export type SpecChange = z.infer<typeof specChangeSchema>;
+export interface SpecChange {
+  /** The changed leaf, dotted: env.LOG_LEVEL, ports.0.container. */
+  path: string;
+  kind: "added" | "removed" | "changed";
+  from?: unknown;
+  to?: unknown;
+}
 
 /** Every leaf that differs between `a` and `b`, in path order. Arrays compare element by element. */
 export function diffSpecs(a: unknown, b: unknown): SpecChange[] {
