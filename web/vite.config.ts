@@ -21,10 +21,5 @@ export default defineConfig({
     target: "es2022",
     sourcemap: false,
     reportCompressedSize: false,
-    rolldownOptions: {
-      // api/spec-diff.ts, whose diff the versions tab shows, also defines its zod schema at the top level;
-      // building that schema has no effect the page needs, so zod stays out of the bundle.
-      treeshake: { manualPureFunctions: ["z"] },
-    },
   },
 });

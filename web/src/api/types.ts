@@ -1,6 +1,7 @@
 // The shapes of the control plane's answers the dashboard reads (GET /openapi.json has them all). Those the
 // contract in api/ defines are taken from it; the rest name only the fields the dashboard uses.
 export type { AuditEntry, AuditPage } from "../../../api/audit";
+export type { EventPage, FleetEvent } from "../../../api/events";
 export type { Problem } from "../../../api/problem";
 export type { SpecChange } from "../../../api/spec-diff";
 
@@ -107,19 +108,6 @@ export interface Node {
   drainDeadline: number | null;
   lastHeartbeatAt: number | null;
   agentVersion: string | null;
-}
-
-/** One entry of the event stream (GET /v1/events) and of a job's events. */
-export interface FleetEvent {
-  id: number;
-  at: number;
-  type: string;
-  message: string;
-  namespace?: string | null;
-  job?: string | null;
-  taskId: string | null;
-  nodeId: string | null;
-  deploymentId?: string | null;
 }
 
 export interface LogRequest {

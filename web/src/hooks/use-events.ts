@@ -3,7 +3,7 @@
 // job's own events every 2 s, or, for the whole fleet, nothing (the page says so).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isMissingRoute, jobPath } from "../api/client";
-import type { FleetEvent } from "../api/types";
+import type { EventPage, FleetEvent } from "../api/types";
 import { useSession } from "../session-context";
 import { followStream } from "../stream";
 import { POLL_MS } from "./use-poll";
@@ -63,8 +63,9 @@ export function useEvents(query: EventQuery | null, keep: number, onNew?: (e: Fl
       let first = true;
       while (!signal.aborted) {
         try {
-          const { events: rows } = await client.get<{ events: FleetEvent[] }>(`${jobPath(namespace, job)}/events?limit=${Math.min(keep, 1000)}`, signal);
-          add(rows.map((e) => ({ ...e, namespace, job })), !first);
+          // A job's own events (newest first) lack the stream's namespace, job and deployment fields.
+          const { events: rows } = await client.get<{ events: Omit<FleetEvent, "namespace" | "job" | "deploymentId">[] }>(`${jobPath(namespace, job)}/events?limit=${Math.min(keep, 1000)}`, signal);
+          add(rows.map((e) => ({ ...e, namespace, job, deploymentId: null })), !first);
           first = false;
           publish({ mode: "polling", error: undefined });
         } catch (error) {
@@ -78,7 +79,7 @@ export function useEvents(query: EventQuery | null, keep: number, onNew?: (e: Fl
     async function run(q: EventQuery) {
       let index: number;
       try {
-        const backlog = await client.get<{ events: FleetEvent[]; index: number }>(`/v1/events?${queryString(q, { limit: String(Math.min(keep, 1000)) })}`, signal);
+        const backlog = await client.get<EventPage>(`/v1/events?${queryString(q, { limit: String(Math.min(keep, 1000)) })}`, signal);
         add(backlog.events, false);
         index = backlog.index;
         publish({ error: undefined });

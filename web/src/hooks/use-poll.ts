@@ -18,6 +18,9 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   const [state, setState] = useState<{ data: T | undefined; error: unknown }>({ data: undefined, error: undefined });
   const visible = useVisible();
   const run = useRef<() => void>(() => undefined);
+  // Read when each wait starts, so a new interval takes effect without starting over.
+  const interval = useRef(intervalMs);
+  interval.current = intervalMs;
 
   useEffect(() => {
     setState({ data: undefined, error: undefined });
@@ -44,8 +47,8 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
       if (again) {
         again = false;
         void tick();
-      } else if (intervalMs !== null && document.visibilityState === "visible") {
-        timer = setTimeout(() => void tick(), intervalMs);
+      } else if (interval.current !== null && document.visibilityState === "visible") {
+        timer = setTimeout(() => void tick(), interval.current);
       }
     };
     run.current = () => void tick();

@@ -10,13 +10,14 @@ import { StateBadge, type Tone } from "../components/state-badge";
 import { shortId } from "../format";
 import { useEvents, type EventQuery } from "../hooks/use-events";
 import { href } from "../router";
+import { claimsAllow } from "../session";
 import { useSession } from "../session-context";
 
 /** The tone of an event type: failures and losses stand out, successes read as good. */
 function eventTone(type: string): Tone {
   if (/(fail|lost|given-up|down|revert|unhealthy)/.test(type)) return "bad";
-  if (/(successful|healthy|promoted|ready|eligible)$/.test(type)) return "good";
   if (/(stop|delete|drain|cancel|ineligible)/.test(type)) return "idle";
+  if (/(successful|healthy|promoted|ready|eligible|running|complete)$/.test(type)) return "good";
   return "busy";
 }
 
@@ -40,8 +41,9 @@ export function EventTable({ events, showJob }: { events: FleetEvent[]; showJob:
 
 export function EventsView() {
   const { claims, namespaces } = useSession();
-  const fleetAdmin = claims?.roles["*"] === "admin";
-  const [namespace, setNamespace] = useState(fleetAdmin ? "" : (namespaces[0] ?? ""));
+  // The whole fleet's events (node events among them) are for tokens with a role on every namespace.
+  const fleetWide = claimsAllow(claims, "*", "viewer");
+  const [namespace, setNamespace] = useState(fleetWide ? "" : (namespaces[0] ?? ""));
   const [types, setTypes] = useState("");
   const [typesDraft, setTypesDraft] = useState("");
   const ids = { ns: useId(), types: useId() };
@@ -64,7 +66,7 @@ export function EventsView() {
         <span class="field">
           <label for={ids.ns}>Namespace</label>
           <select id={ids.ns} value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
-            {fleetAdmin ? <option value="">All namespaces</option> : null}
+            {fleetWide ? <option value="">All namespaces</option> : null}
             {namespaces.map((n) => (
               <option key={n} value={n}>
                 {n}

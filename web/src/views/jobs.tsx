@@ -56,7 +56,7 @@ export function DeploymentCell({ deployment, progress }: { deployment: Deploymen
       <StateBadge state={deployment.status} />{" "}
       <span>
         v{deployment.version}
-        {progress ? ` · ${progress.healthy} / ${progress.desired} healthy${progress.canaries > 0 ? `, ${progress.canaries} canar${progress.canaries === 1 ? "y" : "ies"}` : ""}` : ""}
+        {progress && isActive(deployment) ? ` · ${progress.healthy} / ${progress.desired} healthy${progress.canaries > 0 ? `, ${progress.canaries} canar${progress.canaries === 1 ? "y" : "ies"}` : ""}` : ""}
       </span>
       {isActive(deployment) ? <span class="muted deployment-desc">{deployment.description}</span> : null}
     </span>

@@ -49,17 +49,20 @@ export function NodesView() {
       id: "labels",
       label: "Labels",
       value: (n) => Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(" "),
-      render: (n) => (
-        <ul class="labels">
-          {Object.entries(n.labels).map(([k, v]) => (
-            <li key={k}>
-              <code>
-                {k}={v}
-              </code>
-            </li>
-          ))}
-        </ul>
-      ),
+      render: (n) =>
+        Object.keys(n.labels).length === 0 ? (
+          <span class="muted">none</span>
+        ) : (
+          <ul class="labels">
+            {Object.entries(n.labels).map(([k, v]) => (
+              <li key={k}>
+                <code>
+                  {k}={v}
+                </code>
+              </li>
+            ))}
+          </ul>
+        ),
     },
     {
       id: "cpu",

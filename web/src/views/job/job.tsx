@@ -1,14 +1,15 @@
 // A job: its state and counts, the actions an operator takes on it, and tabs for its tasks, versions,
-// deployments, live events and logs. The job and its deployment are polled every 2 s and fetched again
-// as soon as one of the job's events arrives on the stream.
-import { useMemo, useRef } from "preact/hooks";
+// deployments, live events and logs. The job and its deployment are fetched again as soon as one of the
+// job's events arrives on the stream (health turning is one), and polled every 2 s while the stream is
+// not live (every 10 s while it is, for the resource samples, which send no events).
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, jobPath } from "../../api/client";
 import type { DeploymentDetail, JobDetail, Node } from "../../api/types";
 import { LiveStatus } from "../../components/live-status";
 import { ProblemNote } from "../../components/problem";
 import { StateBadge } from "../../components/state-badge";
 import { useEvents } from "../../hooks/use-events";
-import { usePoll } from "../../hooks/use-poll";
+import { POLL_MS, usePoll } from "../../hooks/use-poll";
 import { jobCounts } from "../../readiness";
 import { href, JOB_TABS, type JobTab } from "../../router";
 import { useSession } from "../../session-context";
@@ -22,10 +23,16 @@ import { VersionsTab } from "./versions";
 
 const TAB_LABELS: Record<JobTab, string> = { tasks: "Tasks", versions: "Versions", deployments: "Deployments", events: "Events", logs: "Logs" };
 
+/** With the stream live, events say when to look again; the poll is left for what sends none (stats). */
+const LIVE_POLL_MS = 10_000;
+
 export function JobView({ namespace, name, tab }: { namespace: string; name: string; tab: JobTab }) {
   const { client } = useSession();
   const path = jobPath(namespace, name);
-  const detail = usePoll((signal) => client.get<JobDetail>(path, signal), [client, path]);
+  // Declared before the polls that read it: their interval follows the stream's state.
+  const [live, setLive] = useState(false);
+  const every = live ? LIVE_POLL_MS : POLL_MS;
+  const detail = usePoll((signal) => client.get<JobDetail>(path, signal), [client, path], every);
   const deployment = usePoll(
     (signal) =>
       client.get<DeploymentDetail>(`${path}/deployment`, signal).catch((err: unknown) => {
@@ -34,6 +41,7 @@ export function JobView({ namespace, name, tab }: { namespace: string; name: str
         throw err;
       }),
     [client, path],
+    every,
   );
   const nodes = usePoll((signal) => client.get<{ nodes: Node[] }>("/v1/nodes", signal).then((r) => new Map(r.nodes.map((n) => [n.id, n.name]))), [client], 10_000);
 
@@ -47,6 +55,7 @@ export function JobView({ namespace, name, tab }: { namespace: string; name: str
     }, 200);
   };
   const feed = useEvents(useMemo(() => ({ namespace, job: name }), [namespace, name]), 200, refreshSoon);
+  useEffect(() => setLive(feed.mode === "live"), [feed.mode]);
 
   const refreshAll = () => {
     detail.refresh();
