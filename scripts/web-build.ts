@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { workersHeadersFile } from "../worker/ui/policy";
+import { workersHeadersFile } from "../worker/ui/policy.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const WEB_DIR = join(ROOT, "web");
