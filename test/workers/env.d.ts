@@ -9,6 +9,8 @@ declare namespace Cloudflare {
     LIBSQL_SECRETS_URL: string;
     /** A fixed secrets master key (base64, 32 bytes) for the secrets tests. */
     LEASEHOLD_SECRETS_KEY: string;
+    /** The dashboard's build as static assets (wrangler.test.toml). */
+    ASSETS: { fetch(input: string, init?: RequestInit): Promise<Response> };
   }
 }
 

@@ -22,11 +22,17 @@
 // Adding tests: drop `*.test.ts` files into test/workers. They can import app code directly, e.g.
 // `import { createApp } from "../../worker/app.ts"`, build deps with a libSQL client on
 // env.LIBSQL_URL, and call `app.request("/...")` to drive routes such as job apply + get.
-// New bindings go in `miniflare.bindings` below and in env.d.ts (the Env type). Type-check this
+// New bindings go in `miniflare.bindings` below and in env.d.ts (the Env type). ASSETS, the dashboard's
+// build, is bound in wrangler.test.toml. Type-check this
 // folder with `tsc -p test/workers` (the root tsconfig excludes it).
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { ensureWebBuild } from "../../scripts/web-build.ts";
+
+// wrangler.test.toml serves web/dist as static assets (ui.test.ts): it must exist, and be current, before
+// the pool reads that config. Cheap when it is (a look at modification times).
+await ensureWebBuild((line) => console.log(line));
 
 export default defineConfig({
   plugins: [
