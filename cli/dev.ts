@@ -84,6 +84,8 @@ export async function startDevCluster(opts: { dataDir: string; port: number; hos
   }
 
   opts.print(`\nleasehold is running at ${server.url}  (API docs: ${server.url}/docs)`);
+  // npm start builds it first (scripts/web-build.ts --if-stale); the token below signs in.
+  opts.print(`dashboard: ${server.url}/ui/`);
   opts.print(agent ? `local agent: ${agent.name} on the local Docker engine` : "local agent: none (no Docker engine)");
   if (server.adminToken) opts.print(`\nAdmin token (shown once):\n  ${adminToken}`);
   opts.print(`\nThe CLI is configured (${configPath}). Try:\n  npx leasehold apply examples/web.yaml --wait\n  npx leasehold status web\n  npx leasehold nodes\n`);

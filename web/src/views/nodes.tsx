@@ -41,7 +41,7 @@ export function NodesView() {
   }
 
   const columns: Column<Node>[] = [
-    { id: "name", label: "Name", value: (n) => n.name, render: (n) => <strong>{n.name}</strong> },
+    { id: "name", label: "Name", value: (n) => n.name, render: (n) => <strong class="nowrap">{n.name}</strong> },
     { id: "state", label: "State", value: (n) => n.state, render: (n) => <StateBadge state={n.state} /> },
     { id: "eligible", label: "Placement", value: (n) => (n.eligible ? "eligible" : "ineligible"), render: (n) => <StateBadge state={n.eligible ? "eligible" : "ineligible"} /> },
     { id: "region", label: "Region", value: (n) => n.region },
