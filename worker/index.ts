@@ -20,6 +20,8 @@ export interface Env {
   LEASEHOLD_SECRETS_KEY?: string;
   /** Authorises the one POST /v1/bootstrap that issues the first admin token; delete it afterwards. */
   LEASEHOLD_BOOTSTRAP_SECRET?: string;
+  /** Lets a scraper read GET /metrics without an operator token (see docs/metrics.md). */
+  LEASEHOLD_METRICS_TOKEN?: string;
   [setting: string]: unknown;
 }
 
