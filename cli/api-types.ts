@@ -32,6 +32,26 @@ export interface Task {
   message: string | null;
   /** True when the control plane will not replace this task's slot on its own; absent (older servers) means false. */
   final?: boolean;
+  /** The latest cpu and memory sample; null before the first, absent from older servers. */
+  stats?: TaskSample | null;
+}
+
+export interface TaskSample {
+  at: number;
+  /** Percent of one core. */
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+}
+
+/** GET /v1/namespaces/{ns}/stats: each task's newest samples, newest first. */
+export interface TaskSamples {
+  taskId: string;
+  job: string;
+  slot: number;
+  nodeId: string | null;
+  state: string;
+  samples: TaskSample[];
 }
 
 /** The stored spec as the API returns it: only the fields the CLI reads are named. */

@@ -2,7 +2,7 @@
 import type { AuditPage } from "../api/audit";
 import type { EventPage } from "../api/events";
 import type { ServiceSnapshot } from "../api/services";
-import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, ServiceSummary, StopResponse } from "./api-types";
+import type { ApplyResponse, Deployment, DeploymentActionResponse, DeploymentDetail, DeploymentStatus, Job, JobDetail, JobEvent, JobVersion, LogRequest, Node, PlanResponse, RollbackResponse, ScaleResponse, SecretDeleteResponse, SecretInfo, SecretPutResponse, SecretRekeyResponse, SecretValue, SecretVersionsResponse, ServiceSummary, StopResponse, TaskSamples } from "./api-types";
 import type { FieldError } from "./io";
 
 /** An error answer from the control plane (RFC 9457 problem details when it sent them). */
@@ -177,6 +177,10 @@ export class ControlPlaneClient {
   /** A page of the audit trail, newest first; pass `next` back as `cursor` with the same filters. */
   audit(query: AuditQuery): Promise<AuditPage> {
     return this.request("GET", `/v1/audit?${queryString(query)}`);
+  }
+  /** Each task's newest samples (one unless asked), of a namespace or one job. */
+  taskStats(namespace: string, query: { job?: string; samples?: number } = {}): Promise<{ tasks: TaskSamples[] }> {
+    return this.request("GET", `/v1/namespaces/${enc(namespace)}/stats?${queryString(query)}`);
   }
   /** A page of events, oldest first: the newest `limit`, or those after `index`. */
   events(query: EventQuery): Promise<EventPage> {

@@ -39,3 +39,21 @@ export const dash = (v: string | number | null | undefined) => (v === null || v 
 export function formatJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
 }
+
+/** "12.5%": a task's cpu, in percent of one core. */
+export const formatCpu = (percent: number) => `${percent < 10 ? percent.toFixed(1) : Math.round(percent)}%`;
+
+/** "48.2MiB", "1.1GiB": memory as `docker stats` shows it. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value}B` : `${value.toFixed(1)}${units[unit]}`;
+}
+
+/** "48.2MiB / 64.0MiB" with a limit, the usage alone without one. */
+export const formatMemory = (bytes: number, limit: number | null) => (limit === null ? formatBytes(bytes) : `${formatBytes(bytes)} / ${formatBytes(limit)}`);

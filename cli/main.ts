@@ -19,6 +19,7 @@ import { registerSecret } from "./commands/secret";
 import { registerStatus } from "./commands/status";
 import { registerStop } from "./commands/stop";
 import { registerToken } from "./commands/token";
+import { registerTop } from "./commands/top";
 import { EXIT_CODES_HELP } from "./exit-codes";
 import { CliError, defaultIo, ExitCodeError, ExitWith, exitQuietlyOnBrokenPipe, type CliIo } from "./io";
 
@@ -56,6 +57,7 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerToken(program, full);
   registerAudit(program, full);
   registerEvents(program, full);
+  registerTop(program, full);
   registerAgent(program, full, io);
   registerBootstrap(program, full);
   return program;

@@ -9,6 +9,15 @@ export function durationOption(value: string): number {
   return ms;
 }
 
+/** A duration of at least `min` milliseconds. */
+export function durationAtLeast(min: number) {
+  return function parseAtLeast(value: string): number {
+    const ms = durationOption(value);
+    if (ms < min) throw new InvalidArgumentError(`"${value}" is shorter than ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
+    return ms;
+  };
+}
+
 export function intOption(min: number, max: number) {
   return function parseInt(value: string): number {
     const n = Number(value);

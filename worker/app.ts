@@ -27,6 +27,9 @@ import { registerTokenRoutes } from "./routes/tokens";
 import { registerSecretRoutes } from "./routes/secrets";
 import { registerServiceRoutes } from "./routes/services";
 import { registerStatsRoutes } from "./routes/stats";
+import { registerMetricsRoute } from "./routes/metrics";
+import { createMetricsRegistry, requestMetrics } from "./metrics";
+import { timedStore } from "../db/store";
 import { rollSecretRotations } from "./secrets/rotate";
 
 export const API_VERSION = "0.1.0";
@@ -51,8 +54,15 @@ export interface ControlPlane {
 }
 
 export function createControlPlane(input: AppDeps): ControlPlane {
+  const metrics = input.metrics ?? createMetricsRegistry();
   const deps: ResolvedDeps = {
     ...input,
+    metrics,
+    // Every store call of this control plane is timed here, and nowhere else.
+    store: timedStore(input.store, (op, seconds, failed) => {
+      metrics.observe("leasehold_store_duration_seconds", { op }, seconds);
+      if (failed) metrics.inc("leasehold_store_errors_total", { op });
+    }),
     // Lease decisions follow the store's clock (see store-clock.ts); up to one lease TTL ahead of our own.
     clock: input.clock instanceof StoreClock ? input.clock : new StoreClock(input.clock, input.config.leaseTtl),
     log: input.log ?? createJsonLogger(),
@@ -74,6 +84,9 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   app.notFound((c) => {
     throw notFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
   });
+
+  // First, so it times every answer, refusals and 404s included.
+  app.use("*", requestMetrics(metrics));
 
   // Every answer, errors and 404s included: set on the context before the handler runs, so the answer is
   // built with them (onError's and notFound's too). Setting them on the finished response instead would make
@@ -126,6 +139,7 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerEventRoutes(app, deps);
   registerStatsRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
+  registerMetricsRoute(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.doc31("/openapi.json", {

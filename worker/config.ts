@@ -2,6 +2,11 @@
 import { z } from "zod";
 import { duration } from "../api/duration";
 
+/** Shorter scrape tokens are refused: anyone holding one reads the fleet's figures. */
+export const MIN_METRICS_TOKEN_LENGTH = 32;
+/** It travels as a bearer credential, so it is made of the characters one may hold (see bearerToken). */
+const METRICS_TOKEN_PATTERN = new RegExp(`^[A-Za-z0-9._~+/=-]{${MIN_METRICS_TOKEN_LENGTH},}$`);
+
 export const configSchema = z.object({
   /** Base heartbeat interval; scaled up with fleet size. */
   heartbeatInterval: duration({ min: 100 }).prefault("5s"),
@@ -29,6 +34,12 @@ export const configSchema = z.object({
   streamLifetime: duration({ min: 1_000, max: 3_600_000 }).prefault("5m"),
   /** Node only: the longest a client may take to send one whole request (headers and body); see worker/node.ts. */
   requestTimeout: duration({ min: 500, max: 600_000 }).prefault("30s"),
+  /** A bearer token that may read GET /metrics (and nothing else), for a scraper that holds no operator token. */
+  metricsToken: z
+    .string()
+    .trim()
+    .regex(METRICS_TOKEN_PATTERN, `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -base64 32)`)
+    .optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -50,7 +61,11 @@ const ENV_NAMES: Partial<Record<keyof Config, string>> = {
   requestTimeout: "LEASEHOLD_REQUEST_TIMEOUT",
   streamPollInterval: "LEASEHOLD_STREAM_POLL_INTERVAL",
   streamLifetime: "LEASEHOLD_STREAM_LIFETIME",
+  metricsToken: "LEASEHOLD_METRICS_TOKEN",
 };
+
+/** Settings whose values are credentials: an error about one never quotes it. */
+const SECRET_SETTINGS: ReadonlySet<keyof Config> = new Set(["metricsToken"]);
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -65,6 +80,10 @@ export function configFromEnv(env: Record<string, unknown>): Config {
   }
   const parsed = configSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${ENV_NAMES[i.path[0] as keyof Config] ?? i.path.join(".")}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
+  const problems = parsed.error.issues.map((i) => {
+    const key = i.path[0] as keyof Config;
+    const value = SECRET_SETTINGS.has(key) ? "(not shown)" : JSON.stringify(input[String(key)]);
+    return `${ENV_NAMES[key] ?? i.path.join(".")}=${value}: ${i.message}`;
+  });
   throw new ConfigError(`invalid configuration: ${problems.join("; ")}`, { cause: parsed.error });
 }

@@ -7,6 +7,7 @@ import type { Clock } from "./clock";
 import type { StoreClock } from "./store-clock";
 import type { Config } from "./config";
 import type { Keyring } from "./secrets/keyring";
+import type { Metrics } from "./metrics/metrics";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
@@ -45,6 +46,11 @@ export interface AppDeps {
   scheduleWake?: (delayMs: number, wake: () => void) => void;
   /** The secrets master keys (LEASEHOLD_SECRETS_KEY), checked against the store at start; none: secrets are off. */
   secrets?: Keyring;
+  /**
+   * Where counters and histograms go (Node: prom-client; Workers: the isolate's registry, which outlives
+   * the per-request control plane). None: a registry of this control plane's own.
+   */
+  metrics?: Metrics;
 }
 
 export interface ResolvedDeps extends Required<Omit<AppDeps, "signal" | "newId" | "clock" | "bootstrapSecret" | "scheduleWake">> {

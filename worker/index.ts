@@ -9,6 +9,7 @@ import { systemClock } from "./clock";
 import { configFromEnv } from "./config";
 import { checkKeyring, parseKeyring, SecretsKeyError, type Keyring } from "./secrets/keyring";
 import { BOOTSTRAP_SECRET_PATTERN, MIN_BOOTSTRAP_SECRET_LENGTH } from "./routes/bootstrap";
+import { createMetricsRegistry } from "./metrics";
 
 export interface Env {
   LIBSQL_URL: string;
@@ -19,8 +20,17 @@ export interface Env {
   LEASEHOLD_SECRETS_KEY?: string;
   /** Authorises the one POST /v1/bootstrap that issues the first admin token; delete it afterwards. */
   LEASEHOLD_BOOTSTRAP_SECRET?: string;
+  /** Lets a scraper read GET /metrics without an operator token (see docs/metrics.md). */
+  LEASEHOLD_METRICS_TOKEN?: string;
   [setting: string]: unknown;
 }
+
+/**
+ * The isolate's counters and histograms. The one thing kept across requests on purpose: the control plane is
+ * built per request, and counters that began at zero with each one would count nothing. They hold no
+ * setting and no state another instance needs: each isolate counts what it served, and /metrics says so.
+ */
+const isolateMetrics = createMetricsRegistry();
 
 /** Built per request: isolates keep module globals alive, and nothing here may outlive its Env. */
 async function controlPlaneFor(env: Env): Promise<ControlPlane> {
@@ -35,7 +45,7 @@ async function controlPlaneFor(env: Env): Promise<ControlPlane> {
   const keys = await signingKeysFromJwk(JSON.parse(env.LEASEHOLD_SIGNING_KEY) as JWK);
   const secrets = await parseKeyring(typeof env.LEASEHOLD_SECRETS_KEY === "string" ? env.LEASEHOLD_SECRETS_KEY : undefined);
   await keyringChecked(client, env, secrets);
-  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret, secrets });
+  return createControlPlane({ store: createStore(client), keys, clock: systemClock, config: configFromEnv(env), bootstrapSecret, secrets, metrics: isolateMetrics });
 }
 
 /**

@@ -15,6 +15,7 @@ import { createNodeHttpServer, httpTimeouts, loadTls, type NodeHttpServer, type 
 import { loadOrCreateSigningKey } from "./node-keys";
 import { earliestWake } from "./wake-timer";
 import { checkKeyring, parseKeyring, SECRETS_KEY_ENV } from "./secrets/keyring";
+import { createPromClientMetrics } from "./metrics/prom-client-metrics";
 import { registerUiRoutes } from "./ui";
 import { DEFAULT_UI_DIR, uiFilesFromDir } from "./ui/node-files";
 
@@ -69,7 +70,9 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
     await checkKeyring(client, secrets);
     const store = createStore(client);
     const keys = await loadOrCreateSigningKey(opts.dataDir, warn);
-    const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), secrets, ...(opts.log ? { log: opts.log } : {}) });
+    // prom-client, with Node's process metrics: one registry per server, so two in one process never mix.
+    const metrics = createPromClientMetrics({ processMetrics: true });
+    const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), secrets, metrics, ...(opts.log ? { log: opts.log } : {}) });
     // Node only: on Workers the static-assets router serves these files, so the Worker bundle stays as it was.
     registerUiRoutes(controlPlane.app, uiFilesFromDir(opts.uiDir ?? DEFAULT_UI_DIR));
 

@@ -3,15 +3,14 @@
 //
 // Invariant: series labelled by task exist only for tasks the supervisor holds (memory only while the task
 // runs); each scrape drops the rest first, so label cardinality is bounded by the tasks on the node.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectProcessMetrics } from "../../lib/process-metrics";
 import type { ContactLog } from "../contact-log";
 import type { ImagePull } from "../runtime";
 import type { HeldTaskView, TaskPhase } from "../supervisor";
 
 /** Every phase, so each has a series (0 included) and a dashboard sees a phase empty out rather than vanish. */
 const PHASES = Object.keys({ starting: 0, running: 0, backoff: 0, complete: 0, failed: 0, stopping: 0, stopped: 0 } satisfies Record<TaskPhase, 0>) as TaskPhase[];
-
-const MISNAMED_DEFAULT_METRICS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
 /** What a task's series are labelled with. */
 export type TaskSeries = { namespace: string; job: string; slot: string; task_id: string };
@@ -46,12 +45,7 @@ export function createAgentMetrics(opts: AgentMetricsOptions = {}): AgentMetrics
   const now = opts.now ?? Date.now;
   const registry = new Registry();
   const registers = [registry];
-  if (opts.processMetrics) {
-    collectDefaultMetrics({ register: registry });
-    // Gauges that prom-client names like counters: `promtool check metrics` refuses them, and scrapers
-    // treating them as counters would be misled. The handle and request counts are not worth the confusion.
-    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
-  }
+  if (opts.processMetrics) collectProcessMetrics(registry);
   let held: TaskHolder = () => [];
 
   // First of the task series in the registry: its collect drops the series of tasks gone before a scrape

@@ -6,9 +6,9 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { CliError, type CliIo } from "../io";
-import { advertiseOption, intOption, labelOption, parseAdvertise, type AdvertiseEntry } from "../options";
+import { advertiseOption, durationAtLeast, intOption, labelOption, parseAdvertise, type AdvertiseEntry } from "../options";
 
 /** The options agent/run.ts takes; declared here so the CLI builds whether or not the agent is present. */
 export interface AgentOptions {
@@ -31,6 +31,8 @@ export interface AgentOptions {
   meshPort?: number | null;
   /** HOST:PORT to serve Prometheus metrics on; null: none. */
   metricsAddr?: string | null;
+  /** How often each running task's cpu and memory are sampled. */
+  statsIntervalMs?: number;
 }
 
 // Spelled again here (agent/log.ts has them) for the same reason as AgentOptions.
@@ -91,6 +93,7 @@ interface AgentCliOptions {
   metricsAddr?: string;
   /** commander's negation of --no-metrics: false when it is given. */
   metrics: boolean;
+  statsInterval?: number;
 }
 
 /** The mesh port when none is given: other nodes' proxies dial it, so it is the same on every host. */
@@ -204,6 +207,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
       metricsAddrOption,
     )
     .option("--no-metrics", "serve no metrics")
+    .addOption(new Option("--stats-interval <duration>", "how often to sample each running task's cpu and memory, for metrics, status and top (default 10s)").argParser(durationAtLeast(1_000)))
     .action(async (opts: AgentCliOptions) => {
       const joinToken = joinTokenOf(opts, io);
       const advertise = advertiseOf(opts, io);
@@ -222,6 +226,7 @@ export function registerAgent(program: Command, io: CliIo, hooks: AgentHooks = {
         ...(opts.dns === false ? { noDns: true } : {}),
         meshPort: opts.mesh === false ? null : (opts.meshPort ?? meshPortOf(io)),
         metricsAddr: metricsAddrOf(opts, io),
+        ...(opts.statsInterval !== undefined ? { statsIntervalMs: opts.statsInterval } : {}),
       };
       const runAgent = hooks.runAgent ?? (await loadRunAgent());
       const signals: SignalSource = hooks.signals ?? process;

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { ControlPlaneClient } from "../client";
 import type { Job, JobDetail, JobEvent, Task } from "../api-types";
 import { commandContext } from "../context";
-import { dash, formatFields, formatTable, formatUtc, oneLine, shortId } from "../format";
+import { dash, formatCpu, formatFields, formatMemory, formatTable, formatUtc, oneLine, shortId } from "../format";
 import type { CliIo } from "../io";
 import { readiness } from "../readiness";
 
@@ -83,12 +83,14 @@ export function describeJob(detail: JobDetail, events: JobEvent[], nodeNames: Ma
       t.nodeId ? (nodeNames.get(t.nodeId) ?? shortId(t.nodeId)) : "-",
       taskState(t),
       dash(t.health),
+      t.stats ? formatCpu(t.stats.cpuPercent) : "-",
+      t.stats ? formatMemory(t.stats.memoryBytes, t.stats.memoryLimitBytes) : "-",
       String(t.restarts),
       dash(t.exitCode),
       t.boundPorts.length > 0 ? t.boundPorts.map((p) => `${p.host}->${p.container}`).join(",") : "-",
       t.message ? oneLine(t.message) : "-",
     ]);
-    out += "\n" + formatTable(["TASK", "SLOT", "VER", "NODE", "STATE", "HEALTH", "RESTARTS", "EXIT", "PORTS", "MESSAGE"], rows);
+    out += "\n" + formatTable(["TASK", "SLOT", "VER", "NODE", "STATE", "HEALTH", "CPU", "MEMORY", "RESTARTS", "EXIT", "PORTS", "MESSAGE"], rows);
   }
   if (events.length > 0) {
     out += "\nRecent events:\n";

@@ -19,7 +19,7 @@ describe("a service on one agent", () => {
 
   beforeAll(async () => {
     await cluster.start();
-    agent = await cluster.spawnAgent(node);
+    agent = await cluster.spawnAgent(node, { args: ["--stats-interval", "1s"] });
   }, 60_000);
   afterAll(() => cluster.stop(), 60_000);
 
@@ -61,6 +61,31 @@ describe("a service on one agent", () => {
     for (const slot of [0, 1, 2]) expect(logs.stdout).toContain(`hello from slot ${slot}`);
   }, 90_000);
 
+  it("reports each task's cpu and memory through heartbeats: status shows them, top lists them", async () => {
+    const limit = 32 * 1024 * 1024;
+    const deadline = Date.now() + 30_000;
+    let tasks = running((await cluster.job("web")).tasks);
+    while (Date.now() < deadline && !(tasks.length === 3 && tasks.every((t) => (t.stats?.memoryBytes ?? 0) > 0))) {
+      await new Promise((r) => setTimeout(r, 500));
+      tasks = running((await cluster.job("web")).tasks);
+    }
+    expect(tasks.map((t) => t.stats?.memoryLimitBytes)).toEqual([limit, limit, limit]);
+    for (const t of tasks) {
+      expect(t.stats!.memoryBytes).toBeGreaterThan(0);
+      expect(t.stats!.memoryBytes).toBeLessThan(limit);
+      expect(t.stats!.cpuPercent).toBeGreaterThanOrEqual(0);
+    }
+    const status = await cluster.cli("status", "web");
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/CPU\s+MEMORY/);
+    expect(status.stdout.match(/\d(B|KiB|MiB) \/ 32\.0MiB/g)).toHaveLength(3);
+    const top = await cluster.cli("top", "web", "--once");
+    expect(top.code, top.stderr).toBe(0);
+    const lines = top.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^JOB\s+TASK\s+SLOT\s+NODE\s+CPU\s+MEMORY\s+MEM%\s+SAMPLED$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[3])).toEqual([node, node, node]);
+  }, 60_000);
+
   it("restarts a container killed with docker kill, and reports the restart", async () => {
     const [victim] = await cluster.containers(node);
     const taskId = victim!.Labels["io.leasehold.task"]!;
@@ -80,6 +105,9 @@ describe("a service on one agent", () => {
     await agent.kill("SIGKILL");
     // Restarted quickly (within the lease TTL) from its data directory alone: no join token.
     agent = await cluster.spawnAgent(node, { dataDir: agent.dataDir, joinToken: null });
+    // Started (a loaded machine takes seconds to), then given a few heartbeats to start anything it would.
+    const restarted = agent;
+    await cluster.waitFor("the restarted agent to re-attach", async () => (restarted.output.join("").includes("re-attached to running tasks") ? true : undefined));
     await new Promise((r) => setTimeout(r, 3 * 1_000));
     const after = (await cluster.containers(node)).map((c) => c.Id).sort();
     expect(after).toEqual(before);

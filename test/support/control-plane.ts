@@ -13,6 +13,7 @@ import { bootstrap } from "../../worker/bootstrap";
 import { ManualClock } from "../../worker/clock";
 import { parseConfig, type ConfigInput } from "../../worker/config";
 import { parseKeyring } from "../../worker/secrets/keyring";
+import type { Metrics } from "../../worker/metrics";
 
 export interface TestControlPlane extends ControlPlane {
   dir: string;
@@ -28,7 +29,7 @@ export interface TestControlPlane extends ControlPlane {
 }
 
 export async function createTestControlPlane(
-  opts: { config?: ConfigInput; dir?: string; keys?: SigningKeys; clock?: ManualClock; /** LEASEHOLD_SECRETS_KEY */ secretsKey?: string } = {},
+  opts: { config?: ConfigInput; dir?: string; keys?: SigningKeys; clock?: ManualClock; /** LEASEHOLD_SECRETS_KEY */ secretsKey?: string; /** Default: a registry of its own. */ metrics?: Metrics } = {},
 ): Promise<TestControlPlane> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "leasehold-test-"));
   const client = await openDatabase({ dataDir: dir });
@@ -39,7 +40,7 @@ export async function createTestControlPlane(
   const config = parseConfig(opts.config ?? {});
   const adminToken = (await bootstrap(store, keys, clock, config.tokenTtl)) ?? (await issueRecorded(store, keys, clock, { "*": "admin" }, "admin"));
   const secrets = await parseKeyring(opts.secretsKey);
-  const cp = createControlPlane({ store, keys, clock, config, secrets, log: (message, fields) => { if (process.env["LEASEHOLD_TEST_LOG"]) console.error(message, fields); } });
+  const cp = createControlPlane({ store, keys, clock, config, secrets, ...(opts.metrics ? { metrics: opts.metrics } : {}), log: (message, fields) => { if (process.env["LEASEHOLD_TEST_LOG"]) console.error(message, fields); } });
   return {
     ...cp,
     dir,

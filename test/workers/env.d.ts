@@ -7,6 +7,8 @@ declare namespace Cloudflare {
     LIBSQL_FRESH_URL: string;
     /** A third migrated database that only secrets.test.ts uses. */
     LIBSQL_SECRETS_URL: string;
+    /** A fourth migrated database that only metrics.test.ts uses. */
+    LIBSQL_METRICS_URL: string;
     /** A fixed secrets master key (base64, 32 bytes) for the secrets tests. */
     LEASEHOLD_SECRETS_KEY: string;
     /** The dashboard's build as static assets (wrangler.test.toml). */

@@ -15,6 +15,8 @@ declare module "vitest" {
     freshLibsqlUrl: string;
     /** A third migrated database that only secrets.test.ts uses: once it holds a secret, a Worker without the key refuses it. */
     secretsLibsqlUrl: string;
+    /** A fourth migrated database that only metrics.test.ts uses: its gauges count only what it seeds. */
+    metricsLibsqlUrl: string;
   }
 }
 
@@ -23,8 +25,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const server = await startHranaServer({ path: join(dir, "workers.db") });
   const fresh = await startHranaServer({ path: join(dir, "fresh.db") });
   const secrets = await startHranaServer({ path: join(dir, "secrets.db") });
+  const metrics = await startHranaServer({ path: join(dir, "metrics.db") });
   // Migrations run from Node, as `leasehold db migrate` would against Turso/sqld: the Worker never migrates.
-  for (const url of [server.url, fresh.url, secrets.url]) {
+  for (const url of [server.url, fresh.url, secrets.url, metrics.url]) {
     const client = createClient({ url });
     await migrateDatabase(client);
     client.close();
@@ -32,10 +35,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("libsqlUrl", server.url);
   project.provide("freshLibsqlUrl", fresh.url);
   project.provide("secretsLibsqlUrl", secrets.url);
+  project.provide("metricsLibsqlUrl", metrics.url);
   return async () => {
     await server.close();
     await fresh.close();
     await secrets.close();
+    await metrics.close();
     rmSync(dir, { recursive: true, force: true });
   };
 }

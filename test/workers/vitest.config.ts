@@ -7,7 +7,8 @@
 //   Worker as the plain-text binding LIBSQL_URL. LIBSQL_FRESH_URL is a second migrated database that
 //   no test bootstraps (bootstrap.test.ts owns it). LIBSQL_SECRETS_URL is a third one that
 //   secrets.test.ts owns, with LEASEHOLD_SECRETS_KEY a fixed test key: once that database holds a
-//   secret, a Worker without the key refuses it, so it is not the shared one. Those are the only
+//   secret, a Worker without the key refuses it, so it is not the shared one. LIBSQL_METRICS_URL is a
+//   fourth that metrics.test.ts owns, so the gauges it reads count only what it seeded. Those are the only
 //   bindings; the wrangler config
 //   (wrangler.test.toml) sets main = ./entry.ts, nodejs_compat and the compatibility date.
 // - Tests get the URL either as `env.LIBSQL_URL` (`import { env } from "cloudflare:workers"`) or as
@@ -22,9 +23,9 @@
 // Adding tests: drop `*.test.ts` files into test/workers. They can import app code directly, e.g.
 // `import { createApp } from "../../worker/app.ts"`, build deps with a libSQL client on
 // env.LIBSQL_URL, and call `app.request("/...")` to drive routes such as job apply + get.
-// New bindings go in `miniflare.bindings` below and in env.d.ts (the Env type). ASSETS, the dashboard's
-// build, is bound in wrangler.test.toml. Type-check this
-// folder with `tsc -p test/workers` (the root tsconfig excludes it).
+// New bindings go in `miniflare.bindings` below and in env.d.ts (the Env type); ASSETS, the dashboard's
+// build, is bound in wrangler.test.toml. Type-check this folder with `tsc -p test/workers` (the root
+// tsconfig excludes it).
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
@@ -43,6 +44,7 @@ export default defineConfig({
           LIBSQL_URL: inject("libsqlUrl"),
           LIBSQL_FRESH_URL: inject("freshLibsqlUrl"),
           LIBSQL_SECRETS_URL: inject("secretsLibsqlUrl"),
+          LIBSQL_METRICS_URL: inject("metricsLibsqlUrl"),
           // 32 bytes of 0x2a, base64: a test key, never a deployed one.
           LEASEHOLD_SECRETS_KEY: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
         },

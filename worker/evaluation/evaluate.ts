@@ -7,6 +7,8 @@ import { revertDeployment, watchDeployments } from "../deployments/watch";
 import { schedule } from "../scheduler";
 import { planStatements, submitPlan, type Counter } from "./planner";
 import { retryMax } from "./retry";
+import { countPlacementFailures } from "../metrics/evaluations";
+import type { PlacementFailure } from "../scheduler/types";
 import { loadView } from "./state-view";
 
 export interface EvaluationSummary {
@@ -40,8 +42,11 @@ export async function evaluateJobs(deps: ResolvedDeps, timing: FleetTiming, seri
   const ids = [...new Set(jobIds)];
   const summary: EvaluationSummary = { evalId: deps.newId(), trigger, placed: 0, replaced: 0, migrated: 0, stopped: 0, lost: 0, unplaced: [], attempts: 0, roundTrips: 0, nextDue: {} };
   if (ids.length === 0) return summary;
+  // The last plan's: an attempt retried plans the same slots again, and each is counted once.
+  let unplaced: readonly PlacementFailure[] = [];
   const outcome = await retryMax(MAX_FRUITLESS_ATTEMPTS, MAX_ATTEMPTS, (n) => serially(() => attempt(n)));
   summary.attempts = outcome.attempts;
+  countPlacementFailures(deps.metrics, unplaced);
   if (!outcome.done && outcome.value !== null) {
     // The jobs are stored and nothing failed: their placement lost every race so far. Their evaluation
     // rows stay, so another attempt follows.
@@ -77,6 +82,7 @@ export async function evaluateJobs(deps: ResolvedDeps, timing: FleetTiming, seri
       if (reverted) return { done: false, progress: true, value: null };
     }
     const plan = schedule(view);
+    unplaced = plan.unplaced;
     summary.unplaced = plan.unplaced.map((u) => ({ jobId: u.jobId, slot: u.slot, reason: u.reason }));
     const jobOf = new Map(view.tasks.map((t) => [t.id, t.jobId]));
     summary.nextDue = {};

@@ -4,6 +4,7 @@ import type { FleetTiming } from "../leases/timing";
 import { createBroker, type Broker } from "./broker";
 import { evaluateJobs, type EvaluationSummary, type Serially } from "./evaluate";
 import { runSweep, type SweepSummary } from "./sweep";
+import { timedEvaluation } from "../metrics/evaluations";
 
 export type { EvaluationSummary } from "./evaluate";
 export type { SweepSummary } from "./sweep";
@@ -26,7 +27,7 @@ export function createEvaluator(deps: ResolvedDeps, timing: FleetTiming): Evalua
     tail = run.catch(() => undefined);
     return run;
   };
-  const evaluate = (jobIds: readonly string[], trigger: string) => evaluateJobs(deps, timing, serially, jobIds, trigger);
+  const evaluate = (jobIds: readonly string[], trigger: string) => timedEvaluation(deps.metrics, jobIds.length, () => evaluateJobs(deps, timing, serially, jobIds, trigger));
   const broker = createBroker(deps, timing, evaluate);
 
   // One sweep at a time per instance, whoever asks (the timer, a heartbeat that saw overdue work).

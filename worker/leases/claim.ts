@@ -215,6 +215,7 @@ async function claimOnce(deps: ResolvedDeps, timing: FleetTiming, tokens: LeaseT
     }
   }
   // RETURNING makes the statement a query: count its rows (rowsAffected is not reported for it).
+  deps.metrics.inc("leasehold_lease_grants_total", {}, leased?.rows.length ?? 0);
   return { leases, fresh: leased?.rows.length ?? 0, stops: decodeStopOrders(stops), marker };
 }
 

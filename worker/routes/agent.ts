@@ -26,6 +26,7 @@ import { nodeKeyId } from "../../api/sealed";
 import { writeBatch } from "../../db/batch";
 import { auditRow, CHANGED } from "../audit";
 import { unauthorized } from "../errors";
+import { countedClaim, countedHeartbeat } from "../metrics";
 
 const nodeBearer = [{ nodeCredential: [] }];
 
@@ -95,7 +96,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
     }),
     async (c) => {
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { waitMs: 0 };
-      return c.json(await claim(deps, timing, tokens, claims, waits, c.get("node"), body, c.req.raw.signal), 200);
+      return c.json(await countedClaim(deps.metrics, claim(deps, timing, tokens, claims, waits, c.get("node"), body, c.req.raw.signal)), 200);
     },
   );
 
@@ -113,7 +114,7 @@ export function registerAgentRoutes(app: App, deps: ResolvedDeps, timing: FleetT
       const probe = now - lastProbe >= OVERDUE_PROBE_MS || now < lastProbe;
       if (probe) lastProbe = now;
       const body = c.req.valid("json");
-      const outcome = await heartbeat(deps, timing, tokens, writer, c.get("node"), body.tasks, probe);
+      const outcome = await countedHeartbeat(deps.metrics, heartbeat(deps, timing, tokens, writer, c.get("node"), body.tasks, probe));
       if (outcome.evaluationsRequested) runInBackground(c, deps, () => evaluator.kick());
       if (outcome.overdue) runInBackground(c, deps, () => evaluator.sweep());
       // Discovery only for a node that asks: a heartbeat without it costs nothing more than before.

@@ -1,5 +1,6 @@
 // Why a slot was not placed: reason constants per rejected node, aggregated into one sentence.
 import { describe, expect, it } from "vitest";
+import { failureKind } from "./reasons";
 import { schedule } from "./schedule";
 import { input, job, node, task } from "./test-support";
 
@@ -67,5 +68,18 @@ describe("placement failure reasons", () => {
     const plan = schedule(input({ jobs: [job({ replicas: 3, resources: { cpu: 9000, memory: 1 } })], nodes: [node("n1")] }));
     expect(plan.unplaced.map((u) => u.slot)).toEqual([0, 1, 2]);
     expect(new Set(plan.unplaced.map((u) => u.reason)).size).toBe(1);
+  });
+
+  it("names a failure's kind by its commonest obstacle, from a fixed set", () => {
+    const kind = (filtered: Record<string, number>, exhausted: Record<string, number> = {}, nodesEvaluated = 4) => failureKind({ nodesEvaluated, filtered, exhausted });
+    expect(kind({}, {}, 0)).toBe("no_nodes");
+    expect(kind({ "constraint region = eu": 3 }, { cpu: 1 })).toBe("constraint");
+    // Equal counts: the resource leads, as in the sentence.
+    expect(kind({ "node draining": 2 }, { memory: 2 })).toBe("memory");
+    expect(kind({}, { "port 8080": 3, cpu: 1 })).toBe("port");
+    expect(kind({ "node not ready": 2, "node ineligible": 1 })).toBe("not_ready");
+    expect(kind({ "node ineligible": 3 })).toBe("ineligible");
+    expect(kind({ "node draining": 3 })).toBe("draining");
+    expect(kind({}, { cpu: 4 })).toBe("cpu");
   });
 });
