@@ -35,7 +35,8 @@ beforeAll(async () => {
   await ensureWebBuild((line) => console.log(line));
   browser = await launchChromium();
   await cluster.start({ heartbeatInterval: "1s", leaseTtl: "3s", sweepInterval: "500ms", streamPollInterval: "200ms" });
-  await cluster.spawnAgent(node);
+  // Samples every second, so the tasks table has them soon after the tasks start.
+  await cluster.spawnAgent(node, { args: ["--stats-interval", "1s"] });
   const file = join(cluster.dir, "web.yaml");
   const spec = (greeting: string) =>
     [

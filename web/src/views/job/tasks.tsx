@@ -66,7 +66,7 @@ export function TasksTab({ detail, nodeNames }: { detail: JobDetail | undefined;
       <DataTable label="Tasks" rows={detail.tasks} columns={columns(nodeNames)} rowKey={(t) => t.id} initialSort={{ column: "slot" }} empty="No tasks: the job is stopped or has no replicas." />
       {sampled.length > 0 ? (
         <p class="muted">
-          Resource samples from the agents, the newest <Ago at={Math.max(...sampled)} />.
+          Resource samples from the agents (CPU in percent of one core), the newest <Ago at={Math.max(...sampled)} />.
         </p>
       ) : null}
     </>
