@@ -84,11 +84,12 @@ afterAll(async () => {
   await cluster.stop();
 }, 60_000);
 
-async function snapshot(name: string): Promise<void> {
+/** `inReadme`: one of the views the README shows (the others are test artifacts only). */
+async function snapshot(name: string, inReadme = true): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path });
-  if (process.env["LEASEHOLD_UPDATE_SCREENSHOTS"] === "1") {
+  if (inReadme && process.env["LEASEHOLD_UPDATE_SCREENSHOTS"] === "1") {
     mkdirSync(SCREENSHOTS, { recursive: true });
     copyFileSync(path, join(SCREENSHOTS, `${name}.png`));
   }
@@ -145,11 +146,14 @@ it("drives the fleet from the dashboard: sign-in, jobs, a live scale, logs, even
   await page.getByRole("link", { name: "Versions" }).click();
   await expect.poll(() => page.locator("article.version").first().textContent(), { timeout: SOON }).toContain("env.GREETING");
   expect(await page.locator("article.version").first().textContent()).toMatch(/hello.*bonjour/);
+  await checkView("job versions");
+  await snapshot("job-versions", false);
 
   // Logs: a line each container printed at start reaches the page.
   await page.getByRole("link", { name: "Logs" }).click();
   await expect.poll(() => page.getByRole("log").textContent(), { timeout: SOON }).toContain("hello from slot 0");
   await checkView("job logs");
+  await snapshot("job-logs", false);
 
   // Events: the fleet's, live: a job applied now shows up without a reload.
   await nav("Events").click();

@@ -77,19 +77,25 @@ export function useEvents(query: EventQuery | null, keep: number, onNew?: (e: Fl
     }
 
     async function run(q: EventQuery) {
-      let index: number;
-      try {
-        const backlog = await client.get<EventPage>(`/v1/events?${queryString(q, { limit: String(Math.min(keep, 1000)) })}`, signal);
-        add(backlog.events, false);
-        index = backlog.index;
-        publish({ error: undefined });
-      } catch (error) {
-        if (signal.aborted) return;
-        if (isMissingRoute(error)) {
-          if (q.namespace && q.job) return pollJobEvents(q.namespace, q.job);
-          return publish({ mode: "unsupported" });
+      let index: number | undefined;
+      // The first read is retried like the stream is: a control plane that is restarting comes back.
+      for (let wait = 1_000; index === undefined; wait = Math.min(wait * 2, 30_000)) {
+        try {
+          const backlog = await client.get<EventPage>(`/v1/events?${queryString(q, { limit: String(Math.min(keep, 1000)) })}`, signal);
+          add(backlog.events, false);
+          index = backlog.index;
+          publish({ error: undefined });
+        } catch (error) {
+          if (signal.aborted) return;
+          if (isMissingRoute(error)) {
+            if (q.namespace && q.job) return pollJobEvents(q.namespace, q.job);
+            return publish({ mode: "unsupported" });
+          }
+          if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return publish({ mode: "refused", error });
+          publish({ mode: "reconnecting", error });
+          await new Promise((r) => setTimeout(r, wait));
+          if (signal.aborted) return;
         }
-        return publish({ mode: error instanceof ApiError && (error.status === 401 || error.status === 403) ? "refused" : "reconnecting", error });
       }
       await followStream({
         client,
