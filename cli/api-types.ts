@@ -1,4 +1,5 @@
 // The shapes of the control plane's responses that the CLI reads (see GET /openapi.json).
+import type { TaskSample } from "../api/task-stats";
 
 /** A job file's plan (POST /v1/jobs/plan): its schema is the contract's own. */
 export type { PlanChange, PlanNode, PlanResponse } from "../api/job-plan";
@@ -36,23 +37,7 @@ export interface Task {
   stats?: TaskSample | null;
 }
 
-export interface TaskSample {
-  at: number;
-  /** Percent of one core. */
-  cpuPercent: number;
-  memoryBytes: number;
-  memoryLimitBytes: number | null;
-}
-
-/** GET /v1/namespaces/{ns}/stats: each task's newest samples, newest first. */
-export interface TaskSamples {
-  taskId: string;
-  job: string;
-  slot: number;
-  nodeId: string | null;
-  state: string;
-  samples: TaskSample[];
-}
+export type { TaskSample, TaskSamples } from "../api/task-stats";
 
 /** The stored spec as the API returns it: only the fields the CLI reads are named. */
 export interface StoredSpec {

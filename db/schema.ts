@@ -234,7 +234,8 @@ export const events = sqliteTable(
     type: text("type").notNull(),
     message: text("message").notNull(),
   },
-  (t) => [index("events_job").on(t.jobId, t.id), index("events_task").on(t.taskId), index("events_deployment").on(t.deploymentId)],
+  // GET /v1/events reads by job or namespace in id order (SQLite appends the row id to each index).
+  (t) => [index("events_job").on(t.jobId, t.id), index("events_namespace").on(t.namespace), index("events_task").on(t.taskId), index("events_deployment").on(t.deploymentId)],
 );
 
 /**

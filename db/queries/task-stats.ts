@@ -2,6 +2,7 @@
 // newest few per task, and read as each task's latest for status, top and the dashboard.
 import type { InStatement } from "@libsql/client";
 import { sql } from "drizzle-orm";
+import type { TaskSamples } from "../../api/task-stats";
 import type { Db } from "../store";
 import { OK_NODES } from "./heartbeat";
 import { HELD_SQL } from "./task-states";
@@ -38,35 +39,21 @@ export function taskStatsStatements(nodes: string, samples: string, now: number)
   ];
 }
 
-export interface TaskSample {
-  at: number;
-  cpuPercent: number;
-  memoryBytes: number;
-  memoryLimitBytes: number | null;
-}
-
-export interface TaskSamples {
-  taskId: string;
-  jobId: string;
-  slot: number;
-  nodeId: string | null;
-  state: string;
-  /** Newest first. */
-  samples: TaskSample[];
-}
+/** A task's samples with the job's id (the API names the job within its namespace). */
+export type TaskSamplesRow = Omit<TaskSamples, "job"> & { jobId: string };
 
 /**
  * The newest `per` samples of each task of a namespace (or of one job) that has any, with the task's place.
  * The primary key (task_id, at) serves each task's newest rows directly.
  */
-export async function readTaskSamples(db: Db, filter: { namespace: string; jobId?: string }, per: number): Promise<TaskSamples[]> {
+export async function readTaskSamples(db: Db, filter: { namespace: string; jobId?: string }, per: number): Promise<TaskSamplesRow[]> {
   const rows = await db.all<{ task_id: string; job_id: string; slot: number; node_id: string | null; state: string; at: number; cpu_percent: number; memory_bytes: number; memory_limit_bytes: number | null }>(sql`
     SELECT t.id AS task_id, t.job_id, t.slot, t.node_id, t.state, s.at, s.cpu_percent, s.memory_bytes, s.memory_limit_bytes
     FROM tasks t JOIN task_stats s ON s.task_id = t.id
     WHERE t.namespace = ${filter.namespace} ${filter.jobId === undefined ? sql`` : sql`AND t.job_id = ${filter.jobId}`}
       AND s.at >= coalesce((SELECT k.at FROM task_stats k WHERE k.task_id = t.id ORDER BY k.at DESC LIMIT 1 OFFSET ${per - 1}), -1)
     ORDER BY t.job_id, t.slot, t.id, s.at DESC`);
-  const out = new Map<string, TaskSamples>();
+  const out = new Map<string, TaskSamplesRow>();
   for (const r of rows) {
     let entry = out.get(r.task_id);
     if (!entry) out.set(r.task_id, (entry = { taskId: r.task_id, jobId: r.job_id, slot: Number(r.slot), nodeId: r.node_id, state: r.state, samples: [] }));

@@ -95,4 +95,41 @@ describe("worker entry in workerd", () => {
     expect(jwks.keys[0]?.crv).toBe("Ed25519");
     expect(jwks.keys[0]?.d).toBeUndefined();
   });
+
+  it("follows the event stream inside workerd, polling the store, and ends it after its lifetime", async () => {
+    const { call, workerEnv, token } = await setup();
+    const name = `stream-${crypto.randomUUID().slice(0, 8)}`;
+    const yaml = `name: ${name}\nimage: leasehold-test/busybox:latest\nresources:\n  cpu: 10\n  memory: 8\n`;
+    expect((await call("POST", "/v1/jobs", yaml, "application/yaml")).status).toBe(200);
+    const env2: Env = { ...workerEnv, LEASEHOLD_STREAM_POLL_INTERVAL: "200ms", LEASEHOLD_STREAM_LIFETIME: "4s" };
+    const res = (await worker.fetch(
+      new Request(`https://leasehold.test/v1/events?follow=1&namespace=default&job=${name}`, { headers: { authorization: `Bearer ${token}` } }) as never,
+      env2,
+      ctx as never,
+    )) as unknown as Response;
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    expect((await call("POST", `/v1/namespaces/default/jobs/${name}/scale`, JSON.stringify({ replicas: 2 }))).status).toBe(200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let ended = false;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) {
+        ended = true;
+        break;
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+    const events = text
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; job: string });
+    expect(events.map((e) => e.type)).toContain("job.scale");
+    expect(events.every((e) => e.job === name)).toBe(true);
+    expect(text).toMatch(/^id: \d+$/m);
+    expect(ended).toBe(true);
+  });
 });

@@ -5,6 +5,7 @@ import { jobSpecSchema, type JobSpec } from "../../api/job-spec";
 import { writeBatch } from "../../db/batch";
 import { deleteJobEvaluation, requestGuardedEvaluation } from "../../db/queries/evaluations";
 import { cancelActiveDeployments } from "../../db/queries/deployments";
+import { taskSampleSchema as taskSampleShape } from "../../api/task-stats";
 import { readTaskSamples } from "../../db/queries/task-stats";
 import { LIVE_SQL, LIVE_STATES } from "../../db/queries/task-states";
 import { events, jobs, jobVersions, tasks } from "../../db/schema";
@@ -34,14 +35,7 @@ const jobSchema = z
   })
   .openapi("Job");
 
-export const taskSampleSchema = z
-  .object({
-    at: z.number().describe("When the agent took it (the control plane's time)"),
-    cpuPercent: z.number().describe("Percent of one core (200: two cores busy)"),
-    memoryBytes: z.number(),
-    memoryLimitBytes: z.number().nullable().describe("The container's memory limit; null without one"),
-  })
-  .openapi("TaskSample");
+export const taskSampleSchema = z.object(taskSampleShape.shape).openapi("TaskSample");
 
 const taskSchema = z
   .object({

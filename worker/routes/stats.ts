@@ -2,6 +2,7 @@
 // dashboard and (later) the autoscaler. They are what heartbeats brought in (see db/queries/task-stats.ts).
 import { createRoute, z } from "@hono/zod-openapi";
 import { NAME_PATTERN, NAME_RULE } from "../../api/job-spec";
+import { taskSamplesSchema } from "../../api/task-stats";
 import { readTaskSamples, TASK_STATS_KEPT } from "../../db/queries/task-stats";
 import { requireRole } from "../auth/middleware";
 import type { App, ResolvedDeps } from "../context";
@@ -9,16 +10,8 @@ import { jobIdOf } from "../jobs/apply";
 import { taskSampleSchema } from "./jobs";
 import { bearer, errorResponses, json, namespaceParam } from "./schemas";
 
-const taskSamplesSchema = z
-  .object({
-    taskId: z.string(),
-    job: z.string().describe("The job's name"),
-    slot: z.number(),
-    nodeId: z.string().nullable(),
-    state: z.string(),
-    samples: z.array(taskSampleSchema).describe("Newest first"),
-  })
-  .openapi("TaskSamples");
+// Named components built here from the contract's shapes (see routes/audit.ts for why).
+const taskSamples = z.object({ ...taskSamplesSchema.shape, samples: z.array(taskSampleSchema).describe("Newest first") }).openapi("TaskSamples");
 
 export function registerStatsRoutes(app: App, deps: ResolvedDeps): void {
   app.openapi(
@@ -35,7 +28,7 @@ export function registerStatsRoutes(app: App, deps: ResolvedDeps): void {
           samples: z.coerce.number().int().min(1).max(TASK_STATS_KEPT).default(1).describe(`How many of each task's newest samples (default 1, at most ${TASK_STATS_KEPT})`),
         }),
       },
-      responses: { 200: json(z.object({ tasks: z.array(taskSamplesSchema).describe("Tasks with at least one sample, by job and slot") }), "Samples"), ...errorResponses },
+      responses: { 200: json(z.object({ tasks: z.array(taskSamples).describe("Tasks with at least one sample, by job and slot") }), "Samples"), ...errorResponses },
     }),
     async (c) => {
       const { namespace } = c.req.valid("param");

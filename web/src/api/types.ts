@@ -1,9 +1,12 @@
 // The shapes of the control plane's answers the dashboard reads (GET /openapi.json has them all). Those the
 // contract in api/ defines are taken from it; the rest name only the fields the dashboard uses.
+import type { TaskSample } from "../../../api/task-stats";
+
 export type { AuditEntry, AuditPage } from "../../../api/audit";
 export type { EventPage, FleetEvent } from "../../../api/events";
 export type { Problem } from "../../../api/problem";
 export type { SpecChange } from "../../../api/spec-diff";
+export type { TaskSample } from "../../../api/task-stats";
 
 export interface Namespace {
   name: string;
@@ -23,14 +26,6 @@ export interface Job {
   updatedAt: number;
 }
 
-/** A task's last resource sample, as its agent reported it (absent from control planes that do not collect them). */
-export interface TaskStats {
-  at: number;
-  cpuPercent: number;
-  memoryBytes: number;
-  memoryLimitBytes: number | null;
-}
-
 export interface Task {
   id: string;
   slot: number;
@@ -45,7 +40,8 @@ export interface Task {
   boundPorts: { container: number; host: number }[];
   message: string | null;
   final?: boolean;
-  stats?: TaskStats | null;
+  /** Its latest cpu and memory sample (absent from control planes that do not collect them). */
+  stats?: TaskSample | null;
 }
 
 export interface JobDetail {

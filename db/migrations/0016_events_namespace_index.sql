@@ -1,0 +1,1 @@
+CREATE INDEX `events_namespace` ON `events` (`namespace`);
