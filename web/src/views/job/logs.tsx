@@ -45,13 +45,14 @@ export function LogsTab({ namespace, name, tasks }: { namespace: string; name: s
   const path = jobPath(namespace, name);
   const [task, setTask] = useState("");
   const [tail, setTail] = useState(100);
-  const [stderr, setStderr] = useState(true);
+  /** Both streams as written, or stderr alone (the follow's stderr=1). */
+  const [stderrOnly, setStderrOnly] = useState(false);
   const [paused, setPaused] = useState(false);
   const [again, setAgain] = useState(0);
   const [mode, setMode] = useState<Mode>("connecting");
   const [lines, setLines] = useState<Line[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const ids = { task: useId(), tail: useId(), stderr: useId() };
+  const ids = { task: useId(), tail: useId(), streams: useId() };
 
   useEffect(() => {
     if (paused) {
@@ -70,7 +71,7 @@ export function LogsTab({ namespace, name, tasks }: { namespace: string; name: s
     };
     const params = (withTail: boolean) => {
       const p = new URLSearchParams({ tail: String(withTail ? tail : 0), timestamps: "1" });
-      if (stderr) p.set("stderr", "1");
+      if (stderrOnly) p.set("stderr", "1");
       if (task) p.set("task", task);
       return p.toString();
     };
@@ -110,7 +111,7 @@ export function LogsTab({ namespace, name, tasks }: { namespace: string; name: s
       },
     });
     return () => abort.abort();
-  }, [client, path, task, tail, stderr, paused, again]);
+  }, [client, path, task, tail, stderrOnly, paused, again]);
 
   // Stays at the bottom while the reader is there; reading further up is left alone.
   const box = useRef<HTMLPreElement>(null);
@@ -156,9 +157,12 @@ export function LogsTab({ namespace, name, tasks }: { namespace: string; name: s
             ))}
           </select>
         </span>
-        <span class="field checkbox">
-          <input id={ids.stderr} type="checkbox" checked={stderr} onChange={(e) => setStderr(e.currentTarget.checked)} />
-          <label for={ids.stderr}>Include stderr</label>
+        <span class="field">
+          <label for={ids.streams}>Streams</label>
+          <select id={ids.streams} value={stderrOnly ? "stderr" : "both"} onChange={(e) => setStderrOnly(e.currentTarget.value === "stderr")}>
+            <option value="both">stdout and stderr</option>
+            <option value="stderr">stderr only</option>
+          </select>
         </span>
         <button type="button" onClick={() => setPaused(!paused)} aria-pressed={paused}>
           {paused ? "Resume following" : "Pause"}
