@@ -40,7 +40,8 @@ export function webBuildStale(): string | null {
 
 function run(argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    // A production build wherever it is asked for: under vitest NODE_ENV is "test", which Vite would follow.
+    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NODE_ENV: "production" } });
     child.once("error", reject);
     child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`vite build exited with ${signal ?? code}`))));
   });
