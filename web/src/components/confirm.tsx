@@ -1,7 +1,7 @@
 // Confirmation for destructive actions: a modal <dialog> (focus moves into it, on Cancel first; Escape cancels;
 // focus goes back to the button that opened it), with the action named on its confirm button.
 import type { JSX } from "preact";
-import { useRef, useState } from "preact/hooks";
+import { useId, useRef, useState } from "preact/hooks";
 
 interface Question {
   title: string;
@@ -13,6 +13,7 @@ interface Question {
 export function useConfirm(): [dialog: JSX.Element, ask: (title: string, body: string, confirm: string) => Promise<boolean>] {
   const ref = useRef<HTMLDialogElement>(null);
   const [question, setQuestion] = useState<Question | null>(null);
+  const titleId = useId();
 
   const ask = (title: string, body: string, confirm: string) =>
     new Promise<boolean>((resolve) => {
@@ -28,10 +29,10 @@ export function useConfirm(): [dialog: JSX.Element, ask: (title: string, body: s
   };
 
   const dialog = (
-    <dialog ref={ref} class="confirm" aria-labelledby="confirm-title" onCancel={() => answer(false)}>
+    <dialog ref={ref} class="confirm" aria-labelledby={titleId} onCancel={() => answer(false)}>
       {question ? (
         <form onSubmit={(e) => (e.preventDefault(), answer(true))}>
-          <h2 id="confirm-title">{question.title}</h2>
+          <h2 id={titleId}>{question.title}</h2>
           <p>{question.body}</p>
           <div class="actions">
             <button type="button" onClick={() => answer(false)} autoFocus>
