@@ -19,6 +19,9 @@ import { BOOTSTRAP_PATH, registerBootstrapRoute } from "./routes/bootstrap";
 import { registerDeploymentRoutes } from "./routes/deployments";
 import { registerJobRoutes } from "./routes/jobs";
 import { registerLogRoutes } from "./routes/logs";
+import { registerFollowRoutes } from "./routes/follow";
+import { registerExecRoutes } from "./routes/exec";
+import { registerAgentRequestRoutes } from "./routes/agent-requests";
 import { registerNamespaceRoutes } from "./routes/namespaces";
 import { registerNodeRoutes } from "./routes/nodes";
 import { registerPlanRoutes } from "./routes/plan";
@@ -120,6 +123,9 @@ export function createControlPlane(input: AppDeps): ControlPlane {
   registerServiceRoutes(app, deps);
   registerAgentRoutes(app, deps, timing, evaluator);
   registerLogRoutes(app, deps);
+  registerFollowRoutes(app, deps, timing);
+  registerExecRoutes(app, deps, timing);
+  registerAgentRequestRoutes(app, deps);
   registerAuditRoutes(app, deps);
   registerBootstrapRoute(app, deps, input.bootstrapSecret);
 
