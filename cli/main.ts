@@ -8,6 +8,7 @@ import { registerAudit } from "./commands/audit";
 import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
 import { registerDeployment } from "./commands/deployment";
+import { registerExec } from "./commands/exec";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
@@ -45,7 +46,8 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerStatus(program, full);
   registerNodes(program, full);
   registerServices(program, full);
-  registerLogs(program, full);
+  registerLogs(program, full, io);
+  registerExec(program, full);
   registerStop(program, full);
   registerHistory(program, full);
   registerDeployment(program, full);
