@@ -71,7 +71,16 @@ export function registerFollowRoutes(app: App, deps: ResolvedDeps, timing: Fleet
         ...dropOldRequests(now - REQUEST_RETENTION_MS, now - CHUNK_RETENTION_MS),
       ]);
       const { leaseTtlMs } = await timing.current();
-      return streamSSE(c, (stream) => runFollowStream(deps, sseSink(stream), followers, { leaseTtlMs }));
+      return streamSSE(c, (stream) => {
+        const run = runFollowStream(deps, sseSink(stream), followers, { leaseTtlMs });
+        // On Workers, so the closing write still runs once the client has gone; Node has no execution context.
+        try {
+          c.executionCtx.waitUntil(run);
+        } catch {
+          // Node: the loop runs on by itself.
+        }
+        return run;
+      });
     },
   );
 }
