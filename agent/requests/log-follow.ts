@@ -61,11 +61,13 @@ export class LogFollower {
   /** Follows the task's containers one after another; queues the closing note when the task is gone. */
   private async follow(): Promise<void> {
     const { taskId } = this.order;
-    let selection: LogOptions = { tail: this.order.tail, ...pick(this.order) };
+    // A follow taken up again (this agent restarted) goes on from now: its earlier lines were sent before.
+    const resumed = this.order.nextSeq > 0;
+    let selection: LogOptions = resumed ? { tail: 0, ...streamOf(this.order) } : { tail: this.order.tail, ...pick(this.order) };
     let id = await this.deps.containerOf(taskId).catch(() => null);
     if (!id) return this.queue.note("the task has no container on this node", true);
-    this.deps.log.info("following task logs", { follow: this.order.id, task: taskId, container: id.slice(0, 12) });
-    this.queue.note(`the agent follows container ${id.slice(0, 12)}`);
+    this.deps.log.info("following task logs", { follow: this.order.id, task: taskId, container: id.slice(0, 12), ...(resumed ? { resumed: true } : {}) });
+    this.queue.note(resumed ? "the agent restarted and follows on: lines written meanwhile may be missing" : `the agent follows container ${id.slice(0, 12)}`);
     while (this.stopped === null) {
       const ended = await this.followContainer(id, selection);
       if (this.stopped !== null) return;
@@ -76,7 +78,7 @@ export class LogFollower {
       this.queue.note("the task's container restarted");
       // The new container's log from its start.
       id = next;
-      selection = { tail: MAX_TAIL_LINES, ...(this.order.timestamps ? { timestamps: true } : {}), ...(this.order.stream ? { stream: this.order.stream } : {}) };
+      selection = { tail: MAX_TAIL_LINES, ...streamOf(this.order) };
     }
   }
 
@@ -158,6 +160,12 @@ export class LogFollower {
   }
 }
 
+/** The order's options but its tail. */
 function pick(o: FollowOrder): Omit<LogOptions, "tail"> {
-  return { ...(o.sinceMs !== undefined ? { sinceMs: o.sinceMs } : {}), ...(o.timestamps ? { timestamps: true } : {}), ...(o.stream ? { stream: o.stream } : {}) };
+  return { ...(o.sinceMs !== undefined ? { sinceMs: o.sinceMs } : {}), ...streamOf(o) };
+}
+
+/** How lines look (timestamps) and which stream: kept for every container of the follow. */
+function streamOf(o: FollowOrder): Omit<LogOptions, "tail" | "sinceMs"> {
+  return { ...(o.timestamps ? { timestamps: true } : {}), ...(o.stream ? { stream: o.stream } : {}) };
 }

@@ -85,6 +85,19 @@ describe("logs -f and exec through a real agent", () => {
     expect(await exited).toBe(0);
   }, 120_000);
 
+  it("goes on after the agent restarts: the new agent process takes the open follow up", async () => {
+    const { proc, out, exited, context } = follow("--tail", "1");
+    const numbers = () => [...out.stdout.matchAll(/^line (\d+)$/gm)].map((m) => Number(m[1]));
+    await cluster.waitFor("a followed line", async () => (numbers().length > 0 ? true : undefined), 60_000, context);
+    await agent.kill("SIGKILL");
+    const before = Math.max(...numbers());
+    agent = await cluster.spawnAgent(node, { dataDir: agent.dataDir, joinToken: null });
+    await cluster.waitFor("lines through the restarted agent", async () => (out.stderr.includes("the agent restarted and follows on") && numbers().some((n) => n > before + 2) ? true : undefined), 60_000, context);
+    expect(numbers()).toEqual([...numbers()].sort((a, b) => a - b));
+    proc.kill("SIGINT");
+    expect(await exited).toBe(0);
+  }, 120_000);
+
   it("exec prints the command's stdout and stderr and exits with its exit code", async () => {
     const r = await cluster.cli("exec", "ticker", "--", "sh", "-c", "echo out; echo err >&2; exit 3");
     expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
