@@ -113,6 +113,10 @@ describe("exec", () => {
     await runningJob([a]);
     const unclaimed = await expectJson<ExecView>(await exec({ command: ["true"] }), 202);
     cp.clock.advance(31_000);
+    // A refused read changes nothing, not even the failure its deadline calls for.
+    await expectProblem(await cp.call("GET", `/v1/exec/${unclaimed.id}`, { token: await cp.token({ default: "viewer" }) }), 403, "forbidden");
+    const stored = await cp.store.client.execute({ sql: "SELECT status FROM agent_requests WHERE id = ?", args: [unclaimed.id] });
+    expect(stored.rows[0]?.["status"]).toBe("pending");
     expect(await read(unclaimed.id)).toMatchObject({ status: "failed", error: expect.stringContaining("no agent picked the command up in time") });
     expect((await a.heartbeat()).execs).toBeUndefined();
 

@@ -52,14 +52,15 @@ export function execView(row: ExecRow): ExecView {
   };
 }
 
-async function readRow(db: Db, id: string): Promise<ExecRow | undefined> {
+/** The exec as stored, without judging its deadline (for the RBAC check before anything is written). */
+export async function findExec(db: Db, id: string): Promise<ExecRow | undefined> {
   const [row] = await db.select().from(agentRequests).where(eq(agentRequests.id, id)).limit(1);
   return row?.kind === "exec" ? row : undefined;
 }
 
 /** The exec as it stands now: past its deadline it fails (the first reader writes that, conditionally). */
 export async function readExec(deps: ResolvedDeps, id: string): Promise<ExecRow | undefined> {
-  const row = await readRow(deps.store.db, id);
+  const row = await findExec(deps.store.db, id);
   if (!row || (row.status !== "pending" && row.status !== "sent")) return row;
   const now = deps.clock.now();
   if (row.expiresAt >= now) return row;
@@ -72,7 +73,7 @@ export async function readExec(deps: ResolvedDeps, id: string): Promise<ExecRow 
       unanswered: `the agent took the command but sent no answer within its timeout (${Math.round(timeoutMs / 1000)}s) and ${EXEC_ANSWER_GRACE_MS / 1000}s more`,
     }),
   ]);
-  return readRow(deps.store.db, id);
+  return findExec(deps.store.db, id);
 }
 
 export const isSettled = (row: ExecRow) => row.status !== "pending" && row.status !== "sent";

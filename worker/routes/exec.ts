@@ -7,7 +7,7 @@ import { parseDuration } from "../../api/duration";
 import { writeBatch } from "../../db/batch";
 import { dropOldRequests } from "../../db/queries/agent-requests";
 import { agentRequests } from "../../db/schema";
-import { execAuditDetail, execView, isSettled, pickUpWindowMs, readExec } from "../agent-requests/exec";
+import { execAuditDetail, execView, findExec, isSettled, pickUpWindowMs, readExec } from "../agent-requests/exec";
 import { execTarget } from "../agent-requests/targets";
 import { auditRow } from "../audit";
 import { requireRole } from "../auth/middleware";
@@ -93,10 +93,11 @@ export function registerExecRoutes(app: App, deps: ResolvedDeps, timing: FleetTi
         if (parsed === null || parsed > MAX_WAIT_MS) throw badRequest("query.wait: must be a duration of at most 60s, such as 10s", [{ path: "query.wait", message: "must be a duration of at most 60s" }]);
         waitMs = parsed;
       }
-      let row = await readExec(deps, id);
-      if (!row) throw notFound(`no exec ${id}`);
+      const stored = await findExec(db, id);
+      if (!stored) throw notFound(`no exec ${id}`);
       // The output may be anything the command printed: read only by those who may run commands there.
-      requireRole(c, row.namespace, "operator");
+      requireRole(c, stored.namespace, "operator");
+      let row = (await readExec(deps, id)) ?? stored;
       const deadline = Date.now() + waitMs;
       const abort = c.req.raw.signal;
       while (!isSettled(row) && Date.now() < deadline && !abort.aborted) {
