@@ -98,6 +98,21 @@ describe("logs -f and exec through a real agent", () => {
     expect(await exited).toBe(0);
   }, 120_000);
 
+  it("a log tail takes --timestamps, --since and --stderr to the agent", async () => {
+    const stamped = await cluster.cli("logs", "ticker", "--tail", "1", "--timestamps", "--timeout", "30s");
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z line \d+\n$/);
+    const count = async (...args: string[]) => (await cluster.cli("logs", "ticker", ...args, "--timeout", "30s")).stdout.split("\n").filter(Boolean).length;
+    const all = await count("--tail", "10000");
+    const recent = await count("--since", "2s");
+    // At most five lines a second: a 2 s window holds about ten, fewer than the container has printed.
+    expect(recent).toBeGreaterThan(0);
+    expect(recent).toBeLessThanOrEqual(15);
+    expect(all).toBeGreaterThan(recent);
+    const errors = await cluster.cli("logs", "ticker", "--stderr", "--timeout", "30s");
+    expect(errors).toMatchObject({ code: 0, stdout: "" });
+    expect(errors.stderr).toContain("has no output");
+  }, 60_000);
+
   it("exec prints the command's stdout and stderr and exits with its exit code", async () => {
     const r = await cluster.cli("exec", "ticker", "--", "sh", "-c", "echo out; echo err >&2; exit 3");
     expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
