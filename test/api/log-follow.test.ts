@@ -9,6 +9,7 @@ import type { FollowMessage, FollowOrder, RequestPollResponse } from "../../api/
 import { HollowAgent, type Fetcher } from "../../bench/hollow-agent";
 import { createTestControlPlane, type TestControlPlane } from "../support/control-plane";
 import { SseReader } from "../support/sse";
+import { runFollowStream, type FollowSink } from "../../worker/agent-requests/follow-stream";
 import { auditRows, expectProblem } from "./helpers";
 
 let cp: TestControlPlane;
@@ -221,6 +222,40 @@ describe("expiry", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the stream loop", () => {
+  it("renews its follows while connected, comments when silent, and closes them when the client goes away", async () => {
+    const now = cp.clock.now();
+    await cp.store.client.execute({
+      sql: `INSERT INTO agent_requests (id, kind, namespace, job_id, task_id, node_id, status, spec, expires_at, created_at, updated_at)
+            VALUES ('f1', 'follow', 'default', 'default/web', 't1', 'n1', 'sent', '{"tail":0}', ?, ?, ?)`,
+      args: [now + 1_000, now, now],
+    });
+    const events: string[] = [];
+    let closed = false;
+    const sink: FollowSink = {
+      get closed() {
+        return closed;
+      },
+      send: async (m) => void events.push(`${m.type}`),
+      comment: async (text) => void events.push(`: ${text}`),
+      pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+    };
+    const follower = { id: "f1", taskId: "t1", nodeId: "n1", nodeName: "node-1", slot: 0 };
+    const run = runFollowStream(cp.deps, sink, [follower], { leaseTtlMs: 15_000, timing: { pollMs: 20, renewMs: 50, ttlMs: 1_000, keepaliveMs: 150 } });
+    cp.clock.advance(500);
+    await eventually("a renewal past the first expiry", async () => ((await followRow("f1"))!.expiresAt === cp.clock.now() + 1_000 ? true : undefined));
+    await eventually("a keepalive comment", async () => (events.includes(": keepalive") ? true : undefined));
+    expect(events[0]).toBe("status");
+    closed = true;
+    await run;
+    expect((await followRow("f1"))?.status).toBe("closed");
+    // Nothing renews it any more: it lapses at the expiry last written.
+    const last = (await followRow("f1"))!.expiresAt;
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await followRow("f1"))!.expiresAt).toBe(last);
   });
 });
 
