@@ -1,6 +1,7 @@
-// The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload, and registering the
-// node's encryption key. It only dials out.
+// The agent's HTTP client for the control plane: enroll, claim, heartbeat, log upload, follows and execs,
+// and registering the node's encryption key. It only dials out.
 import type { ClaimRequest, ClaimResponse, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from "../api/agent-protocol";
+import type { ExecResult, FollowChunk, RequestPollResponse } from "../api/agent-requests";
 import type { NodeEncryptionKey } from "../api/sealed";
 
 export class ControlPlaneError extends Error {
@@ -23,6 +24,10 @@ export interface ControlPlaneClient {
   claim(credential: string, body: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse>;
   heartbeat(credential: string, body: HeartbeatRequest): Promise<HeartbeatResponse>;
   uploadLogs(credential: string, requestId: string, body: { output: string; error?: string }): Promise<void>;
+  /** POST /v1/agent/requests: new follows and execs, and every open follow of the node. */
+  pollRequests(credential: string): Promise<RequestPollResponse>;
+  sendFollowChunk(credential: string, followId: string, body: FollowChunk): Promise<void>;
+  sendExecResult(credential: string, execId: string, body: ExecResult): Promise<void>;
   /** PUT /v1/agent/encryption-key: the key task secrets are sealed to from now on; answers its kid. */
   registerEncryptionKey(credential: string, body: { key: NodeEncryptionKey }): Promise<{ kid: string }>;
 }
@@ -65,5 +70,12 @@ export function createControlPlaneClient(server: string, opts: { timeoutMs?: num
       await send<unknown>("POST", `/v1/agent/logs/${encodeURIComponent(id)}`, body, credential);
     },
     registerEncryptionKey: (credential, body) => send<{ kid: string }>("PUT", "/v1/agent/encryption-key", body, credential),
+    pollRequests: (credential) => send<RequestPollResponse>("POST", "/v1/agent/requests", {}, credential),
+    sendFollowChunk: async (credential, id, body) => {
+      await send<unknown>("POST", `/v1/agent/follows/${encodeURIComponent(id)}/chunks`, body, credential);
+    },
+    sendExecResult: async (credential, id, body) => {
+      await send<unknown>("POST", `/v1/agent/execs/${encodeURIComponent(id)}/result`, body, credential);
+    },
   };
 }

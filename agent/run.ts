@@ -10,6 +10,7 @@
 // are dialled through that node's mesh port, over mutual TLS with node certificates the control plane
 // issues at enrollment and renews through the heartbeat (mesh/).
 // Given a metrics address, it serves Prometheus metrics of its own registry there (metrics/).
+// Log follows and execs come in heartbeat replies and, while a follow is open, a request poll (requests/).
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { HeartbeatRequest, HeartbeatResponse, Revocation } from "../api/agent-protocol";
@@ -30,6 +31,7 @@ import { createTraffic, type Traffic } from "./proxy";
 import { listenMesh, loadOrCreateMeshIdentity, type MeshCredentials, type MeshServer } from "./mesh";
 import type { MeshCertificate, MeshRequest } from "../api/mesh";
 import { createDockerRuntime, type ContainerRuntime, type NodeOwner } from "./runtime";
+import { createAgentRequests } from "./requests";
 import { createSecretFiles, defaultSecretsDir, DEFAULT_SECRETS_DIRS, isOnTmpfs } from "./secret-files";
 import { createSupervisor, type HeldTaskView, type Supervisor } from "./supervisor";
 import { createTaskSecrets } from "./task-secrets";
@@ -220,6 +222,15 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
   });
 
+  const requests = createAgentRequests({
+    runtime,
+    client,
+    credential: () => credential,
+    containerOf: (taskId) => supervisor.containerOf(taskId),
+    held: (taskId) => supervisor.held().find((t) => t.taskId === taskId),
+    log,
+  });
+
   authorize = (callerNode, service, port) => {
     if (!supervisor.servedPorts().get(service)?.has(port)) return `no task here serves ${service} on port ${port}`;
     const set = traffic.catalog.snapshots()[service];
@@ -284,12 +295,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     await supervisor.applyHeartbeat(reply, sentAt);
     await traffic.applyReply(reply).catch((err: unknown) => log.warn("could not apply service endpoints", { error: errorText(err) }));
     await dns?.refresh();
-    for (const req of reply.logRequests) {
+    for (const { id, taskId, tail, ...selection } of reply.logRequests) {
       void supervisor
-        .logs(req.taskId, req.tail)
-        .then((output) => client.uploadLogs(credential, req.id, { output: output.slice(-500_000) }))
-        .catch((err: unknown) => client.uploadLogs(credential, req.id, { output: "", error: errorText(err) }).catch(() => undefined));
+        .logs(taskId, tail, selection)
+        .then((output) => client.uploadLogs(credential, id, { output: output.slice(-500_000) }))
+        .catch((err: unknown) => client.uploadLogs(credential, id, { output: "", error: errorText(err) }).catch(() => undefined));
     }
+    requests.accept(reply);
     if (reply.work) wakeClaim();
   }
 
@@ -470,6 +482,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     .catch((err: unknown) => log.error("could not register the node's encryption key; claiming without it", { error: errorText(err) }))
     .then(claimLoop);
   const loops = [heartbeatLoop(), claims, reconcileLoop()];
+  requests.start();
   log.info("agent running", { node: opts.name, nodeId: identity.nodeId, cluster: owner.cluster, server: opts.server });
 
   return {
@@ -488,6 +501,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       abort.abort();
       if (reportTimer) clearTimeout(reportTimer);
       unsubscribe();
+      await requests.close();
       supervisor.close();
       await Promise.allSettled(loops);
       await traffic.close();

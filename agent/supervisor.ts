@@ -21,7 +21,7 @@
 import type { HeartbeatResponse, LeaseClaims, LeaseGrant, Revocation, TaskReport, TaskSpec, TaskUsage } from "../api/agent-protocol";
 import { errorText, type Logger } from "./log";
 import { createHealthCheck, taskHealthOf, type HealthCheck, type HealthSnapshot } from "./health";
-import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type ContainerSummary, type HostPort, type JsonObject, type NodeOwner, type StartedContainer } from "./runtime";
+import { ContainerRuntimeError, type ContainerRuntime, type ContainerSpec, type ContainerSummary, type HostPort, type JsonObject, type LogOptions, type NodeOwner, type StartedContainer } from "./runtime";
 import type { LeaseChecker } from "./lease-check";
 import type { LeaseStore, StoredLease } from "./lease-store";
 import { clearLeftovers } from "./leftovers";
@@ -143,7 +143,10 @@ export interface Supervisor {
   reconcile(lastContact: number): Promise<void>;
   /** A container died: reconcile that task now. */
   onContainerExit(containerId: string, exitCode: number | undefined): void;
-  logs(taskId: string, tail: number): Promise<string>;
+  /** The task's log tail: the last `tail` lines (of one stream, from a window, with timestamps, when asked). */
+  logs(taskId: string, tail: number, opts?: Omit<LogOptions, "tail">): Promise<string>;
+  /** The container holding the task's log: its current one, else its newest on this node (an exited one kept). */
+  containerOf(taskId: string): Promise<string | null>;
   held(): HeldTaskView[];
   /** The host ports running tasks serve each service on ("namespace/name"): what the node's mesh may open. */
   servedPorts(): Map<string, Set<number>>;
@@ -673,6 +676,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     }
   }
 
+  async function containerOf(taskId: string): Promise<string | null> {
+    const held = tasks.get(taskId)?.containerId;
+    if (held) return held;
+    const found = (await deps.runtime.list({ owner: deps.owner, all: true })).filter((c) => c.task?.task === taskId);
+    found.sort((a, b) => (b.task?.epoch ?? 0) - (a.task?.epoch ?? 0) || b.createdAt.getTime() - a.createdAt.getTime());
+    return found[0]?.id ?? null;
+  }
+
   return {
     adopt,
     accept,
@@ -724,16 +735,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     onContainerExit(containerId, exitCode) {
       for (const t of tasks.values()) if (t.containerId === containerId) handleExit(t, exitCode);
     },
-    async logs(taskId, tail) {
-      const t = tasks.get(taskId);
-      let id = t?.containerId ?? null;
-      if (!id) {
-        const found = (await deps.runtime.list({ owner: deps.owner, all: true })).filter((c) => c.task?.task === taskId);
-        found.sort((a, b) => (b.task?.epoch ?? 0) - (a.task?.epoch ?? 0));
-        id = found[0]?.id ?? null;
-      }
+    containerOf,
+    async logs(taskId, tail, opts = {}) {
+      const id = await containerOf(taskId);
       if (!id) throw new Error(`task ${taskId} has no container on this node`);
-      return deps.runtime.logs(id, { tail });
+      return deps.runtime.logs(id, { tail, ...opts });
     },
     held: () =>
       [...tasks.values()].map((t) => ({ taskId: t.taskId, epoch: t.claims.epoch, phase: t.phase, containerId: t.containerId, restarts: t.restarts, namespace: t.spec.namespace, job: t.spec.job, slot: t.spec.slot })),

@@ -1,5 +1,6 @@
 // The agent protocol: enrollment, claim, heartbeat and lease claims, shared by control plane and agent.
 import { z } from "zod";
+import { execOrderSchema, followOrderSchema, logSelectionSchema } from "./agent-requests";
 import { jobSpecSchema } from "./job-spec";
 import { meshCertificateSchema, meshRequestSchema } from "./mesh";
 import { nodeEncryptionKeySchema } from "./sealed";
@@ -199,7 +200,9 @@ export const heartbeatResponseSchema = z.object({
   revoked: z.array(revocationSchema),
   work: z.boolean().describe("New placements wait for this node: claim now"),
   credential: z.string().optional().describe("A fresh node credential when the current one nears expiry"),
-  logRequests: z.array(z.object({ id: z.string(), taskId: z.string(), tail: z.number() })).default([]),
+  logRequests: z.array(logSelectionSchema.extend({ id: z.string(), taskId: z.string() })).default([]),
+  follows: z.array(followOrderSchema).optional().describe("Log follows handed to this node by this heartbeat"),
+  execs: z.array(execOrderSchema).optional().describe("Execs handed to this node by this heartbeat"),
   services: z.array(serviceSnapshotSchema).optional().describe("Services asked for whose endpoint set is not the one the node holds: the whole set, with its index"),
   ingress: z
     .object({ index: z.number(), listeners: z.array(ingressListenerSchema) })

@@ -1,4 +1,5 @@
 // A small typed client for the control plane's HTTP API; problem+json answers become ApiErrors.
+import type { ExecRequest, ExecView } from "../api/agent-requests";
 import type { AuditPage } from "../api/audit";
 import type { EventPage } from "../api/events";
 import type { ServiceSnapshot } from "../api/services";
@@ -147,11 +148,31 @@ export class ControlPlaneClient {
   listNodes(): Promise<{ nodes: Node[] }> {
     return this.request("GET", "/v1/nodes");
   }
-  requestLogs(namespace: string, name: string, body: { taskId?: string; tail: number }): Promise<{ requests: LogRequest[] }> {
+  requestLogs(namespace: string, name: string, body: { taskId?: string; tail?: number; since?: number; timestamps?: boolean; stream?: "stdout" | "stderr" }): Promise<{ requests: LogRequest[] }> {
     return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/logs`, { json: body });
   }
   getLogRequest(id: string): Promise<LogRequest> {
     return this.request("GET", `/v1/log-requests/${enc(id)}`);
+  }
+  /** Opens a log follow: the text/event-stream response, once the control plane has answered 200. */
+  async openLogFollow(namespace: string, name: string, query: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    const path = `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/logs/follow?${new URLSearchParams(query).toString()}`;
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.addr + path, { headers: { authorization: `Bearer ${this.opts.token}`, accept: "text/event-stream, application/problem+json" }, signal });
+    } catch (cause) {
+      if (signal.aborted) throw cause;
+      throw new ConnectionError(`cannot reach the control plane at ${this.addr}: ${describeFetchFailure(cause)}`, { cause });
+    }
+    if (!res.ok) throw problemError(res, await res.text());
+    return res;
+  }
+  requestExec(namespace: string, name: string, body: ExecRequest): Promise<ExecView> {
+    return this.request("POST", `/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}/exec`, { json: body });
+  }
+  /** An exec; with `wait`, answers as soon as it is settled or once that long has passed. */
+  getExec(id: string, wait?: string): Promise<ExecView> {
+    return this.request("GET", `/v1/exec/${enc(id)}${wait ? `?wait=${enc(wait)}` : ""}`);
   }
   /** Stores a new version; `rollout` rolls it out to the jobs that follow the secret's latest. */
   putSecret(namespace: string, name: string, body: { value: string; encoding: "utf8" | "base64"; rollout: boolean }): Promise<SecretPutResponse> {

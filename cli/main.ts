@@ -9,6 +9,7 @@ import { registerBootstrap } from "./commands/bootstrap";
 import { registerDb } from "./commands/db";
 import { registerDeployment } from "./commands/deployment";
 import { registerEvents } from "./commands/events";
+import { registerExec } from "./commands/exec";
 import { registerHistory } from "./commands/history";
 import { registerLogs } from "./commands/logs";
 import { registerNodes } from "./commands/nodes";
@@ -47,7 +48,8 @@ export function buildProgram(io: Partial<CliIo> & AgentHooks = {}): Command {
   registerStatus(program, full);
   registerNodes(program, full);
   registerServices(program, full);
-  registerLogs(program, full);
+  registerLogs(program, full, io);
+  registerExec(program, full);
   registerStop(program, full);
   registerHistory(program, full);
   registerDeployment(program, full);

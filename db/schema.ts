@@ -286,12 +286,64 @@ export const logRequests = sqliteTable(
     taskId: text("task_id").notNull(),
     nodeId: text("node_id").notNull(),
     tail: integer("tail").notNull(),
+    /** Only lines written in the last this many ms (absent: any age). */
+    sinceMs: integer("since_ms"),
+    /** Each line prefixed with the engine's timestamp (RFC 3339, nanoseconds). */
+    timestamps: integer("timestamps", { mode: "boolean" }).notNull().default(false),
+    /** One stream only; absent: stdout and stderr interleaved as written. */
+    stream: text("stream", { enum: ["stdout", "stderr"] }),
     status: text("status", { enum: ["pending", "sent", "done", "failed"] }).notNull(),
     output: text("output"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [index("log_requests_node").on(t.nodeId, t.status)],
+);
+
+/**
+ * What an operator asks of one task's agent beyond a log tail, picked up like log requests (heartbeat
+ * replies, or the agent's request poll): a log follow, or a one-shot exec. `expires_at` bounds each: a
+ * follow's stream handler renews it while its client is connected; an exec's is the time to be picked up
+ * (pending) and then to answer (sent). Past it the row is dead, whatever its status says: every write is
+ * conditional on it, so a stale agent or a late answer changes nothing.
+ */
+export const agentRequests = sqliteTable(
+  "agent_requests",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", { enum: ["follow", "exec"] }).notNull(),
+    namespace: text("namespace").notNull(),
+    jobId: text("job_id").notNull(),
+    taskId: text("task_id").notNull(),
+    nodeId: text("node_id").notNull(),
+    // done: an exec answered, or a follow the agent ended (its task stopped); closed: its client went away.
+    status: text("status", { enum: ["pending", "sent", "done", "failed", "closed"] }).notNull(),
+    /** JSON: a follow's log options, or an exec's command and timeoutMs (the command is dropped once it ends). */
+    spec: text("spec", { mode: "json" }).notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    /** A follow's next chunk sequence number: chunk writes are conditional on it. */
+    nextSeq: integer("next_seq").notNull().default(0),
+    /** JSON: an exec's exit code and output. */
+    result: text("result", { mode: "json" }),
+    /** Why it failed. */
+    message: text("message"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("agent_requests_node").on(t.nodeId, t.status), index("agent_requests_expires").on(t.expiresAt)],
+);
+
+/** Lines a follow's agent has sent and its stream handler has not yet: deleted as they are sent, or by age. */
+export const followChunks = sqliteTable(
+  "follow_chunks",
+  {
+    followId: text("follow_id").notNull(),
+    seq: integer("seq").notNull(),
+    /** JSON: the chunk's output entries and status message. */
+    body: text("body").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.followId, t.seq] }), index("follow_chunks_created").on(t.createdAt)],
 );
 
 /**

@@ -29,6 +29,7 @@ export const unauthorized = (detail: string) => new ProblemError(401, "unauthori
 export const forbidden = (detail: string) => new ProblemError(403, "forbidden", "Not allowed", detail);
 export const notFound = (detail: string) => new ProblemError(404, "not-found", "Not found", detail);
 export const conflict = (detail: string) => new ProblemError(409, "conflict", "Conflict", detail);
+export const gone = (detail: string) => new ProblemError(410, "gone", "Gone", detail);
 
 /** Field paths and messages of a zod error, with the path prefixed by where the value came from. */
 export function zodIssues(error: ZodError, prefix = ""): { path: string; message: string }[] {

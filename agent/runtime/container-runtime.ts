@@ -121,6 +121,40 @@ export type Unsubscribe = () => void;
 
 export type ExecResult = { exitCode: number; output: string };
 
+export type LogStreamKind = "stdout" | "stderr";
+
+/** Which lines of a container's log to read. */
+export type LogOptions = {
+  /** At most this many lines written before now (0: none; a follow then gives only new ones). */
+  tail: number;
+  /** Only lines written within this many ms before now. */
+  sinceMs?: number;
+  /** Each line prefixed with the engine's RFC 3339 timestamp (nanoseconds). */
+  timestamps?: boolean;
+  /** Only this stream; absent: stdout and stderr interleaved as written. */
+  stream?: LogStreamKind;
+};
+
+export type LogFollowHandlers = {
+  /** Output as the engine hands it on: whole frames, not whole lines. */
+  onOutput(stream: LogStreamKind, data: Buffer): void;
+  /** The stream ended: the container stopped, the engine went away (`error`), or close() was called. Called once. */
+  onEnd(error?: Error): void;
+};
+
+export type LogFollow = { close(): void };
+
+/** A one-shot command's outcome: each stream's last maxOutputBytes. */
+export type CommandResult = {
+  /** null when it did not exit by itself (timed out, and killed). */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  /** Output beyond the limit was dropped (its start). */
+  truncated: boolean;
+  timedOut: boolean;
+};
+
 /** A bridge network of one node, for the containers of one job (or one namespace) on it. */
 export type NetworkSpec = {
   /** The engine-wide name; it must be unique per owner (see agent/network). */
@@ -157,8 +191,13 @@ export interface ContainerRuntime {
   inspect(id: string): Promise<ContainerInspection>;
   /** Containers of `owner` only (cluster and node id); running ones unless `all`. */
   list(filter: { owner: NodeOwner; all?: boolean }): Promise<ContainerSummary[]>;
-  /** The last `tail` lines of stdout and stderr, interleaved as written. */
-  logs(id: string, opts: { tail: number }): Promise<string>;
+  /** The last `tail` lines of stdout and stderr (or the one stream asked for), interleaved as written. */
+  logs(id: string, opts: LogOptions): Promise<string>;
+  /**
+   * Follows a container's log (`docker logs --follow`): the selected lines, then new ones as they are written,
+   * until the container stops or close() is called. Resolves once the engine stream is open.
+   */
+  followLogs(id: string, opts: LogOptions & LogFollowHandlers): Promise<LogFollow>;
   /** One resource sample. */
   stats(id: string): Promise<ContainerStatsSample>;
   /**
@@ -173,6 +212,11 @@ export interface ContainerRuntime {
   ): Promise<Unsubscribe>;
   /** Runs `cmd` inside a running container; rejects with a timeout error after `timeoutMs`. */
   exec(id: string, cmd: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+  /**
+   * Runs a one-shot command in a running container with stdout and stderr apart (no TTY, no stdin), kills it
+   * (and what it started) at `timeoutMs`, and resolves either way. Rejects only when it cannot be run at all.
+   */
+  execCommand(id: string, cmd: string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<CommandResult>;
   /**
    * The owner's network of that name, made if missing. Idempotent and safe to race (two callers get the
    * same network); a network of that name owned by anyone else is a conflict, never adopted.

@@ -37,3 +37,31 @@ function headerKind(buf: Buffer, offset: number): StreamKind | undefined {
 export function demultiplexToString(buf: Buffer): string {
   return Buffer.concat(demultiplex(buf).map((f) => f.data)).toString("utf8");
 }
+
+/**
+ * The same decoding for a stream whose frames arrive in pieces: a frame is handed on once it is whole. A
+ * stream that does not start with a valid header (a TTY container's raw output) is passed on as stdout.
+ */
+export function createDemuxer(onFrame: (frame: Frame) => void): { push(chunk: Buffer): void } {
+  let pending: Buffer = Buffer.alloc(0);
+  let raw = false;
+  return {
+    push(chunk) {
+      if (raw) return onFrame({ stream: "stdout", data: chunk });
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 8) {
+        const kind = headerKind(pending, 0);
+        if (kind === undefined) {
+          raw = true;
+          onFrame({ stream: "stdout", data: pending });
+          pending = Buffer.alloc(0);
+          return;
+        }
+        const end = 8 + pending.readUInt32BE(4);
+        if (pending.length < end) return;
+        onFrame({ stream: kind, data: pending.subarray(8, end) });
+        pending = pending.subarray(end);
+      }
+    },
+  };
+}

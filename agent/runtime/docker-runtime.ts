@@ -7,6 +7,8 @@ import Dockerode from "dockerode";
 import { demultiplexToString } from "./demux";
 import { LABEL_PREFIX, ownedLabels, ownerSelector, parseRestoreLabel, parseTaskLabels, taskLabels, containerName } from "./labels";
 import { ContainerRuntimeError } from "./container-runtime";
+import { createDockerExec } from "./docker-exec";
+import { createDockerLogs } from "./docker-logs";
 import { createDockerNetworks } from "./docker-networks";
 import { statsSampleOf } from "./docker-stats";
 import { numberField, objectField, reason, statusCode, stringField, toError, wrap } from "./docker-values";
@@ -276,15 +278,6 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     }));
   }
 
-  async function logs(id: string, { tail }: { tail: number }): Promise<string> {
-    try {
-      const buf = await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail });
-      return demultiplexToString(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
-    } catch (error) {
-      throw wrap(error, `read logs of container ${id}`);
-    }
-  }
-
   async function stats(id: string): Promise<ContainerStatsSample> {
     let s: Dockerode.ContainerStats;
     try {
@@ -411,7 +404,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions = {}): ContainerR
     }
   }
 
-  return { ensureImage, start, stop, remove, inspect, list, logs, stats, events, exec, ...createDockerNetworks(docker) };
+  return { ensureImage, start, stop, remove, inspect, list, stats, events, exec, ...createDockerLogs(docker), ...createDockerExec(docker), ...createDockerNetworks(docker) };
 }
 
 function validateSpec(spec: ContainerSpec): void {

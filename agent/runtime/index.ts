@@ -1,6 +1,7 @@
 // The agent's container runtime: the port, its Docker adapter and the ownership labels.
 export { ContainerRuntimeError } from "./container-runtime";
 export type {
+  CommandResult,
   ContainerDetails,
   ContainerEvent,
   ContainerEventAction,
@@ -14,6 +15,10 @@ export type {
   ExecResult,
   FileMount,
   HostPort,
+  LogFollow,
+  LogFollowHandlers,
+  LogOptions,
+  LogStreamKind,
   NetworkInfo,
   NetworkRemoval,
   NetworkSpec,

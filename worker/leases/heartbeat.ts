@@ -17,6 +17,8 @@ import { requestEvaluations, WAITING_JOBS } from "../../db/queries/evaluations";
 import { EVALUATION_TRIGGERS, HEALTHY_AT, LEASE_ROW, leaseRows, LIVE, OK_NODES, RENEWED_EXPIRY, STORED_STATE, WITH_REPORTS, type LeaseRow } from "../../db/queries/heartbeat";
 import { taskStatsStatements } from "../../db/queries/task-stats";
 import { HELD_SQL } from "../../db/queries/task-states";
+import { TAIL_ORDER_COLUMNS } from "../../db/queries/agent-requests";
+import { ordersOf, ordersReply, pickUpRequests, tailOrdersOf, type AgentOrders } from "../agent-requests/orders";
 import { WrittenHints } from "./written-hints";
 import type { ResolvedDeps } from "../context";
 import { unauthorized } from "../errors";
@@ -53,7 +55,8 @@ interface NodeResult {
   evaluationsRequested: boolean;
   rows: { taskId: string; jobId: string; epoch: number; state: string; desired: string; leaseExpiresAt: number }[];
   work: boolean;
-  logRequests: { id: string; taskId: string; tail: number }[];
+  logRequests: HeartbeatResponse["logRequests"];
+  orders: AgentOrders;
   overdue: boolean;
 }
 
@@ -237,9 +240,10 @@ export class HeartbeatWriter {
     });
     const logs = at({
       sql: `WITH ${OK_NODES} UPDATE log_requests SET status = 'sent', updated_at = :now
-            WHERE status = 'pending' AND node_id IN (SELECT id FROM ok) RETURNING id, node_id, task_id, tail`,
+            WHERE status = 'pending' AND node_id IN (SELECT id FROM ok) RETURNING ${TAIL_ORDER_COLUMNS}`,
       args,
     });
+    const orders = at(pickUpRequests(args));
     const probe = group.some((p) => p.probe)
       ? at({
           sql: `SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state IN ${HELD_SQL} AND lease_expires_at < :now LIMIT 1))
@@ -302,7 +306,8 @@ export class HeartbeatWriter {
         evaluationsRequested,
         rows: rowsByNode[i] ?? [],
         work: workIds.has(id),
-        logRequests: (results[logs]?.rows ?? []).filter((r) => r["node_id"] === id).map((r) => ({ id: String(r["id"]), taskId: String(r["task_id"]), tail: Number(r["tail"]) })),
+        logRequests: tailOrdersOf(results[logs], id),
+        orders: ordersOf(results[orders], id),
         overdue: p.probe && isOverdue,
       };
     });
@@ -367,7 +372,7 @@ export async function heartbeat(
     credential = await issueNodeCredential(deps.keys, deps.clock, node.nodeId, node.generation, deps.config.credentialTtl);
   }
   return {
-    response: { renewed, revoked, work: result.work, ...(credential ? { credential } : {}), logRequests: result.logRequests, heartbeatIntervalMs, leaseTtlMs },
+    response: { renewed, revoked, work: result.work, ...(credential ? { credential } : {}), logRequests: result.logRequests, ...ordersReply(result.orders), heartbeatIntervalMs, leaseTtlMs },
     evaluationsRequested: result.evaluationsRequested,
     overdue: result.overdue,
   };

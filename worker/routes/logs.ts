@@ -10,10 +10,20 @@ import type { App, ResolvedDeps } from "../context";
 import { forbidden, notFound } from "../errors";
 import { jobIdOf } from "../jobs/apply";
 import { bearer, errorResponses, idParam, json, jobParams } from "./schemas";
+import { logStreamSchema, MAX_TAIL_LINES } from "../../api/agent-requests";
+import { logSelection } from "../agent-requests/selection";
 
 const logRequestSchema = z
   .object({ id: z.string(), taskId: z.string(), nodeId: z.string(), status: z.enum(["pending", "sent", "done", "failed"]), output: z.string().nullable(), createdAt: z.number() })
   .openapi("LogRequest");
+
+const tailRequestSchema = z.strictObject({
+  taskId: z.string().optional(),
+  tail: z.int().min(1).max(MAX_TAIL_LINES).optional().describe("Lines per task (default 100; with since, every line of its window up to 10,000)"),
+  since: z.int().min(1).max(30 * 24 * 3_600_000).optional().describe("Only lines written within this many milliseconds before now"),
+  timestamps: z.boolean().optional().describe("Prefix each line with the engine's RFC 3339 timestamp"),
+  stream: logStreamSchema.optional().describe("Only this stream (default: stdout and stderr, interleaved as written)"),
+});
 
 /** Largest tail an agent may upload. */
 export const MAX_LOG_BYTES = 512 * 1024;
@@ -30,14 +40,15 @@ export function registerLogRoutes(app: App, deps: ResolvedDeps): void {
       security: bearer,
       request: {
         params: jobParams,
-        body: { required: false, content: { "application/json": { schema: z.strictObject({ taskId: z.string().optional(), tail: z.int().min(1).max(10_000).default(100) }) } } },
+        body: { required: false, content: { "application/json": { schema: tailRequestSchema } } },
       },
       responses: { 202: json(z.object({ requests: z.array(logRequestSchema) }), "Queued; poll each request"), ...errorResponses },
     }),
     async (c) => {
       const { namespace, name } = c.req.valid("param");
       requireRole(c, namespace, "viewer");
-      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : { tail: 100, taskId: undefined };
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      const selection = logSelection({ tail: body.tail, sinceMs: body.since, timestamps: body.timestamps, stream: body.stream });
       const jobId = jobIdOf(namespace, name);
       const live = await db
         .select({ id: tasks.id, nodeId: tasks.nodeId })
@@ -46,12 +57,24 @@ export function registerLogRoutes(app: App, deps: ResolvedDeps): void {
       const chosen = live.filter((t) => t.nodeId !== null && (body.taskId === undefined || t.id === body.taskId || t.id.startsWith(body.taskId)));
       if (chosen.length === 0) throw notFound(body.taskId ? `job ${jobId} has no task ${body.taskId} on a node` : `job ${jobId} has no tasks on a node`);
       const now = clock.now();
-      const rows = chosen.map((t) => ({ id: deps.newId(), taskId: t.id, nodeId: t.nodeId as string, tail: body.tail, status: "pending" as const, output: null, createdAt: now, updatedAt: now }));
+      const rows = chosen.map((t) => ({
+        id: deps.newId(),
+        taskId: t.id,
+        nodeId: t.nodeId as string,
+        tail: selection.tail,
+        sinceMs: selection.sinceMs ?? null,
+        timestamps: selection.timestamps ?? false,
+        stream: selection.stream ?? null,
+        status: "pending" as const,
+        output: null,
+        createdAt: now,
+        updatedAt: now,
+      }));
       await writeBatch(store.client, [
         ...rows.map((r) => db.insert(logRequests).values(r)),
-        auditRow(now, { actor: c.get("operator").subject, action: "logs.request", namespace, target: jobId, detail: { tasks: rows.length, tail: body.tail } }),
+        auditRow(now, { actor: c.get("operator").subject, action: "logs.request", namespace, target: jobId, detail: { tasks: rows.length, ...selection } }),
       ]);
-      return c.json({ requests: rows.map(({ tail: _t, updatedAt: _u, ...r }) => r) }, 202);
+      return c.json({ requests: rows.map(({ id, taskId, nodeId, status, output, createdAt }) => ({ id, taskId, nodeId, status, output, createdAt })) }, 202);
     },
   );
 
@@ -74,8 +97,8 @@ export function registerLogRoutes(app: App, deps: ResolvedDeps): void {
         .limit(1);
       if (!row) throw notFound(`no log request ${id}`);
       requireRole(c, row.namespace, "viewer");
-      const { tail: _t, updatedAt: _u, ...r } = row.r;
-      return c.json(r, 200);
+      const { id: requestId, taskId, nodeId, status, output, createdAt } = row.r;
+      return c.json({ id: requestId, taskId, nodeId, status, output, createdAt }, 200);
     },
   );
 
