@@ -301,7 +301,7 @@ describe("status, nodes, stop", () => {
     expect(one.stdout).toContain("replicas:  2/2 running, 2 healthy\n");
     const taskRows = one.stdout.split("\n").filter((l) => /^[0-9a-f]{8}  /.test(l));
     expect(taskRows).toHaveLength(2);
-    for (const row of taskRows) expect(row).toMatch(/^[0-9a-f]{8}\s+[01]\s+1\s+node-a\s+running\s+healthy\s+0\s+-\s+-/);
+    for (const row of taskRows) expect(row).toMatch(/^[0-9a-f]{8}\s+[01]\s+1\s+node-a\s+running\s+healthy\s+-\s+-\s+0\s+-\s+-/);
     expect(one.stdout).toMatch(/Recent events:\n {2}TIME \(UTC\)\s+TYPE\s+MESSAGE\n/);
     expect(one.stdout).toMatch(/  [0-9-]{10} [0-9:]{8}  task.running  running\n/);
 

@@ -17,9 +17,9 @@ describe("status JOB", () => {
     const out = describeJob(detail([task(0, { ...failed, final: true }), task(1, failed), task(2, { ...failed, final: false })]), [], new Map([["n1", "node-a"]]));
     const rows = out.split("\n").filter((l) => /^0000000\d  /.test(l));
     expect(rows).toHaveLength(3);
-    expect(rows[0]).toMatch(/^00000000\s+0\s+1\s+node-a\s+failed \(final\)\s+-\s+0\s+-\s+-\s+pull access denied for nosuch\/image repository does not exist$/);
+    expect(rows[0]).toMatch(/^00000000\s+0\s+1\s+node-a\s+failed \(final\)\s+-\s+-\s+-\s+0\s+-\s+-\s+pull access denied for nosuch\/image repository does not exist$/);
     // Without `final` (or with final: false) the control plane may still replace it: no mark.
-    expect(rows[1]).toMatch(/^00000001\s+1\s+1\s+node-a\s+failed\s+-\s+0/);
-    expect(rows[2]).toMatch(/^00000002\s+2\s+1\s+node-a\s+failed\s+-\s+0/);
+    expect(rows[1]).toMatch(/^00000001\s+1\s+1\s+node-a\s+failed\s+-\s+-\s+-\s+0/);
+    expect(rows[2]).toMatch(/^00000002\s+2\s+1\s+node-a\s+failed\s+-\s+-\s+-\s+0/);
   });
 });
