@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { createApiClient } from "../../web/src/api/client";
-import type { SseMessage } from "../../web/src/sse";
+import type { SseMessage } from "../../api/sse";
 import { followStream, type StreamState } from "../../web/src/stream";
 
 let server: Server | undefined;

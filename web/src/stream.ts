@@ -1,9 +1,9 @@
 // Following a server-sent event stream with fetch (the Authorization header rules out EventSource): parsed
-// by sse.ts, reconnected after any error or end with capped exponential backoff and jitter, resuming from
+// by api/sse.ts, reconnected after any error or end with capped exponential backoff and jitter, resuming from
 // the last id it saw through Last-Event-ID. A 404 means the control plane has no such stream (the caller
 // falls back to polling); 401 and 403 are final. Everything stops when the signal aborts.
 import { ApiError, type ApiClient } from "./api/client";
-import { SseParser, type SseMessage } from "./sse";
+import { SseParser, type SseMessage } from "../../api/sse";
 
 export type StreamState =
   | { kind: "connecting" }

@@ -1,5 +1,6 @@
-// A server-sent events parser. The dashboard reads its streams with fetch, since EventSource cannot send
-// an Authorization header, so the event-stream format is parsed here, as the HTML standard interprets it:
+// A server-sent events parser for the API's streams (GET /v1/events?follow=1, log follows). The dashboard and
+// the CLI read them with fetch, since EventSource cannot send an Authorization header (and Node 20 has
+// none), so the event-stream format is parsed here, as the HTML standard interprets it:
 // lines end in LF, CRLF or CR (a CRLF split across two chunks is one line end); a leading BOM is dropped;
 // ":" lines are comments (the server's keepalives); "data" lines join with LF; a blank line dispatches;
 // "id" is kept for the next messages and for Last-Event-ID, and one holding NUL is ignored.
