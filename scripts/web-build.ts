@@ -2,7 +2,8 @@
 // web/dist/docs/swagger-ui/<version>, and writes web/dist/_headers, the same headers for Workers static
 // assets (worker/ui/policy.ts, worker/docs/policy.ts). `npm run build:web` always builds; with --if-stale
 // (npm start, the browser tests) it builds only when web/dist/ui/index.html is missing or older than a
-// source (web/src, web/index.html, its Vite config, or api/, which it imports).
+// source (web/src, web/index.html, its Vite config, or api/, which it imports), or the Swagger UI files of
+// worker/docs/swagger-ui.manifest.ts are missing.
 //
 // Several test processes may ask at once: a lock directory lets one build while the others wait, and the
 // build is written beside web/dist/ui and moved into place, so a server never serves half of one.
@@ -11,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { SWAGGER_UI_BASE, swaggerUiHeadersRules } from "../worker/docs/policy.ts";
-import { swaggerUiAssets } from "../worker/docs/swagger-ui.manifest.ts";
+import { SWAGGER_UI_VERSION, swaggerUiAssets } from "../worker/docs/swagger-ui.manifest.ts";
 import { installedSwaggerUi, sha256Base64 } from "../worker/docs/swagger-ui-dist.ts";
 import { workersHeadersFile } from "../worker/ui/policy.ts";
 
@@ -56,7 +57,7 @@ function run(argv: string[]): Promise<void> {
 
 /**
  * Copies the manifest's files from the installed swagger-ui-dist, refusing any whose hash differs: the page
- * names them with that integrity, so a browser would refuse them too. Other versions' directories go.
+ * names them with that integrity, so a browser would refuse them too. Other versions' files go.
  */
 function copySwaggerUi(): void {
   const { dir } = installedSwaggerUi();
@@ -64,10 +65,15 @@ function copySwaggerUi(): void {
     const actual = sha256Base64(readFileSync(join(dir, asset.name)));
     if (actual !== asset.sha256) throw new Error(`the installed swagger-ui-dist's ${asset.name} does not match worker/docs/swagger-ui.manifest.ts: npm ci, or npm run docs:assets after changing its version`);
   }
+  // Written beside the served directory and swapped in, like web/dist/ui, so no file is ever missing.
   const versions = join(SWAGGER_UI_DIR, "..");
-  rmSync(versions, { recursive: true, force: true });
-  mkdirSync(SWAGGER_UI_DIR, { recursive: true });
-  for (const asset of swaggerUiAssets) copyFileSync(join(dir, asset.name), join(SWAGGER_UI_DIR, asset.name));
+  const next = `${versions}.${process.pid}-${Date.now()}`;
+  mkdirSync(join(next, SWAGGER_UI_VERSION), { recursive: true });
+  for (const asset of swaggerUiAssets) copyFileSync(join(dir, asset.name), join(next, SWAGGER_UI_VERSION, asset.name));
+  const old = `${next}-old`;
+  if (existsSync(versions)) renameSync(versions, old);
+  renameSync(next, versions);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** Builds into a directory of its own, then swaps it in for web/dist/ui. */
