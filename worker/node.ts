@@ -16,6 +16,8 @@ import { loadOrCreateSigningKey } from "./node-keys";
 import { earliestWake } from "./wake-timer";
 import { checkKeyring, parseKeyring, SECRETS_KEY_ENV } from "./secrets/keyring";
 import { createPromClientMetrics } from "./metrics/prom-client-metrics";
+import { registerSwaggerUiRoutes } from "./docs";
+import { swaggerUiFilesFromDir } from "./docs/node-files";
 import { registerUiRoutes } from "./ui";
 import { DEFAULT_UI_DIR, uiFilesFromDir } from "./ui/node-files";
 
@@ -35,6 +37,8 @@ export interface NodeServerOptions {
   secretsKey?: string | undefined;
   /** The built dashboard served at /ui/ (default: this checkout's web/dist/ui, written by npm run build:web). */
   uiDir?: string;
+  /** Where /docs's Swagger UI files are read from, once (default: the installed swagger-ui-dist). */
+  swaggerUiDir?: string;
 }
 
 export interface NodeServer {
@@ -75,6 +79,7 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
     const controlPlane = createControlPlane({ store, keys, clock, config, scheduleWake: earliestWake(), secrets, metrics, ...(opts.log ? { log: opts.log } : {}) });
     // Node only: on Workers the static-assets router serves these files, so the Worker bundle stays as it was.
     registerUiRoutes(controlPlane.app, uiFilesFromDir(opts.uiDir ?? DEFAULT_UI_DIR));
+    registerSwaggerUiRoutes(controlPlane.app, swaggerUiFilesFromDir(opts.swaggerUiDir));
 
     const http = createNodeHttpServer(controlPlane.app.fetch, httpTimeouts(config), tls);
     server = http;

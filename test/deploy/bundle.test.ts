@@ -1,6 +1,7 @@
 // The Worker bundles: `wrangler deploy --dry-run` succeeds, the gzip size stays within Workers' limits, and the
-// bundle itself (run in Miniflare's workerd) serves /docs with Swagger UI from its own code, no CDN. The
-// dashboard goes as static assets beside it (wrangler.toml's [assets]), served before the Worker runs.
+// bundle itself (run in Miniflare's workerd, behind the assets router as wrangler.toml has it) serves /docs,
+// no CDN. The dashboard and Swagger UI's files go as static assets beside it (wrangler.toml's [assets]),
+// served before the Worker runs, so the bundle carries neither.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,15 +44,18 @@ it("bundles the Worker entry with wrangler deploy --dry-run", () => {
   console.log(`worker bundle: ${gzipKiB.toFixed(1)} KiB gzip`);
   // The Workers free plan allows 3 MiB compressed.
   expect(gzipKiB).toBeLessThan(3 * 1024);
-  // Swagger UI travels inside the bundle; nothing points the page at a CDN.
+  // The page names the pinned Swagger UI, whose code is not in the bundle (this is its UMD export); nothing
+  // points the page at a CDN.
   expect(text).toContain(`SWAGGER_UI_VERSION = "${SWAGGER_UI_VERSION}"`);
+  expect(text).not.toContain("exports.SwaggerUIBundle=");
+  expect(text).not.toContain("swagger-ui-bundle.js.LICENSE.txt");
   expect(text).not.toContain("cdn.jsdelivr.net");
   expect(text).not.toContain("unpkg.com/swagger-ui");
   // The dashboard is not in it: its files are assets.
   expect(text).not.toContain("Sign in to leasehold");
 });
 
-it("the bundled Worker serves /docs that renders offline in Chromium under its policy", async () => {
+it("the bundled Worker serves /docs, with Swagger UI from the assets, that renders offline in Chromium under its policy", async () => {
   const wrangler = readFileSync("wrangler.toml", "utf8");
   const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wrangler)?.[1];
   expect(compatibilityDate).toBeDefined();
@@ -64,18 +68,26 @@ it("the bundled Worker serves /docs that renders offline in Chromium under its p
     compatibilityFlags: ["nodejs_compat"],
     // /docs and /openapi.json never touch the database; nothing listens on this port.
     bindings: { LIBSQL_URL: "http://127.0.0.1:9", LEASEHOLD_SIGNING_KEY: JSON.stringify(privateJwk) },
+    // As wrangler.toml has it: the router answers for files of web/dist, the Worker for everything else.
+    assets: { directory: WEB_DIST, routerConfig: { has_user_worker: true } },
     host: "127.0.0.1",
     port: 0,
   });
   const browser = await launchChromium();
   try {
     const url = (await mf.ready).origin;
+    const file = await fetch(`${url}/docs/swagger-ui/${SWAGGER_UI_VERSION}/swagger-ui-bundle.js`);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(file.headers.get("x-content-type-options")).toBe("nosniff");
+    await file.body?.cancel();
     const visit = await visitDocs(browser, url, "Apply a job spec");
     expect(visit.status).toBe(200);
     expect(visit.offLoopback).toEqual([]);
     expect(visit.problems).toEqual([]);
     expect(visit.loopback).toContain(`/docs/swagger-ui/${SWAGGER_UI_VERSION}/swagger-ui-bundle.js`);
-    expect(visit.summaries).toEqual(expect.arrayContaining([expect.stringContaining("Apply a job spec")]));
+    expect(visit.summaries).toEqual(expect.arrayContaining([expect.stringContaining("Apply a job spec"), "List the namespaces the token can see"]));
+    expect(visit.paths).toContain("/v1/jobs");
   } finally {
     await browser.close();
     await mf.dispose();

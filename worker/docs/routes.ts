@@ -2,33 +2,18 @@
 //
 // The page has no inline script or style: it loads the pinned Swagger UI files (with subresource
 // integrity) and a small start-up script, all from /docs/ on this origin, so its Content-Security-Policy
-// can allow 'self' and nothing else.
+// can allow 'self' and nothing else. Only the page and that script are here: the Swagger UI files are
+// static assets on Workers and served by swagger-ui-routes.ts on Node.
 import type { App } from "../context";
 import type { DocsAsset } from "./asset";
-import { SWAGGER_UI_VERSION, swaggerUiAssets } from "./swagger-ui.generated";
+import { DOCS_CSP, SWAGGER_UI_BASE } from "./policy";
+import { swaggerUiAssets } from "./swagger-ui.manifest";
 
-/** What the docs page may load. Answers of the API itself get a deny-all policy (see app.ts). */
-export const DOCS_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  // Swagger UI's stylesheet draws its icons as data: SVGs.
-  "img-src 'self' data:",
-  "font-src 'self'",
-  // The OpenAPI document, and "Try it out" requests to this control plane.
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
-
-/** Where the versioned files live: a new swagger-ui-dist gets new URLs, so they can be cached for good. */
-const ASSET_BASE = `/docs/swagger-ui/${SWAGGER_UI_VERSION}`;
 const INIT_PATH = "/docs/init.js";
 
 function asset(name: string): DocsAsset {
   const found = swaggerUiAssets.find((a) => a.name === name);
-  if (!found) throw new Error(`swagger-ui.generated.ts has no ${name}; run npm run docs:assets`);
+  if (!found) throw new Error(`swagger-ui.manifest.ts has no ${name}; run npm run docs:assets`);
   return found;
 }
 
@@ -55,11 +40,11 @@ function page(opts: DocsOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(opts.title)}</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="${ASSET_BASE}/${css.name}" integrity="sha256-${css.sha256}">
+<link rel="stylesheet" href="${SWAGGER_UI_BASE}/${css.name}" integrity="sha256-${css.sha256}">
 </head>
 <body>
 <div id="swagger-ui" data-openapi-url="${escapeHtml(opts.openApiUrl)}"></div>
-<script src="${ASSET_BASE}/${bundle.name}" integrity="sha256-${bundle.sha256}"></script>
+<script src="${SWAGGER_UI_BASE}/${bundle.name}" integrity="sha256-${bundle.sha256}"></script>
 <script src="${INIT_PATH}"></script>
 </body>
 </html>
@@ -77,9 +62,4 @@ export function registerDocsRoutes(app: App, opts: DocsOptions): void {
   // The page and its start-up script may change with any release of ours; revalidate them each time.
   app.get("/docs", (c) => c.body(html, 200, { "content-type": "text/html; charset=utf-8", "content-security-policy": DOCS_CSP, "cache-control": "no-cache" }));
   app.get(INIT_PATH, (c) => c.body(INIT_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" }));
-  for (const file of swaggerUiAssets) {
-    app.get(`${ASSET_BASE}/${file.name}`, (c) =>
-      c.body(file.text, 200, { "content-type": file.contentType, etag: `"${file.sha256}"`, "cache-control": "public, max-age=31536000, immutable" }),
-    );
-  }
 }

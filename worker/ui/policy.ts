@@ -45,7 +45,7 @@ export function workersHeadersFile(): string {
     "Referrer-Policy: no-referrer",
   ];
   return [
-    "# Written by scripts/web-build.ts from worker/ui/policy.ts; do not edit.",
+    "# Written by scripts/web-build.ts from worker/ui/policy.ts and worker/docs/policy.ts; do not edit.",
     "/ui/*",
     ...common.map((h) => `  ${h}`),
     // Rules that match one path add up, so each cache policy has a rule of its own.
