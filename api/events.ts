@@ -32,9 +32,3 @@ export function parseEventTypes(text: string): { exact: string[]; prefixes: stri
   const parts = text.split(",").filter((p) => p !== "");
   return { exact: parts.filter((p) => !p.endsWith(".")), prefixes: parts.filter((p) => p.endsWith(".")) };
 }
-
-/** Whether a filter admits a type (an empty filter admits every type). */
-export function eventTypeMatches(filter: { exact: string[]; prefixes: string[] }, type: string): boolean {
-  if (filter.exact.length === 0 && filter.prefixes.length === 0) return true;
-  return filter.exact.includes(type) || filter.prefixes.some((p) => type.startsWith(p));
-}

@@ -3,6 +3,7 @@
 // commands that re-read a job or deployment when something happens to it instead of every 500 ms.
 import type { FleetEvent } from "../api/events";
 import { ApiError, ConnectionError, type ControlPlaneClient, type EventQuery } from "./client";
+import { sleepUnlessAborted } from "./io";
 import { sseMessages } from "./sse";
 
 export interface FollowEventsOptions {
@@ -47,21 +48,9 @@ export async function* followEvents(client: ControlPlaneClient, query: Omit<Even
       why = err.message;
     }
     opts.onRetry?.(why, delay);
-    await abortableSleep(delay, opts.signal);
+    await sleepUnlessAborted(delay, opts.signal);
     delay = Math.min(delay * 2, RETRY_MAX_MS);
   }
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

@@ -9,6 +9,7 @@ import { ApiError } from "./client";
 import type { SignalSource } from "./commands/agent";
 import type { CommandContext } from "./context";
 import { shortId } from "./format";
+import { sleepUnlessAborted } from "./io";
 import { SseParser } from "./sse";
 
 export interface FollowOptions {
@@ -55,7 +56,7 @@ export async function followLogs(ctx: CommandContext, opts: FollowOptions, signa
         if (err instanceof ApiError && err.status < 500) throw err;
         ctx.note(`lost the log stream (${err instanceof Error ? err.message : String(err)}); opening it again`);
       }
-      await pause(retryMs, stop.signal);
+      await sleepUnlessAborted(retryMs, stop.signal);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     }
   } finally {
@@ -137,14 +138,3 @@ class LinePrinter {
   }
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import type { TaskSamples } from "../api-types";
 import { commandContext } from "../context";
 import { formatAge, formatCpu, formatMemory, formatTable, shortId } from "../format";
-import { interruption, type CliIo } from "../io";
+import { interruption, sleepUnlessAborted, type CliIo } from "../io";
 import { InPlaceBlock } from "../live-display";
 import { durationOption } from "../options";
 import { nodeNamesById } from "./status";
@@ -66,10 +66,7 @@ export function registerTop(program: Command, io: CliIo): void {
       try {
         while (!stop.signal.aborted) {
           block.draw(table(await read()));
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, opts.interval);
-            stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-          });
+          await sleepUnlessAborted(opts.interval, stop.signal);
         }
       } finally {
         stop.release();

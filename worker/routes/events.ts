@@ -31,7 +31,7 @@ const query = z.object({
   follow: z.enum(["1", "true", "0", "false"]).optional().describe("1: answer text/event-stream and keep sending events as they happen"),
 });
 
-/** Ids of events the filter admits are read this many at a time while following. */
+/** A followed stream reads at most this many events per poll. */
 const FOLLOW_BATCH = 500;
 const KEEPALIVE_MS = 15_000;
 
